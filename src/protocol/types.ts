@@ -1,0 +1,173 @@
+// The Responses API wire types Parley speaks, as stored and as returned. Request validation
+// (request.ts) turns an untrusted body into these; everything past the HTTP edge trusts them.
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+// ---------- content parts ----------
+
+export interface InputTextPart {
+  type: 'input_text';
+  text: string;
+}
+export interface OutputTextPart {
+  type: 'output_text';
+  text: string;
+  annotations: JsonValue[];
+  logprobs?: JsonValue[];
+}
+export interface RefusalPart {
+  type: 'refusal';
+  refusal: string;
+}
+export interface InputImagePart {
+  type: 'input_image';
+  image_url: string | null;
+  file_id?: string | null;
+  detail: 'auto' | 'low' | 'high';
+}
+export interface InputFilePart {
+  type: 'input_file';
+  filename?: string;
+  file_data?: string;
+  file_url?: string;
+  file_id?: string | null;
+}
+export type ContentPart = InputTextPart | OutputTextPart | RefusalPart | InputImagePart | InputFilePart;
+
+// ---------- items ----------
+
+export type ItemStatus = 'in_progress' | 'completed' | 'incomplete';
+export type MessageRole = 'user' | 'assistant' | 'system' | 'developer';
+
+export interface MessageItem {
+  type: 'message';
+  id: string;
+  role: MessageRole;
+  status: ItemStatus;
+  content: ContentPart[];
+}
+export interface FunctionCallItem {
+  type: 'function_call';
+  id: string;
+  call_id: string;
+  name: string;
+  arguments: string;
+  status: ItemStatus;
+}
+export interface FunctionCallOutputItem {
+  type: 'function_call_output';
+  id: string;
+  call_id: string;
+  output: string | ContentPart[];
+  status: ItemStatus;
+}
+export interface ReasoningItem {
+  type: 'reasoning';
+  id: string;
+  summary: { type: 'summary_text'; text: string }[];
+  content?: { type: 'reasoning_text'; text: string }[];
+  encrypted_content?: string | null;
+  /** Provider data needed to replay this item to the same provider (signatures etc.). Never sent to clients. */
+  provider_metadata?: JsonObject;
+}
+export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;
+
+// ---------- tools and formats ----------
+
+export interface FunctionTool {
+  type: 'function';
+  name: string;
+  description: string | null;
+  parameters: JsonObject | null;
+  strict: boolean | null;
+}
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; name: string };
+
+export type TextFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; name: string; description: string | null; schema: JsonObject; strict: boolean };
+
+export interface TextConfig {
+  format: TextFormat;
+  verbosity?: 'low' | 'medium' | 'high';
+}
+
+// ---------- the validated request ----------
+
+/** A POST /v1/responses body after validation: every field typed, defaults not yet applied. */
+export interface CreateResponseRequest {
+  model: string;
+  input: Item[];
+  instructions: string | null;
+  previous_response_id: string | null;
+  store: boolean;
+  stream: boolean;
+  tools: FunctionTool[];
+  tool_choice: ToolChoice;
+  parallel_tool_calls: boolean;
+  temperature: number | null;
+  top_p: number | null;
+  max_output_tokens: number | null;
+  metadata: Record<string, string>;
+  text: TextConfig;
+}
+
+// ---------- the response object ----------
+
+export type ResponseStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelled';
+
+export interface Usage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens_details: { reasoning_tokens: number };
+}
+
+export interface ResponseError {
+  code: string;
+  message: string;
+}
+
+/** The response object exactly as the API returns it (Open Responses `ResponseResource`). */
+export interface ResponseObject {
+  id: string;
+  object: 'response';
+  created_at: number;
+  completed_at: number | null;
+  status: ResponseStatus;
+  incomplete_details: { reason: string } | null;
+  model: string;
+  previous_response_id: string | null;
+  instructions: string | null;
+  output: Item[];
+  error: ResponseError | null;
+  tools: FunctionTool[];
+  tool_choice: ToolChoice;
+  truncation: 'auto' | 'disabled';
+  parallel_tool_calls: boolean;
+  text: TextConfig;
+  top_p: number;
+  presence_penalty: number;
+  frequency_penalty: number;
+  top_logprobs: number;
+  temperature: number;
+  reasoning: { effort: string | null; summary: string | null } | null;
+  usage: Usage | null;
+  max_output_tokens: number | null;
+  max_tool_calls: number | null;
+  store: boolean;
+  background: boolean;
+  service_tier: string;
+  metadata: Record<string, string>;
+  safety_identifier: string | null;
+  prompt_cache_key: string | null;
+  user: string | null;
+}
+
+// ---------- stream events ----------
+
+/** One Responses stream event; `sequence_number` is stamped by the event writer. */
+export type StreamEvent = { type: string; sequence_number: number } & Record<string, unknown>;
