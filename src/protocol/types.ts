@@ -96,22 +96,39 @@ export interface TextConfig {
 
 // ---------- the validated request ----------
 
-/** A POST /v1/responses body after validation: every field typed, defaults not yet applied. */
+/** A POST /v1/responses body after validation: every field typed, defaults applied. */
 export interface CreateResponseRequest {
   model: string;
   input: Item[];
-  instructions: string | null;
   previous_response_id: string | null;
   store: boolean;
   stream: boolean;
+  background: boolean;
+  include: string[];
+  params: RequestParams;
+}
+
+/** The generation parameters of a request: echoed on the response object and stored with it. */
+export interface RequestParams {
+  instructions: string | null;
   tools: FunctionTool[];
   tool_choice: ToolChoice;
   parallel_tool_calls: boolean;
   temperature: number | null;
   top_p: number | null;
+  presence_penalty: number | null;
+  frequency_penalty: number | null;
+  top_logprobs: number | null;
   max_output_tokens: number | null;
-  metadata: Record<string, string>;
+  max_tool_calls: number | null;
   text: TextConfig;
+  reasoning: { effort: string | null; summary: string | null } | null;
+  truncation: 'auto' | 'disabled';
+  metadata: Record<string, string>;
+  user: string | null;
+  safety_identifier: string | null;
+  prompt_cache_key: string | null;
+  service_tier: string | null;
 }
 
 // ---------- the response object ----------

@@ -1,20 +1,10 @@
 // The ConversationStore contract. Backends (memory, sqlite, postgres, redis) implement exactly
 // this and know nothing of HTTP or providers. Every backend passes test/store-contract/.
 
-import type { Item, ResponseError, ResponseStatus, TextConfig, ToolChoice, FunctionTool, Usage } from '../protocol/types.ts';
+import type { Item, RequestParams, ResponseError, ResponseStatus, Usage } from '../protocol/types.ts';
 
 /** The request parameters a response echoes back; stored once with the response. */
-export interface StoredRequestParams {
-  instructions: string | null;
-  tools: FunctionTool[];
-  tool_choice: ToolChoice;
-  parallel_tool_calls: boolean;
-  temperature: number | null;
-  top_p: number | null;
-  max_output_tokens: number | null;
-  text: TextConfig;
-  metadata: Record<string, string>;
-}
+export type StoredRequestParams = RequestParams;
 
 /**
  * One turn. Immutable once its status is terminal. `input` and `output` hold only this turn's

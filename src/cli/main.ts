@@ -1,0 +1,161 @@
+// `parley <command>`: serve (the default for `npm start`) and validate. Returns the exit code
+// instead of exiting, so tests can drive it in-process.
+
+import { parseArgs } from 'node:util';
+import { resolveConfig } from '../config/load.ts';
+import { ConfigError, type ParleyConfig } from '../config/types.ts';
+import { createGateway } from '../gateway.ts';
+import { createModelRegistry } from '../providers/registry.ts';
+import { StoreNotAvailableError } from '../store/index.ts';
+
+const USAGE = `Usage: parley <command> [options]
+
+Commands:
+  serve     Start the gateway (default)
+  validate  Check a config file and print every problem with its path
+
+Options:
+  --config FILE   Config file (default: ./parley.yaml, else settings from the environment)
+  --port N        Listen on this port instead of the configured one
+  --host ADDR     Listen on this address instead of the configured one
+  -h, --help      Show this help
+`;
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const { command, values } = parsed;
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  switch (command) {
+    case 'serve':
+      return serve(values);
+    case 'validate':
+      return validate(values);
+    default:
+      process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+function parse(argv: string[]) {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      port: { type: 'string', short: 'p' },
+      host: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  return { command: positionals[0] ?? 'serve', values };
+}
+
+type Values = ReturnType<typeof parse>['values'];
+
+async function load(values: Values) {
+  return resolveConfig({ ...(values.config ? { configPath: values.config } : {}), cwd: process.cwd(), env: process.env });
+}
+
+async function validate(values: Values): Promise<number> {
+  try {
+    const { config, source } = await load(values);
+    createModelRegistry(config.model_providers); // provider types must be available too
+    process.stdout.write(`${source}: configuration is valid (${config.model_providers.length} model(s), state: ${describeState(config)}).\n`);
+    return 0;
+  } catch (error) {
+    return reportStartupError(error);
+  }
+}
+
+async function serve(values: Values): Promise<number> {
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`--port must be a port number (0-65535), got '${values.port}'.\n`);
+      return 2;
+    }
+  }
+  try {
+    const { config, source } = await load(values);
+    const gateway = await createGateway(config, { logger: { level: process.env.PARLEY_LOG_LEVEL ?? 'info' } });
+    const url = await gateway.listen({ ...(port === undefined ? {} : { port }), ...(values.host ? { host: values.host } : {}) });
+    printBanner(url, source, config, gateway.engine.models.list());
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        process.stderr.write(`\n${signal} received: finishing open requests and closing the store…\n`);
+        gateway.close().then(resolve, (error) => {
+          process.stderr.write(`error while closing: ${(error as Error).message}\n`);
+          resolve();
+        });
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    return 0;
+  } catch (error) {
+    return reportStartupError(error);
+  }
+}
+
+function describeState(config: ParleyConfig): string {
+  const s = config.state_storage;
+  if (!s) return 'none (stateless: previous_response_id is rejected)';
+  const ttl = s.ttl_seconds === null ? '' : `, responses expire after ${s.ttl_seconds}s`;
+  switch (s.type) {
+    case 'sqlite':
+      return `sqlite at ${s.path}${ttl}`;
+    case 'memory':
+      return `memory (at most ${s.max_entries} responses, lost on restart${ttl})`;
+    default:
+      // Connection strings may hold passwords: name the backend only.
+      return `${s.type}${ttl}`;
+  }
+}
+
+function printBanner(
+  url: string,
+  source: string,
+  config: ParleyConfig,
+  models: ReturnType<ReturnType<typeof createModelRegistry>['list']>,
+): void {
+  const lines = [`Parley listening on ${url}`, `  config: ${source}`, `  state:  ${describeState(config)}`];
+  if (models.length === 0) {
+    lines.push('  models: none configured — add model_providers to parley.yaml or set OPENAI_API_KEY / OPENAI_BASE_URL');
+  } else {
+    lines.push('  models:');
+    for (const m of models) {
+      const what = m.wildcard ? `any model id, e.g. ${m.provider}/<model>` : m.route;
+      lines.push(`    ${m.id}${m.id !== m.route ? ` -> ${what}` : m.wildcard ? ` (${what})` : ''}${m.isDefault ? ' [default]' : ''}  via ${m.endpoint}`);
+    }
+  }
+  lines.push(`  try:    curl ${url}/v1/responses -H 'content-type: application/json' -d '{"model":"${models[0]?.wildcard ? 'gpt-4o-mini' : (models[0]?.id ?? 'MODEL')}","input":"Hello"}'`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function reportStartupError(error: unknown): number {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    return 1;
+  }
+  if (error instanceof StoreNotAvailableError) {
+    process.stderr.write(`${error.message}\n`);
+    return 1;
+  }
+  const e = error as NodeJS.ErrnoException;
+  if (e.code === 'EADDRINUSE') {
+    process.stderr.write(`The port is already in use (${e.message}). Stop the other process or pass --port.\n`);
+    return 1;
+  }
+  process.stderr.write(`Parley could not start: ${e.message ?? String(error)}\n`);
+  return 1;
+}

@@ -1,0 +1,307 @@
+// Creating a response, start to finish: resolve the model, load the context, call the
+// provider, assemble output (streaming events as it goes), persist, report. The HTTP layer and
+// the library face both drive this; neither knows about stores or providers directly.
+
+import type { LanguageModelV4StreamPart } from '@ai-sdk/provider';
+import { ApiError, invalidRequest, notFound, storeUnavailable } from '../protocol/errors.ts';
+import { newId } from '../protocol/ids.ts';
+import { nowSeconds, type ResponseState, toResponseObject } from '../protocol/response.ts';
+import type { CreateResponseRequest, Item, ResponseObject, StreamEvent } from '../protocol/types.ts';
+import { startModelCall, toUpstreamError } from '../providers/call.ts';
+import { toCallOptions, toModelPrompt } from '../providers/prompt.ts';
+import type { ModelRegistry } from '../providers/types.ts';
+import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from '../store/types.ts';
+import { ChainBrokenError } from '../store/types.ts';
+import { type EventSink, OutputAssembler } from './output.ts';
+
+export interface EngineOptions {
+  store: ConversationStore | null;
+  models: ModelRegistry;
+  /** Retention applied to every stored response; null keeps them until deleted. */
+  ttlSeconds: number | null;
+  /** Reports failures the client cannot see (e.g. a store write after the client left). */
+  onBackgroundError?: (error: unknown, context: string) => void;
+}
+
+export interface CreateOptions {
+  /** Aborted when the client goes away: the upstream request is aborted with it. */
+  signal?: AbortSignal;
+  /** Receives every stream event, already stamped with its sequence number. */
+  onEvent?: (event: StreamEvent) => void;
+}
+
+export class Engine {
+  readonly store: ConversationStore | null;
+  readonly models: ModelRegistry;
+  private readonly ttlSeconds: number | null;
+  private onBackgroundError: (error: unknown, context: string) => void;
+
+  constructor(options: EngineOptions) {
+    this.store = options.store;
+    this.models = options.models;
+    this.ttlSeconds = options.ttlSeconds;
+    this.onBackgroundError = options.onBackgroundError ?? (() => {});
+  }
+
+  setBackgroundErrorReporter(report: (error: unknown, context: string) => void): void {
+    this.onBackgroundError = report;
+  }
+
+  /**
+   * Runs one turn. Errors before the first event (bad input, unknown model or history, store
+   * down, upstream refused) throw an ApiError and change nothing a client can continue from.
+   * Once events flow, failures end the stream with `response.failed` and the turn is stored as failed.
+   */
+  async createResponse(request: CreateResponseRequest, options: CreateOptions = {}): Promise<ResponseObject> {
+    const resolved = this.models.resolve(request.model);
+    const history = request.previous_response_id === null ? [] : await this.loadHistory(request.previous_response_id);
+    const context: Item[] = history.length === 0 ? request.input : [...history, ...request.input];
+    const prompt = toModelPrompt(context, request.params.instructions);
+
+    const persist = request.store && this.store !== null;
+    const createdAt = nowSeconds();
+    const state: ResponseState = {
+      id: newId('resp'),
+      model: request.model,
+      status: 'in_progress',
+      createdAt,
+      completedAt: null,
+      previousResponseId: request.previous_response_id,
+      params: request.params,
+      output: [],
+      usage: null,
+      error: null,
+      incompleteDetails: null,
+      store: request.store,
+      background: false,
+    };
+
+    if (persist) {
+      await this.storeCall(() => this.store!.beginTurn(this.toStored(state, request.input)));
+    }
+
+    let sequence = 0;
+    const onEvent = options.onEvent;
+    const emit: EventSink | null = onEvent
+      ? (event) => {
+          (event as StreamEvent).sequence_number = sequence++;
+          onEvent(event as StreamEvent);
+        }
+      : null;
+
+    const assembler = new OutputAssembler(emit);
+    state.output = assembler.output;
+    let parts: AsyncIterable<LanguageModelV4StreamPart>;
+    try {
+      parts = await startModelCall(
+        resolved.model,
+        {
+          ...toCallOptions(request.params),
+          prompt,
+          providerOptions: resolved.providerOptions(request.params),
+          ...(options.signal ? { abortSignal: options.signal } : {}),
+        },
+        request.stream,
+      );
+    } catch (error) {
+      const apiError = toUpstreamError(error, options.signal);
+      if (persist) await this.recordFailure(state, apiError);
+      throw apiError;
+    }
+
+    emit?.({ type: 'response.created', response: toResponseObject(state) });
+    emit?.({ type: 'response.in_progress', response: toResponseObject(state) });
+
+    let failure: ApiError | null = null;
+    try {
+      for await (const part of parts) {
+        const problem = assembler.push(part);
+        if (problem) {
+          failure = toUpstreamError(problem.error, options.signal);
+          break;
+        }
+      }
+    } catch (error) {
+      failure = toUpstreamError(error, options.signal);
+    }
+
+    if (failure) {
+      assembler.closeAll('incomplete');
+      state.status = 'failed';
+      state.error = { code: failure.code ?? 'upstream_error', message: failure.message };
+    } else {
+      const incomplete = assembler.finishReason === 'length' ? 'max_output_tokens' : assembler.finishReason === 'content-filter' ? 'content_filter' : null;
+      assembler.closeAll(incomplete ? 'incomplete' : 'completed');
+      state.status = incomplete ? 'incomplete' : 'completed';
+      state.incompleteDetails = incomplete ? { reason: incomplete } : null;
+      state.completedAt = nowSeconds();
+    }
+    state.usage = assembler.usage;
+
+    if (persist) {
+      try {
+        await this.store!.finishTurn(state.id, this.toResult(state));
+      } catch (error) {
+        // The turn could not be saved: say so rather than report a completion nobody can continue.
+        const storeError = storeUnavailable(error);
+        if (!emit) throw storeError;
+        state.status = 'failed';
+        state.error = { code: 'state_storage_unavailable', message: storeError.message };
+        this.onBackgroundError(error, `saving turn ${state.id}`);
+      }
+    }
+
+    if (!emit) {
+      if (failure) throw failure;
+      return toResponseObject(state);
+    }
+    const terminal = state.status === 'completed' ? 'response.completed' : state.status === 'incomplete' ? 'response.incomplete' : 'response.failed';
+    const response = toResponseObject(state);
+    emit({ type: terminal, response });
+    return response;
+  }
+
+  async getResponse(id: string): Promise<ResponseObject> {
+    const stored = await this.storeCall(() => this.requireStore('response_id').getResponse(id));
+    if (!stored) throw notFound(`No response found with id '${id}'.`, 'response_id');
+    return toResponseObject(fromStored(stored));
+  }
+
+  async deleteResponse(id: string): Promise<{ id: string; object: 'response.deleted'; deleted: true }> {
+    const deleted = await this.storeCall(() => this.requireStore('response_id').deleteResponse(id));
+    if (!deleted) throw notFound(`No response found with id '${id}'.`, 'response_id');
+    return { id, object: 'response.deleted', deleted: true };
+  }
+
+  async listInputItems(id: string, options: ListOptions): Promise<ItemPage> {
+    const page = await this.storeCall(() => this.requireStore('response_id').listInputItems(id, options));
+    if (!page) throw notFound(`No response found with id '${id}'.`, 'response_id');
+    return page;
+  }
+
+  /** Every ancestor's input and output, oldest first. Never partial: a gap is an error. */
+  private async loadHistory(previousId: string): Promise<Item[]> {
+    if (!this.store) {
+      throw invalidRequest(
+        'This gateway runs without state storage, so `previous_response_id` cannot be used. Configure `state_storage` or send the whole conversation as `input`.',
+        'previous_response_id',
+        'state_storage_disabled',
+      );
+    }
+    let chain: StoredResponse[] | null;
+    try {
+      chain = await this.store.loadChain(previousId);
+    } catch (error) {
+      if (error instanceof ChainBrokenError) {
+        throw invalidRequest(
+          `Previous response '${previousId}' cannot be continued: part of its history was deleted.`,
+          'previous_response_id',
+          'previous_response_not_found',
+        );
+      }
+      throw storeUnavailable(error);
+    }
+    if (!chain) {
+      throw invalidRequest(`Previous response with id '${previousId}' not found.`, 'previous_response_id', 'previous_response_not_found');
+    }
+    const last = chain[chain.length - 1];
+    if (last.status === 'in_progress' || last.status === 'queued') {
+      throw invalidRequest(
+        `Previous response '${previousId}' is still in progress; wait for it to finish before continuing it.`,
+        'previous_response_id',
+        'previous_response_in_progress',
+      );
+    }
+    if (last.status === 'failed' || last.status === 'cancelled') {
+      throw invalidRequest(
+        `Previous response '${previousId}' ${last.status === 'failed' ? 'failed' : 'was cancelled'} and cannot be continued; continue from its parent instead.`,
+        'previous_response_id',
+        'previous_response_not_usable',
+      );
+    }
+    const items: Item[] = [];
+    for (const turn of chain) {
+      for (const item of turn.input) items.push(item);
+      for (const item of turn.output) items.push(item);
+    }
+    return items;
+  }
+
+  private async recordFailure(state: ResponseState, error: ApiError): Promise<void> {
+    state.status = 'failed';
+    state.error = { code: error.code ?? 'upstream_error', message: error.message };
+    try {
+      await this.store!.finishTurn(state.id, this.toResult(state));
+    } catch (storeError) {
+      this.onBackgroundError(storeError, `recording failed turn ${state.id}`);
+    }
+  }
+
+  private requireStore(param: string): ConversationStore {
+    if (!this.store) {
+      throw new ApiError(404, 'invalid_request_error', 'This gateway runs without state storage: responses are not stored.', {
+        param,
+        code: 'state_storage_disabled',
+      });
+    }
+    return this.store;
+  }
+
+  /** Any store failure is the client's 503, never a silent fallback. */
+  private async storeCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      throw storeUnavailable(error);
+    }
+  }
+
+  private toStored(state: ResponseState, input: Item[]): StoredResponse {
+    return {
+      id: state.id,
+      previousResponseId: state.previousResponseId,
+      conversationId: null,
+      model: state.model,
+      status: state.status,
+      createdAt: state.createdAt,
+      completedAt: null,
+      expiresAt: this.ttlSeconds === null ? null : state.createdAt + this.ttlSeconds,
+      params: state.params,
+      input,
+      output: [],
+      usage: null,
+      error: null,
+      incompleteDetails: null,
+    };
+  }
+
+  private toResult(state: ResponseState): TurnResult {
+    return {
+      status: state.status as TurnResult['status'],
+      completedAt: state.completedAt,
+      output: state.output,
+      usage: state.usage,
+      error: state.error,
+      incompleteDetails: state.incompleteDetails,
+    };
+  }
+}
+
+function fromStored(stored: StoredResponse): ResponseState {
+  return {
+    id: stored.id,
+    model: stored.model,
+    status: stored.status,
+    createdAt: stored.createdAt,
+    completedAt: stored.completedAt,
+    previousResponseId: stored.previousResponseId,
+    params: stored.params,
+    output: stored.output,
+    usage: stored.usage,
+    error: stored.error,
+    incompleteDetails: stored.incompleteDetails,
+    store: true,
+    background: false,
+  };
+}

@@ -1,0 +1,55 @@
+// Assembles a running gateway from a validated config: store -> models -> engine -> HTTP app.
+// The CLI, the tests and the benchmarks all start Parley through here.
+
+import type { FastifyInstance } from 'fastify';
+import type { ParleyConfig } from './config/types.ts';
+import { Engine } from './engine/engine.ts';
+import { buildApp } from './http/app.ts';
+import { createModelRegistry } from './providers/registry.ts';
+import { createStore } from './store/index.ts';
+import type { ConversationStore } from './store/types.ts';
+
+export interface Gateway {
+  app: FastifyInstance;
+  engine: Engine;
+  store: ConversationStore | null;
+  config: ParleyConfig;
+  /** Starts listening; resolves to the base URL (`http://127.0.0.1:12000`). */
+  listen(overrides?: { host?: string; port?: number }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  logger?: boolean | { level: string };
+}
+
+export async function createGateway(config: ParleyConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  // Models first: a config naming an unavailable provider fails before any file is opened.
+  const models = createModelRegistry(config.model_providers);
+  const store = config.state_storage ? await createStore(config.state_storage) : null;
+  if (store) await store.open();
+  const engine = new Engine({ store, models, ttlSeconds: config.state_storage?.ttl_seconds ?? null });
+  const app = buildApp({ engine, maxBodyBytes: config.limits.max_body_bytes, logger: options.logger ?? false });
+  engine.setBackgroundErrorReporter((error, context) => app.log.error({ err: error }, context));
+  let closed = false;
+  return {
+    app,
+    engine,
+    store,
+    config,
+    async listen(overrides = {}) {
+      const host = overrides.host ?? config.listen.host;
+      const port = overrides.port ?? config.listen.port;
+      await app.listen({ host, port });
+      const address = app.server.address();
+      const actualPort = typeof address === 'object' && address ? address.port : port;
+      return `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await store?.close();
+    },
+  };
+}

@@ -1,0 +1,42 @@
+// Fastify's default error and not-found bodies are not OpenAI-shaped; these handlers make every
+// error a client sees `{"error": {"message", "type", "param", "code"}}` with a fitting status.
+
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../protocol/errors.ts';
+
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const e = error as FastifyError & { statusCode?: number };
+  switch (e.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError(400, 'invalid_request_error',
+        `We could not parse the JSON body of your request: ${e.message}. Send a valid JSON object with content-type application/json.`,
+        { code: 'invalid_json' });
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, 'invalid_request_error', 'The request body is larger than this gateway accepts (limits.max_body_bytes).', { code: 'request_too_large' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'invalid_request_error', 'Unsupported content-type: send the body as application/json.', { code: 'unsupported_media_type' });
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ApiError(400, 'invalid_request_error', 'The request body length does not match its content-length header.', { code: 'invalid_body' });
+  }
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiError(e.statusCode, 'invalid_request_error', e.message, { code: e.code ?? null });
+  }
+  return new ApiError(500, 'server_error', 'The gateway had an internal error while processing your request.', { code: 'internal_error', cause: error });
+}
+
+export function registerErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
+    reply.status(apiError.status).headers(apiError.headers).send(apiError.toBody());
+  });
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    reply.status(404).send(
+      new ApiError(404, 'invalid_request_error', `Invalid URL (${request.method} ${request.url.split('?')[0]}).`, {
+        code: 'unknown_url',
+      }).toBody(),
+    );
+  });
+}
