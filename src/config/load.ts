@@ -31,7 +31,14 @@ export function parseConfig(text: string, env: Env, file?: string): ParleyConfig
   }
 
   const substitutionProblems = substituteDocument(doc, env, text, lineOf);
-  const result = validateConfig(doc.toJS({ maxAliasCount: 1000 }));
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (error) {
+    // e.g. an alias bomb; the message names the limit, not file content.
+    throw new ConfigError([{ path: '', message: (error as Error).message }], file ?? null);
+  }
+  const result = validateConfig(data);
 
   const located: LocatedProblem[] = [...substitutionProblems];
   if (!result.ok) {

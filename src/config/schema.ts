@@ -353,7 +353,7 @@ export function closest(word: string, candidates: readonly string[]): string | n
   const n = normalize(word);
   for (const c of candidates) if (normalize(c) === n) return c;
   const synonym = SYNONYMS[n];
-  if (synonym !== undefined && Object.hasOwn(SYNONYMS, n) && candidates.includes(synonym)) return synonym;
+  if (Object.hasOwn(SYNONYMS, n) && candidates.includes(synonym)) return synonym;
   let best: string | null = null;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const c of candidates) {
@@ -380,8 +380,10 @@ function unknownKeyMessage(key: string, path: PathSegment[], data: unknown): str
   else if (path[0] === 'model_providers') known = PROVIDER_KEYS;
   else if (path.length === 1 && path[0] === 'state_storage') {
     const type = (data as { state_storage?: { type?: unknown } }).state_storage?.type;
-    const schema = storageSchemas[type as keyof typeof storageSchemas];
-    known = Object.keys(schema.shape);
+    const schema = Object.hasOwn(storageSchemas, String(type))
+      ? storageSchemas[type as keyof typeof storageSchemas]
+      : null;
+    known = schema ? Object.keys(schema.shape) : ['type'];
     const usedBy = STORAGE_TYPES.filter((t) => t !== type && Object.hasOwn(storageSchemas[t].shape, key));
     if (usedBy.length > 0) {
       return `is only used when type is ${usedBy.join(' or ')} (type here is ${String(type)}); remove it`;

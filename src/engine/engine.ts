@@ -167,10 +167,10 @@ export class Engine {
     return toResponseObject(fromStored(stored));
   }
 
-  async deleteResponse(id: string): Promise<{ id: string; object: 'response.deleted'; deleted: true }> {
+  async deleteResponse(id: string): Promise<{ id: string; object: 'response'; deleted: true }> {
     const deleted = await this.storeCall(() => this.requireStore('response_id').deleteResponse(id));
     if (!deleted) throw notFound(`No response found with id '${id}'.`, 'response_id');
-    return { id, object: 'response.deleted', deleted: true };
+    return { id, object: 'response', deleted: true };
   }
 
   async listInputItems(id: string, options: ListOptions): Promise<ItemPage> {
