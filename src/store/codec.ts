@@ -1,8 +1,8 @@
-// Small rules every backend must apply identically (expiry, paging), kept in one place so the
-// backends cannot drift apart on edge cases the contract suite pins down.
+// Small rules every backend must apply identically (expiry, paging) and the lazy decoding of
+// params, kept in one place so the backends cannot drift apart.
 
 import type { Item } from '../protocol/types.ts';
-import type { ItemPage, ListOptions } from './types.ts';
+import type { ItemPage, ListOptions, StoredRequestParams, StoredResponse } from './types.ts';
 
 /** Guards a chain walk against a cycle (only possible if a deleted id were reused). */
 export const MAX_CHAIN_DEPTH = 1_000_000;
@@ -40,4 +40,28 @@ export function pageItems(items: readonly Item[], options: ListOptions): ItemPag
   }
   const limit = Math.max(0, options.limit);
   return { items: ordered.slice(start, start + limit), hasMore: ordered.length > start + limit };
+}
+
+/**
+ * Gives `response` a `params` property that is decoded on first read. A chain's ancestors are
+ * loaded for their items; their params (tools with JSON schemas, instructions) are per request and
+ * almost never read, and decoding them made every turn pay for the whole history. The property is
+ * enumerable, so spreading, JSON.stringify, structuredClone and deep equality all see the value.
+ */
+export function defineLazyParams(
+  response: Omit<StoredResponse, 'params'>,
+  decode: () => StoredRequestParams,
+): StoredResponse {
+  return Object.defineProperty(response, 'params', {
+    enumerable: true,
+    configurable: true,
+    get(this: StoredResponse) {
+      const value = decode();
+      Object.defineProperty(this, 'params', { value, writable: true, enumerable: true, configurable: true });
+      return value;
+    },
+    set(this: StoredResponse, value: StoredRequestParams) {
+      Object.defineProperty(this, 'params', { value, writable: true, enumerable: true, configurable: true });
+    },
+  }) as StoredResponse;
 }

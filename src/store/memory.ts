@@ -1,7 +1,14 @@
 // In-process store: nothing survives a restart. Bounded, so a long-running gateway without a
 // database cannot grow without limit: past `maxEntries` the least recently used response goes.
 
-import { effectiveExpiry, isExpired, MAX_CHAIN_DEPTH, nowSeconds, pageItems } from './codec.ts';
+import {
+  defineLazyParams,
+  effectiveExpiry,
+  isExpired,
+  MAX_CHAIN_DEPTH,
+  nowSeconds,
+  pageItems,
+} from './codec.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from './types.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
 
@@ -102,8 +109,31 @@ export class MemoryStore implements ConversationStore {
     }
     chain.reverse();
     for (const response of chain) this.#touch(response);
-    // One clone of the whole array is cheaper than one per response.
-    return structuredClone(chain);
+    // One clone call for every turn's items (cheaper than one per response); params lazily.
+    const copies = structuredClone(
+      chain.map((r) => [r.input, r.output, r.usage, r.error, r.incompleteDetails] as const),
+    );
+    return chain.map((stored, i) => {
+      const [input, output, usage, error, incompleteDetails] = copies[i];
+      return defineLazyParams(
+        {
+          id: stored.id,
+          previousResponseId: stored.previousResponseId,
+          conversationId: stored.conversationId,
+          model: stored.model,
+          status: stored.status,
+          createdAt: stored.createdAt,
+          completedAt: stored.completedAt,
+          expiresAt: stored.expiresAt,
+          input,
+          output,
+          usage,
+          error,
+          incompleteDetails,
+        },
+        () => structuredClone(stored.params),
+      );
+    });
   }
 
   async deleteResponse(id: string): Promise<boolean> {

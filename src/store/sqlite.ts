@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Item } from '../protocol/types.ts';
-import { effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds } from './codec.ts';
+import { defineLazyParams, effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds } from './codec.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from './types.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
 
@@ -50,6 +50,11 @@ export const MIGRATIONS: readonly string[] = [
 
 // The chain walk carries only ids and depth; response and item rows are then emitted once each
 // (a UNION ALL rather than a join, so a response's params are not repeated on every item row).
+// No ORDER BY: every row carries its depth, direction and position, and decodeChain places it by
+// those in O(rows). Sorting in SQL dragged every params and item payload through a temp b-tree,
+// which doubled the cost of a 1,000-turn chain with a few tools per request.
+// CROSS JOIN pins the join order (chain outer, index lookups inner); left to itself the planner
+// may scan all of items instead.
 // ?1 = id, ?2 = now (expired rows are invisible), ?3 = max depth (0 for a single response).
 const CHAIN_SQL = `
 WITH RECURSIVE chain (id, parent, depth) AS (
@@ -65,30 +70,33 @@ SELECT chain.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS pr
        r.created_at AS created_at, r.completed_at AS completed_at, r.expires_at AS expires_at,
        r.params AS params, r.usage AS usage, r.error AS error, r.incomplete_details AS incomplete_details,
        NULL AS direction, NULL AS position, NULL AS data
-  FROM chain JOIN responses r ON r.id = chain.id
+  FROM chain CROSS JOIN responses r ON r.id = chain.id
 UNION ALL
 SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        i.direction, i.position, i.data
-  FROM chain JOIN items i ON i.response_id = chain.id
-ORDER BY depth DESC, kind, direction, position`;
+  FROM chain CROSS JOIN items i ON i.response_id = chain.id`;
 
-interface ChainRow {
-  kind: number;
-  id: string | null;
-  previous_response_id: string | null;
-  conversation_id: string | null;
-  model: string | null;
-  status: string | null;
-  created_at: number | null;
-  completed_at: number | null;
-  expires_at: number | null;
-  params: string | null;
-  usage: string | null;
-  error: string | null;
-  incomplete_details: string | null;
-  direction: string | null;
-  data: string | null;
-}
+// The chain statement returns arrays (no per-row object with 17 keys): these are its columns.
+const COL = {
+  depth: 0,
+  kind: 1,
+  id: 2,
+  previousResponseId: 3,
+  conversationId: 4,
+  model: 5,
+  status: 6,
+  createdAt: 7,
+  completedAt: 8,
+  expiresAt: 9,
+  params: 10,
+  usage: 11,
+  error: 12,
+  incompleteDetails: 13,
+  direction: 14,
+  position: 15,
+  data: 16,
+} as const;
+type ChainRow = (string | number | null)[];
 
 interface Statements {
   begin: StatementSync;
@@ -308,7 +316,7 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     responseStatus: db.prepare('SELECT status FROM responses WHERE id = ?'),
     deleteOutput: db.prepare(`DELETE FROM items WHERE response_id = ? AND direction = 'output'`),
-    chain: db.prepare(CHAIN_SQL),
+    chain: prepareArrays(db, CHAIN_SQL),
     deleteResponse: db.prepare('DELETE FROM responses WHERE id = ?'),
     isLive: db.prepare(`SELECT 1 FROM responses WHERE id = ?1 AND ${live}`),
     inputPosition: db.prepare(
@@ -325,6 +333,12 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     prune: db.prepare('DELETE FROM responses WHERE expires_at IS NOT NULL AND expires_at <= ?'),
   };
+}
+
+function prepareArrays(db: DatabaseSync, sql: string): StatementSync {
+  const statement = db.prepare(sql);
+  statement.setReturnArrays(true);
+  return statement;
 }
 
 function insertItems(
@@ -347,33 +361,57 @@ function parseOrNull<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
 
-/** Rows arrive root first, each response row followed by its input then output items. */
+/**
+ * Builds the chain, root first, from rows in any order: a response row sits at its depth, an item
+ * row at its position (positions are 0..n-1 per direction, as insertItems writes them).
+ */
 function decodeChain(rows: ChainRow[]): StoredResponse[] {
-  const chain: StoredResponse[] = [];
-  let current: StoredResponse | undefined;
+  const byDepth: StoredResponse[] = [];
+  const inputs: Item[][] = [];
+  const outputs: Item[][] = [];
   for (const row of rows) {
-    if (row.kind === 0) {
-      current = {
-        id: row.id as string,
-        previousResponseId: row.previous_response_id,
-        conversationId: row.conversation_id,
-        model: row.model as string,
-        status: row.status as StoredResponse['status'],
-        createdAt: row.created_at as number,
-        completedAt: row.completed_at,
-        expiresAt: row.expires_at,
-        params: JSON.parse(row.params as string),
-        input: [],
-        output: [],
-        usage: parseOrNull(row.usage),
-        error: parseOrNull(row.error),
-        incompleteDetails: parseOrNull(row.incomplete_details),
-      };
-      chain.push(current);
-    } else if (current !== undefined) {
-      const item = JSON.parse(row.data as string) as Item;
-      (row.direction === 'input' ? current.input : current.output).push(item);
+    const depth = row[COL.depth] as number;
+    if (row[COL.kind] === 0) {
+      byDepth[depth] = decodeResponse(row, listAt(inputs, depth), listAt(outputs, depth));
+    } else {
+      const items = listAt(row[COL.direction] === 'input' ? inputs : outputs, depth);
+      items[row[COL.position] as number] = JSON.parse(row[COL.data] as string) as Item;
     }
   }
+  const chain: StoredResponse[] = [];
+  for (let depth = byDepth.length - 1; depth >= 0; depth--) {
+    if (byDepth[depth] !== undefined) chain.push(byDepth[depth]);
+  }
   return chain;
+}
+
+function listAt(lists: Item[][], depth: number): Item[] {
+  let list = lists[depth];
+  if (list === undefined) {
+    list = [];
+    lists[depth] = list;
+  }
+  return list;
+}
+
+function decodeResponse(row: ChainRow, input: Item[], output: Item[]): StoredResponse {
+  const params = row[COL.params] as string;
+  return defineLazyParams(
+    {
+      id: row[COL.id] as string,
+      previousResponseId: row[COL.previousResponseId] as string | null,
+      conversationId: row[COL.conversationId] as string | null,
+      model: row[COL.model] as string,
+      status: row[COL.status] as StoredResponse['status'],
+      createdAt: row[COL.createdAt] as number,
+      completedAt: row[COL.completedAt] as number | null,
+      expiresAt: row[COL.expiresAt] as number | null,
+      input,
+      output,
+      usage: parseOrNull(row[COL.usage] as string | null),
+      error: parseOrNull(row[COL.error] as string | null),
+      incompleteDetails: parseOrNull(row[COL.incompleteDetails] as string | null),
+    },
+    () => JSON.parse(params),
+  );
 }
