@@ -9,14 +9,32 @@ import {
   nowSeconds,
   pageItems,
 } from './codec.ts';
-import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from './types.ts';
+import type { Item } from '../protocol/types.ts';
+import type {
+  ConversationQuery,
+  ConversationStore,
+  ItemPage,
+  ListOptions,
+  StoredConversation,
+  StoredResponse,
+  TurnResult,
+} from './types.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
 
 export interface MemoryStoreOptions {
-  /** Upper bound on stored responses; the least recently used are evicted beyond it. */
+  /**
+   * Upper bound on stored responses, and separately on stored conversations; the least recently
+   * used are evicted beyond it.
+   */
   maxEntries: number;
   /** Default retention applied to responses stored without an expiry; null keeps them. */
   ttlSeconds: number | null;
+}
+
+interface MemoryConversation {
+  record: StoredConversation;
+  items: Item[];
+  sequence: number;
 }
 
 export class MemoryStore implements ConversationStore {
@@ -25,6 +43,11 @@ export class MemoryStore implements ConversationStore {
   readonly #ttlSeconds: number | null;
   // Map iteration order is the recency order: the first key is evicted first.
   #responses = new Map<string, StoredResponse>();
+  // Same recency order. A conversation's items are the very objects its turns hold (no copies).
+  #conversations = new Map<string, MemoryConversation>();
+  #leases = new Map<string, { holder: string; expiresAtMs: number }>();
+  /** Creation order, the tie-breaker for conversations created in the same second. */
+  #sequence = 0;
   #open = false;
 
   constructor(options: MemoryStoreOptions) {
@@ -48,6 +71,8 @@ export class MemoryStore implements ConversationStore {
   async close(): Promise<void> {
     this.#open = false;
     this.#responses.clear();
+    this.#conversations.clear();
+    this.#leases.clear();
   }
 
   async ping(): Promise<void> {
@@ -84,6 +109,15 @@ export class MemoryStore implements ConversationStore {
     stored.error = copy.error;
     stored.incompleteDetails = copy.incompleteDetails;
     this.#touch(stored);
+    // Synchronous from here on: nothing can run between finishing the turn and appending it.
+    if (stored.conversationId !== null && (copy.status === 'completed' || copy.status === 'incomplete')) {
+      const conversation = this.#liveConversation(stored.conversationId, nowSeconds());
+      if (conversation !== null) {
+        conversation.items.push(...stored.input, ...stored.output);
+        conversation.record.itemCount += stored.input.length + stored.output.length;
+        this.#touchConversation(conversation);
+      }
+    }
   }
 
   async getResponse(id: string): Promise<StoredResponse | null> {
@@ -157,7 +191,155 @@ export class MemoryStore implements ConversationStore {
         removed++;
       }
     }
+    for (const [id, conversation] of this.#conversations) {
+      if (isExpired(conversation.record.expiresAt, now)) {
+        this.#conversations.delete(id);
+        removed++;
+      }
+    }
     return removed;
+  }
+
+  // ---------- conversations ----------
+
+  async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {
+    this.#assertOpen();
+    if (this.#conversations.has(conversation.id)) {
+      throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
+    }
+    const record = structuredClone(conversation);
+    record.expiresAt = effectiveExpiry(record.expiresAt, record.createdAt, this.#ttlSeconds);
+    record.itemCount = items.length;
+    this.#conversations.set(record.id, { record, items: structuredClone(items), sequence: this.#sequence++ });
+    while (this.#conversations.size > this.#maxEntries) {
+      const oldest = this.#conversations.keys().next().value as string;
+      this.#conversations.delete(oldest);
+    }
+  }
+
+  async getConversation(id: string): Promise<StoredConversation | null> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(id, nowSeconds());
+    return conversation === null ? null : structuredClone(conversation.record);
+  }
+
+  async updateConversation(
+    id: string,
+    patch: { metadata: Record<string, string> },
+  ): Promise<StoredConversation | null> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(id, nowSeconds());
+    if (conversation === null) return null;
+    conversation.record.metadata = structuredClone(patch.metadata);
+    this.#touchConversation(conversation);
+    return structuredClone(conversation.record);
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    this.#assertOpen();
+    if (this.#liveConversation(id, nowSeconds()) === null) return false;
+    return this.#conversations.delete(id);
+  }
+
+  async appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(id, nowSeconds());
+    if (conversation === null) return null;
+    conversation.items.push(...structuredClone(items));
+    conversation.record.itemCount += items.length;
+    this.#touchConversation(conversation);
+    return structuredClone(conversation.record);
+  }
+
+  async loadConversationItems(id: string): Promise<Item[] | null> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(id, nowSeconds());
+    if (conversation === null) return null;
+    this.#touchConversation(conversation);
+    return structuredClone(conversation.items);
+  }
+
+  async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(id, nowSeconds());
+    if (conversation === null) return null;
+    return structuredClone(pageItems(conversation.items, options));
+  }
+
+  async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(conversationId, nowSeconds());
+    const item = conversation?.items.find((candidate) => candidate.id === itemId);
+    return item === undefined ? null : structuredClone(item);
+  }
+
+  async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(conversationId, nowSeconds());
+    const index = conversation?.items.findIndex((candidate) => candidate.id === itemId) ?? -1;
+    if (index === -1) return false;
+    conversation!.items.splice(index, 1);
+    return true;
+  }
+
+  async listConversations(
+    query: ConversationQuery,
+  ): Promise<{ conversations: StoredConversation[]; hasMore: boolean }> {
+    this.#assertOpen();
+    const now = nowSeconds();
+    const wanted = Object.entries(query.metadata ?? {});
+    const matches = [...this.#conversations.values()].filter(
+      ({ record }) =>
+        !isExpired(record.expiresAt, now) &&
+        (query.user === undefined || record.user === query.user) &&
+        wanted.every(([key, value]) => Object.hasOwn(record.metadata, key) && record.metadata[key] === value),
+    );
+    const direction = query.order === 'asc' ? 1 : -1;
+    matches.sort((a, b) => direction * (a.record.createdAt - b.record.createdAt || a.sequence - b.sequence));
+    let start = 0;
+    if (query.after !== undefined) {
+      const index = matches.findIndex(({ record }) => record.id === query.after);
+      if (index === -1) return { conversations: [], hasMore: false };
+      start = index + 1;
+    }
+    const limit = Math.max(0, query.limit);
+    return {
+      conversations: structuredClone(matches.slice(start, start + limit).map(({ record }) => record)),
+      hasMore: matches.length > start + limit,
+    };
+  }
+
+  async acquireConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    const now = Date.now();
+    const lease = this.#leases.get(conversationId);
+    if (lease !== undefined && lease.holder !== holder && lease.expiresAtMs > now) return false;
+    this.#leases.set(conversationId, { holder, expiresAtMs: now + ttlMs });
+    return true;
+  }
+
+  async renewConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen();
+    const lease = this.#leases.get(conversationId);
+    if (lease === undefined || lease.holder !== holder) return false;
+    lease.expiresAtMs = Date.now() + ttlMs;
+    return true;
+  }
+
+  async releaseConversationLease(conversationId: string, holder: string): Promise<void> {
+    this.#assertOpen();
+    if (this.#leases.get(conversationId)?.holder === holder) this.#leases.delete(conversationId);
+  }
+
+  #liveConversation(id: string, now: number): MemoryConversation | null {
+    const conversation = this.#conversations.get(id);
+    if (conversation === undefined || isExpired(conversation.record.expiresAt, now)) return null;
+    return conversation;
+  }
+
+  #touchConversation(conversation: MemoryConversation): void {
+    this.#conversations.delete(conversation.record.id);
+    this.#conversations.set(conversation.record.id, conversation);
   }
 
   #live(id: string, now: number): StoredResponse | null {

@@ -6,7 +6,15 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Item } from '../protocol/types.ts';
 import { defineLazyParams, effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds } from './codec.ts';
-import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from './types.ts';
+import type {
+  ConversationQuery,
+  ConversationStore,
+  ItemPage,
+  ListOptions,
+  StoredConversation,
+  StoredResponse,
+  TurnResult,
+} from './types.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
 
 export interface SqliteStoreOptions {
@@ -46,7 +54,57 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (response_id, direction, position)
    );
    CREATE INDEX items_item_id ON items (item_id);`,
+  // Conversations. A turn's items already live in `items`; its conversation rows only point at
+  // them (response_id, direction, item_position), so a turn's bytes are stored once. Items added
+  // directly (POST /v1/conversations/{id}/items) carry their own `data`. When a referenced item
+  // row goes (its response was deleted or pruned), the trigger moves the bytes into the
+  // conversation row first: deleting a response never takes anything out of a conversation.
+  // Conversations are ordered by (created_at, rowid): rowid breaks ties within one second.
+  `CREATE TABLE conversations (
+     id TEXT PRIMARY KEY,
+     created_at INTEGER NOT NULL,
+     user TEXT,
+     metadata TEXT NOT NULL,
+     item_count INTEGER NOT NULL,
+     expires_at INTEGER
+   );
+   CREATE INDEX conversations_created_at ON conversations (created_at);
+   CREATE INDEX conversations_user ON conversations (user, created_at) WHERE user IS NOT NULL;
+   CREATE INDEX conversations_expires_at ON conversations (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE TABLE conversation_items (
+     conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+     position INTEGER NOT NULL,
+     item_id TEXT NOT NULL,
+     response_id TEXT,
+     direction TEXT,
+     item_position INTEGER,
+     data TEXT,
+     PRIMARY KEY (conversation_id, position),
+     CHECK ((response_id IS NULL) = (data IS NOT NULL))
+   );
+   CREATE INDEX conversation_items_item_id ON conversation_items (conversation_id, item_id);
+   CREATE INDEX conversation_items_source ON conversation_items (response_id, direction, item_position)
+     WHERE response_id IS NOT NULL;
+   CREATE TRIGGER items_keep_conversation_copies BEFORE DELETE ON items
+   BEGIN
+     UPDATE conversation_items
+        SET data = OLD.data, response_id = NULL, direction = NULL, item_position = NULL
+      WHERE response_id = OLD.response_id AND direction = OLD.direction AND item_position = OLD.position;
+   END;
+   CREATE TABLE conversation_leases (
+     conversation_id TEXT PRIMARY KEY,
+     holder TEXT NOT NULL,
+     expires_at_ms INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
+
+// A conversation item's bytes: its own, or those of the turn item it points at.
+const CONVERSATION_ITEM_DATA = `
+SELECT coalesce(ci.data, i.data) AS data
+  FROM conversation_items ci
+  LEFT JOIN items i
+    ON ci.data IS NULL AND i.response_id = ci.response_id AND i.direction = ci.direction
+   AND i.position = ci.item_position`;
 
 // The chain walk carries only ids and depth; response and item rows are then emitted once each
 // (a UNION ALL rather than a join, so a response's params are not repeated on every item row).
@@ -115,6 +173,36 @@ interface Statements {
   inputPageAsc: StatementSync;
   inputPageDesc: StatementSync;
   prune: StatementSync;
+  readBegin: StatementSync;
+  appendTurnItems: StatementSync;
+  insertConversation: StatementSync;
+  conversation: StatementSync;
+  conversationCount: StatementSync;
+  addItemCount: StatementSync;
+  updateConversationMetadata: StatementSync;
+  deleteConversation: StatementSync;
+  insertConversationItem: StatementSync;
+  conversationItemsAll: StatementSync;
+  conversationItemPosition: StatementSync;
+  conversationItemsAsc: StatementSync;
+  conversationItemsDesc: StatementSync;
+  conversationItem: StatementSync;
+  deleteConversationItem: StatementSync;
+  conversationAnchor: StatementSync;
+  pruneConversations: StatementSync;
+  pruneLeases: StatementSync;
+  acquireLease: StatementSync;
+  renewLease: StatementSync;
+  releaseLease: StatementSync;
+}
+
+interface ConversationRow {
+  id: string;
+  created_at: number;
+  user: string | null;
+  metadata: string;
+  item_count: number;
+  expires_at: number | null;
 }
 
 export class SqliteStore implements ConversationStore {
@@ -123,6 +211,8 @@ export class SqliteStore implements ConversationStore {
   readonly #ttlSeconds: number | null;
   #db: DatabaseSync | null = null;
   #statements: Statements | null = null;
+  /** listConversations statements, one per filter shape (user?, metadata pairs, after?, order). */
+  #listStatements = new Map<string, StatementSync>();
 
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
@@ -154,6 +244,7 @@ export class SqliteStore implements ConversationStore {
     const db = this.#db;
     this.#db = null;
     this.#statements = null;
+    this.#listStatements.clear();
     db?.close();
   }
 
@@ -189,15 +280,15 @@ export class SqliteStore implements ConversationStore {
   async finishTurn(id: string, result: TurnResult): Promise<void> {
     const s = this.#stmts();
     this.#transaction(() => {
-      const updated = s.finishResponse.run(
+      const updated = s.finishResponse.get(
         result.status,
         result.completedAt,
         jsonOrNull(result.usage),
         jsonOrNull(result.error),
         jsonOrNull(result.incompleteDetails),
         id,
-      );
-      if (Number(updated.changes) === 0) {
+      ) as { conversation_id: string | null } | undefined;
+      if (updated === undefined) {
         const row = s.responseStatus.get(id) as { status: string } | undefined;
         throw new StoreConflictError(
           row === undefined
@@ -208,6 +299,12 @@ export class SqliteStore implements ConversationStore {
       // The output replaces whatever beginTurn may have written, like in every other backend.
       s.deleteOutput.run(id);
       insertItems(s.insertItem, id, 'output', result.output);
+      if (
+        updated.conversation_id !== null &&
+        (result.status === 'completed' || result.status === 'incomplete')
+      ) {
+        this.#appendTurn(updated.conversation_id, id);
+      }
     });
   }
 
@@ -253,7 +350,199 @@ export class SqliteStore implements ConversationStore {
   }
 
   async pruneExpired(now: number): Promise<number> {
-    return Number(this.#stmts().prune.run(now).changes);
+    const s = this.#stmts();
+    let removed = 0;
+    this.#transaction(() => {
+      removed = Number(s.prune.run(now).changes) + Number(s.pruneConversations.run(now).changes);
+      s.pruneLeases.run(now * 1000);
+    });
+    return removed;
+  }
+
+  // ---------- conversations ----------
+
+  async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {
+    const s = this.#stmts();
+    const expiresAt = effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds);
+    this.#transaction(() => {
+      const inserted = s.insertConversation.run(
+        conversation.id,
+        conversation.createdAt,
+        conversation.user,
+        JSON.stringify(conversation.metadata),
+        items.length,
+        expiresAt,
+      );
+      if (Number(inserted.changes) === 0) {
+        throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
+      }
+      insertConversationItems(s.insertConversationItem, conversation.id, 0, items);
+    });
+  }
+
+  async getConversation(id: string): Promise<StoredConversation | null> {
+    const row = this.#stmts().conversation.get(id, nowSeconds()) as ConversationRow | undefined;
+    return row === undefined ? null : decodeConversation(row);
+  }
+
+  async updateConversation(
+    id: string,
+    patch: { metadata: Record<string, string> },
+  ): Promise<StoredConversation | null> {
+    const row = this.#stmts().updateConversationMetadata.get(
+      JSON.stringify(patch.metadata),
+      id,
+      nowSeconds(),
+    ) as ConversationRow | undefined;
+    return row === undefined ? null : decodeConversation(row);
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    // Its items go with it through ON DELETE CASCADE; the turns' own items stay with the responses.
+    return Number(this.#stmts().deleteConversation.run(id, nowSeconds()).changes) > 0;
+  }
+
+  async appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null> {
+    const s = this.#stmts();
+    let row: ConversationRow | undefined;
+    this.#transaction(() => {
+      const count = s.conversationCount.get(id, nowSeconds()) as { item_count: number } | undefined;
+      if (count === undefined) return;
+      insertConversationItems(s.insertConversationItem, id, count.item_count, items);
+      row = s.addItemCount.get(items.length, id) as ConversationRow | undefined;
+    });
+    return row === undefined ? null : decodeConversation(row);
+  }
+
+  async loadConversationItems(id: string): Promise<Item[] | null> {
+    const s = this.#stmts();
+    return this.#read(() => {
+      if (s.conversationCount.get(id, nowSeconds()) === undefined) return null;
+      const rows = s.conversationItemsAll.all(id) as unknown as [string][];
+      return rows.map((row) => decodeItemData(row[0], id));
+    });
+  }
+
+  async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
+    const s = this.#stmts();
+    return this.#read(() => {
+      if (s.conversationCount.get(id, nowSeconds()) === undefined) return null;
+      const limit = Math.max(0, options.limit);
+      let from: number;
+      if (options.after === undefined) {
+        from = options.order === 'asc' ? -1 : Number.MAX_SAFE_INTEGER;
+      } else {
+        const row = s.conversationItemPosition.get(id, options.after) as { position: number } | undefined;
+        if (row === undefined) return { items: [], hasMore: false };
+        from = row.position;
+      }
+      const page = options.order === 'asc' ? s.conversationItemsAsc : s.conversationItemsDesc;
+      const rows = page.all(id, from, limit + 1) as unknown as [string][];
+      const hasMore = rows.length > limit;
+      if (hasMore) rows.length = limit;
+      return { items: rows.map((row) => decodeItemData(row[0], id)), hasMore };
+    });
+  }
+
+  async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
+    const row = this.#stmts().conversationItem.get(conversationId, itemId, nowSeconds()) as
+      | { data: string | null }
+      | undefined;
+    return row === undefined ? null : decodeItemData(row.data, conversationId);
+  }
+
+  async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
+    const deleted = this.#stmts().deleteConversationItem.run(conversationId, itemId, nowSeconds());
+    return Number(deleted.changes) > 0;
+  }
+
+  async listConversations(
+    query: ConversationQuery,
+  ): Promise<{ conversations: StoredConversation[]; hasMore: boolean }> {
+    const s = this.#stmts();
+    const pairs = Object.entries(query.metadata ?? {});
+    const limit = Math.max(0, query.limit);
+    return this.#read(() => {
+      const now = nowSeconds();
+      const args: (string | number | null)[] = [now];
+      if (query.user !== undefined) args.push(query.user);
+      for (const [key, value] of pairs) args.push(key, value);
+      if (query.after !== undefined) {
+        const anchor = s.conversationAnchor.get(query.after, now) as
+          | { created_at: number; seq: number }
+          | undefined;
+        if (anchor === undefined) return { conversations: [], hasMore: false };
+        args.push(anchor.created_at, anchor.seq);
+      }
+      args.push(limit + 1);
+      const statement = this.#listStatement(
+        query.user !== undefined,
+        pairs.length,
+        query.after !== undefined,
+        query.order,
+      );
+      const rows = statement.all(...args) as unknown as ConversationRow[];
+      const hasMore = rows.length > limit;
+      if (hasMore) rows.length = limit;
+      return { conversations: rows.map(decodeConversation), hasMore };
+    });
+  }
+
+  async acquireConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    return Number(this.#stmts().acquireLease.run(conversationId, holder, now + ttlMs, now).changes) > 0;
+  }
+
+  async renewConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    return Number(this.#stmts().renewLease.run(Date.now() + ttlMs, conversationId, holder).changes) > 0;
+  }
+
+  async releaseConversationLease(conversationId: string, holder: string): Promise<void> {
+    this.#stmts().releaseLease.run(conversationId, holder);
+  }
+
+  /** Appends a finishing turn's input then output rows (by reference) to its conversation, if it is live. */
+  #appendTurn(conversationId: string, responseId: string): void {
+    const s = this.#stmts();
+    const count = s.conversationCount.get(conversationId, nowSeconds()) as { item_count: number } | undefined;
+    if (count === undefined) return;
+    const appended = s.appendTurnItems.run(conversationId, count.item_count, responseId);
+    s.addItemCount.get(Number(appended.changes), conversationId);
+  }
+
+  #listStatement(byUser: boolean, pairs: number, after: boolean, order: 'asc' | 'desc'): StatementSync {
+    const key = `${byUser ? 'u' : ''}${pairs}${after ? 'a' : ''}${order}`;
+    let statement = this.#listStatements.get(key);
+    if (statement === undefined) {
+      const where = ['(expires_at IS NULL OR expires_at > ?)'];
+      if (byUser) where.push('user = ?');
+      for (let i = 0; i < pairs; i++) {
+        where.push('EXISTS (SELECT 1 FROM json_each(c.metadata) m WHERE m.key = ? AND m.value = ?)');
+      }
+      if (after) where.push(`(created_at, rowid) ${order === 'asc' ? '>' : '<'} (?, ?)`);
+      const direction = order === 'asc' ? 'ASC' : 'DESC';
+      statement = this.#db!.prepare(
+        `SELECT id, created_at, user, metadata, item_count, expires_at FROM conversations c
+          WHERE ${where.join(' AND ')}
+          ORDER BY created_at ${direction}, rowid ${direction} LIMIT ?`,
+      );
+      this.#listStatements.set(key, statement);
+    }
+    return statement;
+  }
+
+  /** Several reads that must see one snapshot (another process may write in between). */
+  #read<T>(work: () => T): T {
+    const s = this.#stmts();
+    s.readBegin.run();
+    try {
+      const result = work();
+      s.commit.run();
+      return result;
+    } catch (error) {
+      if (this.#db?.isTransaction) s.rollback.run();
+      throw error;
+    }
   }
 
   #stmts(): Statements {
@@ -312,7 +601,7 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     finishResponse: db.prepare(
       `UPDATE responses SET status = ?, completed_at = ?, usage = ?, error = ?, incomplete_details = ?
-        WHERE id = ? AND status IN ('queued', 'in_progress')`,
+        WHERE id = ? AND status IN ('queued', 'in_progress') RETURNING conversation_id`,
     ),
     responseStatus: db.prepare('SELECT status FROM responses WHERE id = ?'),
     deleteOutput: db.prepare(`DELETE FROM items WHERE response_id = ? AND direction = 'output'`),
@@ -332,6 +621,77 @@ function prepareStatements(db: DatabaseSync): Statements {
         ORDER BY position DESC LIMIT ?`,
     ),
     prune: db.prepare('DELETE FROM responses WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    readBegin: db.prepare('BEGIN'),
+    // Input before output ('input' < 'output'), each by position: the order of the items index.
+    appendTurnItems: db.prepare(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+       SELECT ?1, ?2 + row_number() OVER (ORDER BY direction, position) - 1, item_id, response_id, direction, position
+         FROM items WHERE response_id = ?3`,
+    ),
+    insertConversation: db.prepare(
+      `INSERT INTO conversations (id, created_at, user, metadata, item_count, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ),
+    conversation: db.prepare(
+      `SELECT id, created_at, user, metadata, item_count, expires_at FROM conversations WHERE id = ?1 AND ${live}`,
+    ),
+    conversationCount: db.prepare(`SELECT item_count FROM conversations WHERE id = ?1 AND ${live}`),
+    addItemCount: db.prepare(
+      `UPDATE conversations SET item_count = item_count + ? WHERE id = ?
+       RETURNING id, created_at, user, metadata, item_count, expires_at`,
+    ),
+    updateConversationMetadata: db.prepare(
+      `UPDATE conversations SET metadata = ?1 WHERE id = ?2 AND (expires_at IS NULL OR expires_at > ?3)
+       RETURNING id, created_at, user, metadata, item_count, expires_at`,
+    ),
+    deleteConversation: db.prepare(`DELETE FROM conversations WHERE id = ?1 AND ${live}`),
+    insertConversationItem: db.prepare(
+      'INSERT INTO conversation_items (conversation_id, position, item_id, data) VALUES (?, ?, ?, ?)',
+    ),
+    conversationItemsAll: prepareArrays(
+      db,
+      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_id = ? ORDER BY ci.position`,
+    ),
+    conversationItemPosition: db.prepare(
+      'SELECT position FROM conversation_items WHERE conversation_id = ? AND item_id = ? ORDER BY position LIMIT 1',
+    ),
+    conversationItemsAsc: prepareArrays(
+      db,
+      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_id = ? AND ci.position > ? ORDER BY ci.position ASC LIMIT ?`,
+    ),
+    conversationItemsDesc: prepareArrays(
+      db,
+      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_id = ? AND ci.position < ? ORDER BY ci.position DESC LIMIT ?`,
+    ),
+    conversationItem: db.prepare(
+      `${CONVERSATION_ITEM_DATA}
+        WHERE ci.conversation_id = ?1 AND ci.item_id = ?2
+          AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?3))
+        ORDER BY ci.position LIMIT 1`,
+    ),
+    deleteConversationItem: db.prepare(
+      `DELETE FROM conversation_items WHERE conversation_id = ?1 AND position = (
+         SELECT position FROM conversation_items WHERE conversation_id = ?1 AND item_id = ?2
+          ORDER BY position LIMIT 1)
+         AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?3))`,
+    ),
+    conversationAnchor: db.prepare(
+      `SELECT created_at, rowid AS seq FROM conversations WHERE id = ?1 AND ${live}`,
+    ),
+    pruneConversations: db.prepare(
+      'DELETE FROM conversations WHERE expires_at IS NOT NULL AND expires_at <= ?',
+    ),
+    pruneLeases: db.prepare('DELETE FROM conversation_leases WHERE expires_at_ms <= ?'),
+    // Taken when free, expired, or already this holder's; `changes` says whether it was.
+    acquireLease: db.prepare(
+      `INSERT INTO conversation_leases (conversation_id, holder, expires_at_ms) VALUES (?1, ?2, ?3)
+       ON CONFLICT (conversation_id) DO UPDATE SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms
+        WHERE conversation_leases.holder = excluded.holder OR conversation_leases.expires_at_ms <= ?4`,
+    ),
+    renewLease: db.prepare(
+      'UPDATE conversation_leases SET expires_at_ms = ? WHERE conversation_id = ? AND holder = ?',
+    ),
+    releaseLease: db.prepare('DELETE FROM conversation_leases WHERE conversation_id = ? AND holder = ?'),
   };
 }
 
@@ -351,6 +711,37 @@ function insertItems(
     const item = items[position];
     insert.run(responseId, direction, position, item.id, item.type, JSON.stringify(item));
   }
+}
+
+function insertConversationItems(
+  insert: StatementSync,
+  conversationId: string,
+  firstPosition: number,
+  items: Item[],
+): void {
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i];
+    insert.run(conversationId, firstPosition + i, item.id, JSON.stringify(item));
+  }
+}
+
+function decodeItemData(data: string | null, conversationId: string): Item {
+  // Unreachable while the trigger keeps referenced items; never hand out a hole in the history.
+  if (data === null)
+    throw new Error(`Conversation ${conversationId} references an item that no longer exists.`);
+  return JSON.parse(data) as Item;
+}
+
+function decodeConversation(row: ConversationRow): StoredConversation {
+  return {
+    id: row.id,
+    createdAt: row.created_at,
+    // JSON.parse keeps keys like `__proto__` as plain own data.
+    metadata: JSON.parse(row.metadata) as Record<string, string>,
+    user: row.user,
+    itemCount: Number(row.item_count),
+    expiresAt: row.expires_at,
+  };
 }
 
 function jsonOrNull(value: unknown): string | null {

@@ -28,7 +28,13 @@ export interface StoredResponse {
   incompleteDetails: { reason: string } | null;
 }
 
-/** What finishing a turn changes; everything else was written by beginTurn. */
+/**
+ * What finishing a turn changes; everything else was written by beginTurn. When the response
+ * has a conversationId and the status is `completed` or `incomplete`, finishTurn also appends
+ * the turn's input then output to that conversation, in the same transaction: a turn is either
+ * wholly in the conversation or not at all. Failed and cancelled turns are never appended. If the
+ * conversation is gone by then (deleted or expired), the turn still finishes and nothing is appended.
+ */
 export interface TurnResult {
   status: Exclude<ResponseStatus, 'queued' | 'in_progress'>;
   completedAt: number | null;
@@ -79,14 +85,96 @@ export interface ConversationStore {
    */
   loadChain(id: string): Promise<StoredResponse[] | null>;
 
-  /** Deletes one response and its items. Its descendants keep their own items but can no longer load a chain. */
+  /**
+   * Deletes one response and its items. Its descendants keep their own items but can no longer load a chain.
+   * Conversations are not affected: a conversation keeps every item appended to it even after the
+   * response that produced it is deleted or pruned (a backend that references turn items from a
+   * conversation must keep or copy them).
+   */
   deleteResponse(id: string): Promise<boolean>;
 
   /** A page of one response's input items (for GET /v1/responses/{id}/input_items). Null when unknown. */
   listInputItems(id: string, options: ListOptions): Promise<ItemPage | null>;
 
-  /** Deletes responses whose expiry has passed; returns how many. */
+  /** Deletes responses and conversations whose expiry has passed; returns how many records went. */
   pruneExpired(now: number): Promise<number>;
+
+  // ---------- conversations ----------
+  // A conversation is an ordered, append-only item list. A turn created with `conversation`
+  // reads all its items as context and, when it finishes `completed` or `incomplete`, its input
+  // and output are appended in the same transaction that finishes the turn (see finishTurn).
+
+  /** Creates a conversation with optional initial items. Fails (StoreConflictError) if the id exists. */
+  createConversation(conversation: StoredConversation, items: Item[]): Promise<void>;
+
+  /** Null when unknown, deleted or expired. */
+  getConversation(id: string): Promise<StoredConversation | null>;
+
+  /** Replaces the metadata; returns the updated conversation or null when unknown. */
+  updateConversation(
+    id: string,
+    patch: { metadata: Record<string, string> },
+  ): Promise<StoredConversation | null>;
+
+  /** Deletes the conversation and every item it holds. Responses that were part of it stay retrievable. */
+  deleteConversation(id: string): Promise<boolean>;
+
+  /** Appends items at the end, atomically, in the given order. Null when the conversation is unknown. */
+  appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null>;
+
+  /** All items in order, in one round trip (the context of the next turn). Null when unknown. */
+  loadConversationItems(id: string): Promise<Item[] | null>;
+
+  /** A page of items; `after` is an item id. Null when the conversation is unknown. */
+  listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null>;
+
+  getConversationItem(conversationId: string, itemId: string): Promise<Item | null>;
+
+  /** Removes one item from the conversation's list. False when either is unknown. */
+  deleteConversationItem(conversationId: string, itemId: string): Promise<boolean>;
+
+  /**
+   * Conversations filtered by user and/or metadata (all pairs must match), ordered by createdAt;
+   * ties keep a stable backend-defined order (creation order where possible) so `after` pages exactly.
+   * Expired conversations are never listed.
+   */
+  listConversations(
+    query: ConversationQuery,
+  ): Promise<{ conversations: StoredConversation[]; hasMore: boolean }>;
+
+  /**
+   * Serialises turns on one conversation across every gateway instance sharing the store: takes
+   * a lease for `holder` if none is held or the held one expired. Returns false when another
+   * holder has it (the engine waits and retries). Leases expire by themselves so that a killed
+   * instance cannot block a conversation forever.
+   */
+  acquireConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean>;
+
+  /** Extends a lease this holder owns; false when it was lost (expired and taken by another). */
+  renewConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean>;
+
+  /** Releases the lease if this holder still owns it. */
+  releaseConversationLease(conversationId: string, holder: string): Promise<void>;
+}
+
+export interface StoredConversation {
+  id: string;
+  createdAt: number; // unix seconds
+  metadata: Record<string, string>;
+  /** The `user` that created it (listing extension; also the handle for deleting a user's data). */
+  user: string | null;
+  /** Number of items ever appended; grows monotonically (positions are never reused). */
+  itemCount: number;
+  expiresAt: number | null;
+}
+
+export interface ConversationQuery {
+  user?: string;
+  metadata?: Record<string, string>;
+  limit: number;
+  order: 'asc' | 'desc';
+  /** Conversation id to start after (exclusive) in the chosen order. */
+  after?: string;
 }
 
 export class ChainBrokenError extends Error {

@@ -17,6 +17,7 @@ import type {
 } from '../../src/protocol/types.ts';
 import type {
   ConversationStore,
+  StoredConversation,
   StoredRequestParams,
   StoredResponse,
   TurnResult,
@@ -122,6 +123,21 @@ export function finished(turn: StoredResponse, result: TurnResult): StoredRespon
     incompleteDetails: result.incompleteDetails,
   };
 }
+
+/** A new conversation record; `itemCount` should equal the number of initial items passed with it. */
+export function newConversation(overrides: Partial<StoredConversation> = {}): StoredConversation {
+  return {
+    id: newId('conv'),
+    createdAt: NOW(),
+    metadata: {},
+    user: null,
+    itemCount: 0,
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Items of every type and content part the store must keep verbatim. */
 function everyKindOfItem(): { input: Item[]; output: Item[] } {
@@ -742,6 +758,664 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         assert.equal(await store.deleteResponse(later.id), false);
         assert.deepEqual(await store.getResponse(forever.id), forever);
         assert.equal(await store.pruneExpired(now + 10 * 365 * 86_400), 0);
+      });
+    });
+
+    // ---------- conversations ----------
+
+    /** Creates a conversation holding `items`; returns the record the store must now hold. */
+    async function storeConversation(
+      items: Item[] = [],
+      overrides: Partial<StoredConversation> = {},
+    ): Promise<StoredConversation> {
+      const conversation = newConversation({ itemCount: items.length, ...overrides });
+      await store.createConversation(conversation, items);
+      return conversation;
+    }
+
+    /** A turn on `conversationId`, finished with `result`; returns the finished turn. */
+    async function conversationTurn(conversationId: string, input: Item[], result: TurnResult) {
+      const turn = newTurn({ conversationId, input });
+      await store.beginTurn(turn);
+      await store.finishTurn(turn.id, result);
+      return finished(turn, result);
+    }
+
+    function failedResult(status: 'failed' | 'cancelled'): TurnResult {
+      return {
+        status,
+        completedAt: null,
+        output: [assistantMessage('partial')],
+        usage: null,
+        error: status === 'failed' ? { code: 'server_error', message: 'boom' } : null,
+        incompleteDetails: null,
+      };
+    }
+
+    describe('conversations: create / get / update / delete', () => {
+      it('creates with initial items, metadata and user, and reads them back', async () => {
+        const { input, output } = everyKindOfItem();
+        const items = [...input, ...output];
+        const conversation = await storeConversation(items, {
+          metadata: { topic: 'weather', 'ключ 🔑': 'значение' },
+          user: 'user-42',
+          createdAt: 1_750_000_000,
+          expiresAt: NOW() + 86_400,
+        });
+        assert.deepEqual(await store.getConversation(conversation.id), conversation);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), items);
+        assert.equal(conversation.itemCount, items.length);
+      });
+
+      it('creates an empty conversation', async () => {
+        const conversation = await storeConversation();
+        assert.deepEqual(await store.getConversation(conversation.id), conversation);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), []);
+        assert.deepEqual(await store.listConversationItems(conversation.id, { limit: 10, order: 'asc' }), {
+          items: [],
+          hasMore: false,
+        });
+      });
+
+      it('returns null for an unknown conversation everywhere', async () => {
+        const id = newId('conv');
+        assert.equal(await store.getConversation(id), null);
+        assert.equal(await store.updateConversation(id, { metadata: { a: 'b' } }), null);
+        assert.equal(await store.appendConversationItems(id, [userMessage('x')]), null);
+        assert.equal(await store.loadConversationItems(id), null);
+        assert.equal(await store.listConversationItems(id, { limit: 10, order: 'asc' }), null);
+        assert.equal(await store.getConversationItem(id, 'msg_x'), null);
+        assert.equal(await store.deleteConversationItem(id, 'msg_x'), false);
+        assert.equal(await store.deleteConversation(id), false);
+      });
+
+      it('rejects createConversation with an id that exists, leaving the original untouched', async () => {
+        const original = await storeConversation([userMessage('first')], { metadata: { v: '1' } });
+        await assert.rejects(
+          store.createConversation({ ...original, metadata: { v: '2' }, itemCount: 1 }, [
+            userMessage('impostor'),
+          ]),
+          StoreConflictError,
+        );
+        assert.deepEqual(await store.getConversation(original.id), original);
+        const items = await store.loadConversationItems(original.id);
+        assert.equal(items?.length, 1);
+        assert.equal((items![0] as MessageItem).content[0].type, 'input_text');
+        assert.deepEqual((items![0] as MessageItem).content, [{ type: 'input_text', text: 'first' }]);
+      });
+
+      it('updateConversation replaces the metadata and leaves the items alone', async () => {
+        const items = [userMessage('a'), assistantMessage('b')];
+        const conversation = await storeConversation(items, { metadata: { a: '1', b: '2' }, user: 'u' });
+        const updated = await store.updateConversation(conversation.id, { metadata: { c: '3' } });
+        const expected = { ...conversation, metadata: { c: '3' } };
+        assert.deepEqual(updated, expected);
+        assert.deepEqual(await store.getConversation(conversation.id), expected);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), items);
+        assert.deepEqual(await store.updateConversation(conversation.id, { metadata: {} }), {
+          ...conversation,
+          metadata: {},
+        });
+      });
+
+      it('deleteConversation removes it and its items, once', async () => {
+        const items = [userMessage('a'), assistantMessage('b')];
+        const conversation = await storeConversation(items, { user: 'u-del' });
+        const other = await storeConversation([userMessage('other')], { user: 'u-del' });
+        assert.equal(await store.deleteConversation(conversation.id), true);
+        assert.equal(await store.deleteConversation(conversation.id), false);
+        assert.equal(await store.getConversation(conversation.id), null);
+        assert.equal(await store.loadConversationItems(conversation.id), null);
+        assert.equal(await store.listConversationItems(conversation.id, { limit: 10, order: 'asc' }), null);
+        assert.equal(await store.getConversationItem(conversation.id, items[0].id), null);
+        assert.equal(await store.appendConversationItems(conversation.id, [userMessage('late')]), null);
+        const listed = await store.listConversations({ user: 'u-del', limit: 10, order: 'asc' });
+        assert.deepEqual(listed, { conversations: [other], hasMore: false });
+        assert.equal((await store.loadConversationItems(other.id))?.length, 1);
+      });
+
+      it('deleting a conversation leaves the responses that were part of it', async () => {
+        const conversation = await storeConversation();
+        const turn = await conversationTurn(
+          conversation.id,
+          [userMessage('q')],
+          completed([assistantMessage('a')]),
+        );
+        assert.equal(await store.deleteConversation(conversation.id), true);
+        assert.deepEqual(await store.getResponse(turn.id), turn);
+        assert.deepEqual(await store.loadChain(turn.id), [turn]);
+      });
+
+      it('is not affected by callers mutating what they passed in or got back', async () => {
+        const items = [userMessage('original')];
+        const pristine = structuredClone(items);
+        const conversation = await storeConversation(items, { metadata: { k: 'v' } });
+        (items[0] as MessageItem).content = [{ type: 'input_text', text: 'mutated' }];
+        conversation.metadata.sneaky = 'yes';
+        const appended = [assistantMessage('reply')];
+        const pristineAppended = structuredClone(appended);
+        await store.appendConversationItems(conversation.id, appended);
+        (appended[0] as MessageItem).status = 'incomplete';
+        const got = await store.loadConversationItems(conversation.id);
+        assert.deepEqual(got, [...pristine, ...pristineAppended]);
+        got!.length = 0;
+        const record = (await store.getConversation(conversation.id)) as StoredConversation;
+        assert.deepEqual({ ...record.metadata }, { k: 'v' });
+        record.metadata.other = 'x';
+        assert.deepEqual((await store.getConversation(conversation.id))?.metadata, { k: 'v' });
+        assert.deepEqual(await store.loadConversationItems(conversation.id), [
+          ...pristine,
+          ...pristineAppended,
+        ]);
+      });
+    });
+
+    describe('conversations: appending', () => {
+      it('appends items at the end in order and counts every item ever appended', async () => {
+        const initial = [userMessage('zero')];
+        const conversation = await storeConversation(initial);
+        const first = [userMessage('one', 'msg_zzz'), assistantMessage('two', 'msg_000')];
+        const second = [userMessage('three')];
+        assert.deepEqual(await store.appendConversationItems(conversation.id, first), {
+          ...conversation,
+          itemCount: 3,
+        });
+        assert.deepEqual(await store.appendConversationItems(conversation.id, second), {
+          ...conversation,
+          itemCount: 4,
+        });
+        assert.deepEqual(await store.appendConversationItems(conversation.id, []), {
+          ...conversation,
+          itemCount: 4,
+        });
+        assert.deepEqual(await store.loadConversationItems(conversation.id), [
+          ...initial,
+          ...first,
+          ...second,
+        ]);
+        assert.equal((await store.getConversation(conversation.id))?.itemCount, 4);
+      });
+
+      it('finishTurn with conversationId appends the input then the output, only once finished', async () => {
+        const initial = [userMessage('context')];
+        const conversation = await storeConversation(initial);
+        const input = [userMessage('q1'), userMessage('q2')];
+        const turn = newTurn({ conversationId: conversation.id, input });
+        await store.beginTurn(turn);
+        assert.deepEqual(
+          await store.loadConversationItems(conversation.id),
+          initial,
+          'an unfinished turn is not context',
+        );
+        const output = [assistantMessage('a1'), assistantMessage('a2')];
+        const result = completed(output);
+        await store.finishTurn(turn.id, result);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), [
+          ...initial,
+          ...input,
+          ...output,
+        ]);
+        assert.equal((await store.getConversation(conversation.id))?.itemCount, 5);
+        assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
+      });
+
+      it('appends an incomplete turn, and turns in the order they finish', async () => {
+        const conversation = await storeConversation();
+        const first = newTurn({ conversationId: conversation.id, input: [userMessage('first q')] });
+        const second = newTurn({ conversationId: conversation.id, input: [userMessage('second q')] });
+        await store.beginTurn(first);
+        await store.beginTurn(second);
+        const secondResult: TurnResult = {
+          ...completed([assistantMessage('second a (cut)')]),
+          status: 'incomplete',
+          incompleteDetails: { reason: 'max_output_tokens' },
+        };
+        await store.finishTurn(second.id, secondResult);
+        const firstResult = completed([assistantMessage('first a')]);
+        await store.finishTurn(first.id, firstResult);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), [
+          ...second.input,
+          ...secondResult.output,
+          ...first.input,
+          ...firstResult.output,
+        ]);
+      });
+
+      it('appends nothing for failed and cancelled turns', async () => {
+        const initial = [userMessage('context')];
+        const conversation = await storeConversation(initial);
+        const failedTurn = await conversationTurn(
+          conversation.id,
+          [userMessage('q')],
+          failedResult('failed'),
+        );
+        const cancelledTurn = await conversationTurn(
+          conversation.id,
+          [userMessage('q')],
+          failedResult('cancelled'),
+        );
+        assert.deepEqual(await store.loadConversationItems(conversation.id), initial);
+        assert.equal((await store.getConversation(conversation.id))?.itemCount, 1);
+        assert.equal((await store.getResponse(failedTurn.id))?.status, 'failed');
+        assert.equal((await store.getResponse(cancelledTurn.id))?.status, 'cancelled');
+      });
+
+      it('appends nothing more when a finished turn is finished again', async () => {
+        const conversation = await storeConversation();
+        const turn = await conversationTurn(
+          conversation.id,
+          [userMessage('q')],
+          completed([assistantMessage('a')]),
+        );
+        await assert.rejects(
+          store.finishTurn(turn.id, completed([assistantMessage('again')])),
+          StoreConflictError,
+        );
+        assert.deepEqual(await store.loadConversationItems(conversation.id), [...turn.input, ...turn.output]);
+      });
+
+      it('finishes a turn whose conversation was deleted meanwhile, appending nothing', async () => {
+        const conversation = await storeConversation();
+        const turn = newTurn({ conversationId: conversation.id });
+        await store.beginTurn(turn);
+        assert.equal(await store.deleteConversation(conversation.id), true);
+        const result = completed([assistantMessage('a')]);
+        await store.finishTurn(turn.id, result);
+        assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
+        assert.equal(await store.loadConversationItems(conversation.id), null);
+      });
+
+      it('keeps a turn in the conversation after its response is deleted or pruned', async () => {
+        const conversation = await storeConversation([userMessage('context')]);
+        const kept = await conversationTurn(
+          conversation.id,
+          [userMessage('q1')],
+          completed([assistantMessage('a1')]),
+        );
+        const pruned = newTurn({
+          conversationId: conversation.id,
+          input: [userMessage('q2')],
+          expiresAt: NOW() + 2,
+        });
+        await store.beginTurn(pruned);
+        const prunedResult = completed([assistantMessage('a2')]);
+        await store.finishTurn(pruned.id, prunedResult);
+        const before = await store.loadConversationItems(conversation.id);
+        assert.equal(before?.length, 5);
+
+        assert.equal(await store.deleteResponse(kept.id), true);
+        assert.ok((await store.pruneExpired(NOW() + 3)) >= 1);
+        assert.equal(await store.getResponse(pruned.id), null);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), before);
+        assert.deepEqual(await store.getConversationItem(conversation.id, kept.output[0].id), kept.output[0]);
+        assert.deepEqual(await store.listConversationItems(conversation.id, { limit: 2, order: 'desc' }), {
+          items: [prunedResult.output[0], pruned.input[0]],
+          hasMore: true,
+        });
+      });
+
+      it('lands 20 concurrent appends whole: every item, none interleaved', async () => {
+        const conversation = await storeConversation([userMessage('start')]);
+        const batches = Array.from({ length: 20 }, (_, b) =>
+          Array.from({ length: 5 }, (_, i) => userMessage(`batch ${b} item ${i}`, `msg_b${b}_i${i}`)),
+        );
+        await Promise.all(batches.map((batch) => store.appendConversationItems(conversation.id, batch)));
+        const items = await store.loadConversationItems(conversation.id);
+        assert.ok(items);
+        assert.equal(items.length, 101);
+        assert.equal((await store.getConversation(conversation.id))?.itemCount, 101);
+        const seen = new Set<number>();
+        for (let start = 1; start < items.length; start += 5) {
+          const block: Item[] = items.slice(start, start + 5);
+          const b: number = Number(/^msg_b(\d+)_i0$/.exec(block[0].id)?.[1]);
+          assert.ok(Number.isInteger(b), `block at ${start} starts mid-batch: ${block[0].id}`);
+          assert.deepEqual(block, batches[b], `batch ${b} is interleaved`);
+          seen.add(b);
+        }
+        assert.equal(seen.size, 20);
+      });
+
+      it('lands 10 concurrent turns on one conversation, each input+output contiguous', async () => {
+        const conversation = await storeConversation();
+        const turns = Array.from({ length: 10 }, (_, t) =>
+          newTurn({ conversationId: conversation.id, input: [userMessage(`q${t}`), userMessage(`q${t}b`)] }),
+        );
+        await Promise.all(turns.map((turn) => store.beginTurn(turn)));
+        const results = turns.map((_, t) =>
+          completed([assistantMessage(`a${t}`), assistantMessage(`a${t}b`)]),
+        );
+        await Promise.all(turns.map((turn, t) => store.finishTurn(turn.id, results[t])));
+        const items = await store.loadConversationItems(conversation.id);
+        assert.equal(items?.length, 40);
+        const seen = new Set<number>();
+        for (let start = 0; start < 40; start += 4) {
+          const t = turns.findIndex((turn) => turn.input[0].id === items![start].id);
+          assert.ok(t >= 0, `item ${start} does not start a turn`);
+          assert.deepEqual(items!.slice(start, start + 4), [...turns[t].input, ...results[t].output]);
+          seen.add(t);
+        }
+        assert.equal(seen.size, 10);
+      });
+    });
+
+    describe('conversations: items', () => {
+      const ids = Array.from({ length: 7 }, (_, i) => `msg_${String.fromCharCode(103 - i)}${i}`); // not sorted
+      async function seeded() {
+        // Items from all three sources: initial, appended, and a turn.
+        const all = ids.map((id, i) =>
+          i % 2 === 0 ? userMessage(`item ${i}`, id) : assistantMessage(`item ${i}`, id),
+        );
+        const conversation = await storeConversation(all.slice(0, 2));
+        await store.appendConversationItems(conversation.id, all.slice(2, 4));
+        const turn = newTurn({ conversationId: conversation.id, input: all.slice(4, 5) });
+        await store.beginTurn(turn);
+        await store.finishTurn(turn.id, completed(all.slice(5, 7)));
+        return { conversation, items: all };
+      }
+
+      it('lists all items ascending and descending', async () => {
+        const { conversation, items } = await seeded();
+        assert.deepEqual(await store.listConversationItems(conversation.id, { limit: 100, order: 'asc' }), {
+          items,
+          hasMore: false,
+        });
+        assert.deepEqual(await store.listConversationItems(conversation.id, { limit: 100, order: 'desc' }), {
+          items: [...items].reverse(),
+          hasMore: false,
+        });
+      });
+
+      it('pages with limit, after and hasMore in both orders', async () => {
+        const { conversation, items } = await seeded();
+        const list = (options: { limit: number; order: 'asc' | 'desc'; after?: string }) =>
+          store.listConversationItems(conversation.id, options);
+        assert.deepEqual(await list({ limit: 3, order: 'asc' }), { items: items.slice(0, 3), hasMore: true });
+        assert.deepEqual(await list({ limit: 3, order: 'asc', after: ids[2] }), {
+          items: items.slice(3, 6),
+          hasMore: true,
+        });
+        assert.deepEqual(await list({ limit: 3, order: 'asc', after: ids[3] }), {
+          items: items.slice(4, 7),
+          hasMore: false,
+        });
+        assert.deepEqual(await list({ limit: 3, order: 'asc', after: ids[6] }), {
+          items: [],
+          hasMore: false,
+        });
+        assert.deepEqual(await list({ limit: 2, order: 'desc' }), {
+          items: [items[6], items[5]],
+          hasMore: true,
+        });
+        assert.deepEqual(await list({ limit: 2, order: 'desc', after: ids[5] }), {
+          items: [items[4], items[3]],
+          hasMore: true,
+        });
+        assert.deepEqual(await list({ limit: 7, order: 'desc', after: ids[1] }), {
+          items: [items[0]],
+          hasMore: false,
+        });
+        assert.deepEqual(await list({ limit: 7, order: 'asc' }), { items, hasMore: false });
+        assert.deepEqual(await list({ limit: 3, order: 'asc', after: 'msg_nope' }), {
+          items: [],
+          hasMore: false,
+        });
+      });
+
+      it('walks every page to the full list', async () => {
+        const { conversation, items } = await seeded();
+        for (const order of ['asc', 'desc'] as const) {
+          const seen: Item[] = [];
+          let after: string | undefined;
+          for (let guard = 0; guard < 20; guard++) {
+            const page = await store.listConversationItems(conversation.id, { limit: 2, order, after });
+            assert.ok(page);
+            seen.push(...page.items);
+            if (!page.hasMore) break;
+            after = page.items[page.items.length - 1].id;
+          }
+          assert.deepEqual(seen, order === 'asc' ? items : [...items].reverse());
+        }
+      });
+
+      it('gets and deletes single items; positions are never reused', async () => {
+        const { conversation, items } = await seeded();
+        for (const item of items) {
+          assert.deepEqual(await store.getConversationItem(conversation.id, item.id), item);
+        }
+        assert.equal(await store.getConversationItem(conversation.id, 'msg_nope'), null);
+        const other = await storeConversation([userMessage('elsewhere')]);
+        assert.equal(
+          await store.getConversationItem(other.id, items[0].id),
+          null,
+          'items belong to one conversation',
+        );
+        assert.equal(await store.deleteConversationItem(other.id, items[0].id), false);
+
+        assert.equal(await store.deleteConversationItem(conversation.id, ids[3]), true);
+        assert.equal(await store.deleteConversationItem(conversation.id, ids[3]), false);
+        assert.equal(await store.deleteConversationItem(conversation.id, ids[5]), true);
+        assert.equal(await store.deleteConversationItem(conversation.id, 'msg_nope'), false);
+        assert.equal(await store.getConversationItem(conversation.id, ids[3]), null);
+        const remaining = items.filter((item) => item.id !== ids[3] && item.id !== ids[5]);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), remaining);
+        assert.equal((await store.getConversation(conversation.id))?.itemCount, 7);
+
+        const late = userMessage('late');
+        assert.equal((await store.appendConversationItems(conversation.id, [late]))?.itemCount, 8);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), [...remaining, late]);
+        assert.deepEqual(
+          await store.listConversationItems(conversation.id, { limit: 2, order: 'asc', after: ids[2] }),
+          {
+            items: [items[4], items[6]],
+            hasMore: true,
+          },
+        );
+      });
+    });
+
+    describe('listConversations', () => {
+      async function seeded() {
+        const base = 1_750_000_000;
+        const a = await storeConversation([], {
+          user: 'u1',
+          metadata: { team: 'red', tier: 'gold' },
+          createdAt: base + 1,
+        });
+        const b = await storeConversation([], {
+          user: 'u1',
+          metadata: { team: 'blue' },
+          createdAt: base + 2,
+        });
+        const c = await storeConversation([], { user: 'u2', metadata: { team: 'red' }, createdAt: base + 3 });
+        const d = await storeConversation([], {
+          user: null,
+          metadata: { team: 'red', tier: 'gold', 'a.b "c"': 'x' },
+          createdAt: base + 4,
+        });
+        return { a, b, c, d };
+      }
+
+      it('filters by user', async () => {
+        const { a, b, c } = await seeded();
+        assert.deepEqual(await store.listConversations({ user: 'u1', limit: 10, order: 'desc' }), {
+          conversations: [b, a],
+          hasMore: false,
+        });
+        assert.deepEqual(await store.listConversations({ user: 'u2', limit: 10, order: 'asc' }), {
+          conversations: [c],
+          hasMore: false,
+        });
+        assert.deepEqual(await store.listConversations({ user: 'nobody', limit: 10, order: 'asc' }), {
+          conversations: [],
+          hasMore: false,
+        });
+      });
+
+      it('filters by metadata: every pair must match', async () => {
+        const { a, b, c, d } = await seeded();
+        const list = (metadata: Record<string, string>, user?: string) =>
+          store.listConversations({
+            metadata,
+            limit: 10,
+            order: 'asc',
+            ...(user === undefined ? {} : { user }),
+          });
+        assert.deepEqual((await list({ team: 'red' })).conversations, [a, c, d]);
+        assert.deepEqual((await list({ team: 'red', tier: 'gold' })).conversations, [a, d]);
+        assert.deepEqual((await list({ team: 'red', tier: 'silver' })).conversations, []);
+        assert.deepEqual((await list({ team: 'red' }, 'u1')).conversations, [a]);
+        assert.deepEqual((await list({ team: 'blue' }, 'u2')).conversations, []);
+        assert.deepEqual((await list({ 'a.b "c"': 'x' })).conversations, [d]);
+        assert.deepEqual((await list({ tier: 'gold', team: 'red', missing: '' })).conversations, []);
+        assert.deepEqual((await list({})).conversations, [a, b, c, d]);
+        assert.deepEqual((await list({}, 'u1')).conversations, [a, b]);
+      });
+
+      it('sees updated metadata', async () => {
+        const { a, b } = await seeded();
+        await store.updateConversation(b.id, { metadata: { team: 'red' } });
+        assert.deepEqual(
+          (await store.listConversations({ user: 'u1', metadata: { team: 'red' }, limit: 10, order: 'asc' }))
+            .conversations,
+          [a, { ...b, metadata: { team: 'red' } }],
+        );
+      });
+
+      it('pages with limit, after and order', async () => {
+        const base = 1_750_000_000;
+        const all: StoredConversation[] = [];
+        for (let i = 0; i < 7; i++)
+          all.push(await storeConversation([], { user: 'pager', createdAt: base + i * 10 }));
+        await storeConversation([], { user: 'someone else', createdAt: base + 15 });
+        const list = (options: { limit: number; order: 'asc' | 'desc'; after?: string }) =>
+          store.listConversations({ user: 'pager', ...options });
+        assert.deepEqual(await list({ limit: 3, order: 'asc' }), {
+          conversations: all.slice(0, 3),
+          hasMore: true,
+        });
+        assert.deepEqual(await list({ limit: 3, order: 'asc', after: all[2].id }), {
+          conversations: all.slice(3, 6),
+          hasMore: true,
+        });
+        assert.deepEqual(await list({ limit: 3, order: 'asc', after: all[3].id }), {
+          conversations: all.slice(4, 7),
+          hasMore: false,
+        });
+        assert.deepEqual(await list({ limit: 2, order: 'desc' }), {
+          conversations: [all[6], all[5]],
+          hasMore: true,
+        });
+        assert.deepEqual(await list({ limit: 2, order: 'desc', after: all[5].id }), {
+          conversations: [all[4], all[3]],
+          hasMore: true,
+        });
+        assert.deepEqual(await list({ limit: 10, order: 'desc', after: all[1].id }), {
+          conversations: [all[0]],
+          hasMore: false,
+        });
+        assert.deepEqual(await list({ limit: 7, order: 'asc' }), { conversations: all, hasMore: false });
+        assert.deepEqual(await list({ limit: 3, order: 'asc', after: newId('conv') }), {
+          conversations: [],
+          hasMore: false,
+        });
+      });
+
+      it('pages exactly through conversations created in the same second', async () => {
+        const createdAt = NOW();
+        const all: StoredConversation[] = [];
+        for (let i = 0; i < 9; i++) all.push(await storeConversation([], { user: 'burst', createdAt }));
+        for (const order of ['asc', 'desc'] as const) {
+          const seen: string[] = [];
+          let after: string | undefined;
+          for (let guard = 0; guard < 20; guard++) {
+            const page = await store.listConversations({ user: 'burst', limit: 2, order, after });
+            seen.push(...page.conversations.map((c) => c.id));
+            if (!page.hasMore) break;
+            after = page.conversations[page.conversations.length - 1].id;
+          }
+          assert.equal(seen.length, 9, `${order}: ${seen.length} seen`);
+          assert.deepEqual(new Set(seen), new Set(all.map((c) => c.id)));
+        }
+        const asc = (await store.listConversations({ user: 'burst', limit: 9, order: 'asc' })).conversations;
+        const desc = (await store.listConversations({ user: 'burst', limit: 9, order: 'desc' }))
+          .conversations;
+        assert.deepEqual(desc, [...asc].reverse());
+      });
+    });
+
+    describe('conversation leases', () => {
+      it('acquire, contend, renew and release', async () => {
+        const id = newId('conv');
+        assert.equal(await store.acquireConversationLease(id, 'holder-a', 10_000), true);
+        assert.equal(await store.acquireConversationLease(id, 'holder-b', 10_000), false);
+        assert.equal(await store.renewConversationLease(id, 'holder-a', 10_000), true);
+        assert.equal(await store.renewConversationLease(id, 'holder-b', 10_000), false);
+        await store.releaseConversationLease(id, 'holder-b'); // not b's to release
+        assert.equal(await store.acquireConversationLease(id, 'holder-b', 10_000), false);
+        assert.equal(
+          await store.acquireConversationLease(newId('conv'), 'holder-b', 10_000),
+          true,
+          'leases are per conversation',
+        );
+        await store.releaseConversationLease(id, 'holder-a');
+        assert.equal(await store.renewConversationLease(id, 'holder-a', 10_000), false);
+        assert.equal(await store.acquireConversationLease(id, 'holder-b', 10_000), true);
+        assert.equal(await store.acquireConversationLease(id, 'holder-a', 10_000), false);
+        await store.releaseConversationLease(id, 'holder-b');
+        await store.releaseConversationLease(id, 'holder-b'); // releasing twice is harmless
+        assert.equal(await store.acquireConversationLease(id, 'holder-a', 10_000), true);
+      });
+
+      it('a lease expires after its ttl and can then be taken; the old holder cannot renew it', async () => {
+        const id = newId('conv');
+        assert.equal(await store.acquireConversationLease(id, 'holder-a', 150), true);
+        assert.equal(await store.acquireConversationLease(id, 'holder-b', 10_000), false);
+        await sleep(300);
+        assert.equal(await store.acquireConversationLease(id, 'holder-b', 10_000), true);
+        assert.equal(await store.renewConversationLease(id, 'holder-a', 10_000), false);
+        await store.releaseConversationLease(id, 'holder-a');
+        assert.equal(await store.acquireConversationLease(id, 'holder-c', 10_000), false, 'b still holds it');
+      });
+
+      it('renewing keeps a lease past its first ttl', async () => {
+        const id = newId('conv');
+        assert.equal(await store.acquireConversationLease(id, 'holder-a', 250), true);
+        await sleep(150);
+        assert.equal(await store.renewConversationLease(id, 'holder-a', 10_000), true);
+        await sleep(200);
+        assert.equal(await store.acquireConversationLease(id, 'holder-b', 10_000), false);
+      });
+
+      it('lets exactly one of many concurrent acquirers win', async () => {
+        const id = newId('conv');
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => store.acquireConversationLease(id, `holder-${i}`, 10_000)),
+        );
+        assert.equal(results.filter(Boolean).length, 1);
+      });
+    });
+
+    describe('conversation expiry', () => {
+      it('hides an expired conversation everywhere; pruneExpired removes it and counts it', async () => {
+        const now = NOW();
+        const expired = await storeConversation([userMessage('old')], { expiresAt: now - 60, user: 'exp' });
+        const live = await storeConversation([userMessage('new')], { expiresAt: now + 3600, user: 'exp' });
+        assert.equal(await store.getConversation(expired.id), null);
+        assert.equal(await store.loadConversationItems(expired.id), null);
+        assert.equal(await store.listConversationItems(expired.id, { limit: 10, order: 'asc' }), null);
+        assert.equal(await store.appendConversationItems(expired.id, [userMessage('x')]), null);
+        assert.equal(await store.updateConversation(expired.id, { metadata: {} }), null);
+        assert.deepEqual(await store.listConversations({ user: 'exp', limit: 10, order: 'asc' }), {
+          conversations: [live],
+          hasMore: false,
+        });
+        assert.deepEqual(await store.getConversation(live.id), live);
+
+        assert.equal(await store.pruneExpired(now), 1);
+        assert.equal(await store.pruneExpired(now), 0);
+        assert.equal(await store.deleteConversation(expired.id), false);
+        assert.equal(await store.pruneExpired(now + 7200), 1);
+        assert.equal(await store.getConversation(live.id), null);
       });
     });
   });

@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { ChainBrokenError } from '../../src/store/types.ts';
-import { assistantMessage, completed, newTurn } from '../store-contract/suite.ts';
+import {
+  assistantMessage,
+  completed,
+  newConversation,
+  newTurn,
+  userMessage,
+} from '../store-contract/suite.ts';
 
 async function opened(maxEntries: number, ttlSeconds: number | null = null): Promise<MemoryStore> {
   const store = new MemoryStore({ maxEntries, ttlSeconds });
@@ -23,6 +29,19 @@ describe('MemoryStore', () => {
     assert.equal(store.size, 5);
     for (const turn of turns.slice(0, 7)) assert.equal(await store.getResponse(turn.id), null);
     for (const turn of turns.slice(7)) assert.notEqual(await store.getResponse(turn.id), null);
+  });
+
+  it('bounds conversations by maxEntries too, evicting the least recently used', async () => {
+    const store = await opened(3);
+    const conversations = Array.from({ length: 4 }, () => newConversation({ itemCount: 1 }));
+    for (const conversation of conversations.slice(0, 3)) {
+      await store.createConversation(conversation, [userMessage('hi')]);
+    }
+    await store.appendConversationItems(conversations[0].id, [userMessage('still here')]);
+    await store.createConversation(conversations[3], [userMessage('hi')]);
+    assert.notEqual(await store.getConversation(conversations[0].id), null);
+    assert.equal(await store.getConversation(conversations[1].id), null);
+    assert.notEqual(await store.getConversation(conversations[3].id), null);
   });
 
   it('evicts the least recently used, so a conversation in use survives', async () => {

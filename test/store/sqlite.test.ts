@@ -11,7 +11,14 @@ import { after, before, describe, it } from 'node:test';
 import type { Item } from '../../src/protocol/types.ts';
 import { MIGRATIONS, SqliteStore } from '../../src/store/sqlite.ts';
 import type { StoredResponse } from '../../src/store/types.ts';
-import { assistantMessage, completed, finished, newTurn, userMessage } from '../store-contract/suite.ts';
+import {
+  assistantMessage,
+  completed,
+  finished,
+  newConversation,
+  newTurn,
+  userMessage,
+} from '../store-contract/suite.ts';
 
 let dir: string;
 let counter = 0;
@@ -136,6 +143,82 @@ describe('SqliteStore', () => {
       'items cascade',
     );
     await store.close();
+  });
+
+  it('stores a conversation turn once: conversation rows point at the turn items', async () => {
+    const path = freshPath();
+    const store = await opened(path);
+    const conversation = newConversation({ itemCount: 1 });
+    await store.createConversation(conversation, [userMessage('initial')]);
+    const turns: StoredResponse[] = [];
+    for (let i = 0; i < 3; i++) {
+      const turn = newTurn({ conversationId: conversation.id, input: [userMessage(`q${i}`)] });
+      await store.beginTurn(turn);
+      const result = completed([assistantMessage(`a${i}`)]);
+      await store.finishTurn(turn.id, result);
+      turns.push(finished(turn, result));
+    }
+    const count = (sql: string) => inspect<{ n: number }>(path, sql).n;
+    assert.equal(count('SELECT count(*) AS n FROM items'), 6);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items'), 7);
+    assert.equal(
+      count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'),
+      1,
+      'only the initial item has its own copy',
+    );
+    const before = await store.loadConversationItems(conversation.id);
+
+    // Deleting a response moves its two items' bytes into the conversation rows.
+    await store.deleteResponse(turns[1].id);
+    assert.equal(count('SELECT count(*) AS n FROM items'), 4);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'), 3);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), before);
+
+    // Deleting the conversation leaves the remaining turns' items with their responses.
+    await store.deleteConversation(conversation.id);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items'), 0);
+    assert.equal(count('SELECT count(*) AS n FROM items'), 4);
+    assert.deepEqual(await store.getResponse(turns[2].id), turns[2]);
+    await store.close();
+  });
+
+  it('upgrades a database written by the first schema version, keeping its responses', async () => {
+    const path = freshPath();
+    const v1 = await opened(path);
+    const chain = await storeChain(v1, 2);
+    await v1.close();
+    const db = new DatabaseSync(path);
+    db.exec('PRAGMA user_version = 1');
+    db.exec('DROP TRIGGER items_keep_conversation_copies');
+    for (const table of ['conversation_leases', 'conversation_items', 'conversations'])
+      db.exec(`DROP TABLE ${table}`);
+    db.close();
+
+    const store = await opened(path);
+    assert.equal(
+      inspect<{ user_version: number }>(path, 'PRAGMA user_version').user_version,
+      MIGRATIONS.length,
+    );
+    assert.deepEqual(await store.loadChain(chain[1].id), chain);
+    const conversation = newConversation();
+    await store.createConversation(conversation, []);
+    assert.deepEqual(await store.getConversation(conversation.id), conversation);
+    await store.close();
+  });
+
+  it('finds the conversation rows of a deleted item through an index', async () => {
+    const path = freshPath();
+    const store = await opened(path);
+    await store.close();
+    const db = new DatabaseSync(path, { readOnly: true });
+    const plan = db
+      .prepare(
+        `EXPLAIN QUERY PLAN UPDATE conversation_items SET data = 'x'
+          WHERE response_id = 'r' AND direction = 'input' AND item_position = 0`,
+      )
+      .all() as { detail: string }[];
+    db.close();
+    assert.match(plan.map((row) => row.detail).join('\n'), /USING INDEX conversation_items_source/);
   });
 
   it('writes a turn atomically: a failing item leaves nothing behind', async () => {
