@@ -23,6 +23,14 @@ export async function createStore(config: StateStorageConfig): Promise<Conversat
       const { SqliteStore } = await import('./sqlite.ts');
       return new SqliteStore({ path: config.path, ttlSeconds: config.ttl_seconds });
     }
+    case 'postgres': {
+      const { PostgresStore } = await import('./postgres.ts');
+      return new PostgresStore({
+        connectionString: config.connection_string,
+        poolSize: config.pool_size,
+        ttlSeconds: config.ttl_seconds,
+      });
+    }
     default:
       throw new StoreNotAvailableError(config.type);
   }

@@ -1,0 +1,1300 @@
+// The shared production store on PostgreSQL (node-postgres pool). Same layout as sqlite: one row
+// per response, one row per item (each stored once, a turn writes only its own items); every hot
+// operation is one statement, so one round trip: data-modifying CTEs instead of transactions.
+// Many gateway instances may share one database: schema migrations take an advisory lock,
+// conversation appends serialise on the conversation row, leases use the database clock.
+
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import type { Item } from '../protocol/types.ts';
+import { defineLazyParams, effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds } from './codec.ts';
+import {
+  MIGRATION_LOCK_CLASS,
+  MIGRATIONS,
+  MIGRATIONS_TABLE_SQL,
+  recordMigrationSql,
+  SCHEMA_VERSION,
+} from './postgres-migrations.ts';
+import type {
+  ConversationQuery,
+  ConversationStore,
+  ItemPage,
+  ListOptions,
+  StoredConversation,
+  StoredResponse,
+  TurnProgress,
+  TurnResult,
+} from './types.ts';
+import { ChainBrokenError, StoreConflictError } from './types.ts';
+
+export interface PostgresStoreOptions {
+  /**
+   * A PostgreSQL URL: `postgresql://user:password@host:5432/database?sslmode=require`. The password
+   * must be URL-encoded. `sslmode` has libpq's meaning; `options=-c search_path=...` picks a schema;
+   * `connect_timeout` (seconds, default 10) bounds connecting; `pgbouncer=true` turns named
+   * prepared statements off for transaction-mode poolers.
+   */
+  connectionString: string;
+  /** Most connections this instance holds open. */
+  poolSize: number;
+  /** Default retention applied to responses and conversations stored without an expiry; null keeps them. */
+  ttlSeconds: number | null;
+  /** The node-postgres Client class the pool uses (tests wrap it to count round trips). */
+  Client?: typeof pg.Client;
+}
+
+/** A startup or connection problem, explained; `code` is the SQLSTATE or the socket error code. */
+export class PostgresStoreError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.name = 'PostgresStoreError';
+    this.code = code;
+  }
+}
+
+export interface MigrationResult {
+  /** Schema version found before migrating (0 for an empty schema). */
+  from: number;
+  to: number;
+  /** Versions applied by this call; empty when another instance did it or nothing was due. */
+  applied: number[];
+  /** The schema the tables live in. */
+  schema: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection strings.
+
+type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
+
+interface Target {
+  /** What node-postgres parses: the URL without the parameters Parley interprets itself. */
+  connectionString: string;
+  ssl: pg.ClientConfig['ssl'] | undefined;
+  sslmode: SslMode | null;
+  user: string;
+  host: string;
+  port: number;
+  database: string;
+  connectTimeoutMs: number;
+  namedStatements: boolean;
+  /** The password in every spelling that could end up in a message, for scrubbing. */
+  secrets: string[];
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** Parses and checks a PostgreSQL URL. Errors never repeat the string (it holds the password). */
+export function parseConnectionString(connectionString: string): Target {
+  let text = connectionString.trim();
+  // node-postgres encodes a string with stray spaces or percent signs before parsing; do the same
+  // so both read the same URL.
+  if (/ |%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(text)) text = encodeURI(text).replace(/%25(\d\d)/g, '%$1');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new PostgresStoreError(
+      'state_storage.connection_string is not a valid PostgreSQL URL. Expected ' +
+        'postgresql://USER:PASSWORD@HOST:PORT/DATABASE, with special characters in the password ' +
+        'URL-encoded (@ as %40, : as %3A, / as %2F, % as %25, # as %23, ? as %3F).',
+      'invalid_connection_string',
+    );
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new PostgresStoreError(
+      `state_storage.connection_string must start with postgresql:// or postgres:// (got ${url.protocol}//).`,
+      'invalid_connection_string',
+    );
+  }
+  const params = url.searchParams;
+  const decode = (s: string) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  const rawPassword = url.password;
+  const password = params.get('password') ?? decode(rawPassword);
+  const secrets = [password, rawPassword, encodeURIComponent(password)].filter((s) => s.length >= 3);
+  const user = params.get('user') ?? (decode(url.username) || process.env.PGUSER || process.env.USER || '');
+  const host = params.get('host') ?? (decode(url.hostname).replace(/^\[(.*)\]$/, '$1') || 'localhost');
+  const port = Number(params.get('port') ?? (url.port || 5432));
+  const database = decode(url.pathname.slice(1)) || user;
+
+  const timeout = params.get('connect_timeout');
+  const connectTimeoutMs =
+    timeout !== null && Number(timeout) > 0 ? Number(timeout) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS;
+  const pgbouncer = params.get('pgbouncer');
+  params.delete('pgbouncer');
+
+  // sslmode with libpq's meaning (node-postgres 8 treats require as verify-full): a URL copied
+  // from a provider's console connects the way psql would.
+  const sslmodeRaw = params.get('sslmode');
+  let sslmode: SslMode | null = null;
+  let ssl: Target['ssl'];
+  if (sslmodeRaw !== null) {
+    if (!SSL_MODES.includes(sslmodeRaw as SslMode)) {
+      throw new PostgresStoreError(
+        `state_storage.connection_string: sslmode=${sslmodeRaw} is not one of ${SSL_MODES.join(', ')}.`,
+        'invalid_connection_string',
+      );
+    }
+    sslmode = sslmodeRaw as SslMode;
+    const files: { ca?: string; cert?: string; key?: string } = {};
+    const read = (name: string, what: 'ca' | 'cert' | 'key') => {
+      const path = params.get(name);
+      if (path === null || path === '' || (name === 'sslrootcert' && path === 'system')) return;
+      try {
+        files[what] = readFileSync(path, 'utf8');
+      } catch (error) {
+        throw new PostgresStoreError(
+          `state_storage.connection_string: cannot read ${name} ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}).`,
+          'invalid_connection_string',
+        );
+      }
+    };
+    read('sslrootcert', 'ca');
+    read('sslcert', 'cert');
+    read('sslkey', 'key');
+    switch (sslmode) {
+      case 'disable':
+      case 'allow': // libpq tries without TLS first
+        ssl = false;
+        break;
+      case 'prefer':
+      case 'require':
+        // Encrypted; verified only against an explicit root certificate (as in libpq).
+        ssl = files.ca
+          ? { ...files, checkServerIdentity: () => undefined }
+          : { ...files, rejectUnauthorized: false };
+        break;
+      case 'verify-ca':
+        if (!files.ca) {
+          throw new PostgresStoreError(
+            'state_storage.connection_string: sslmode=verify-ca needs sslrootcert=/path/to/root.crt.',
+            'invalid_connection_string',
+          );
+        }
+        ssl = { ...files, checkServerIdentity: () => undefined };
+        break;
+      case 'verify-full':
+        ssl = { ...files };
+        break;
+    }
+    for (const name of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'uselibpqcompat', 'ssl'])
+      params.delete(name);
+  }
+  return {
+    connectionString: url.toString(),
+    ssl,
+    sslmode,
+    user,
+    host,
+    port,
+    database,
+    connectTimeoutMs,
+    namedStatements: !(pgbouncer === 'true' || pgbouncer === '1'),
+    secrets,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding.
+
+// Text columns cannot hold NUL. Strings Parley keys on (ids, users, metadata) are stored with NUL
+// and backslash escaped, so every string round-trips and equality still works in SQL. Payloads
+// are JSON text, where JSON.stringify has already escaped NUL as \u0000.
+function esc(value: string): string;
+function esc(value: string | null): string | null;
+function esc(value: string | null): string | null {
+  if (value === null || !(value.includes('\\') || value.includes('\u0000'))) return value;
+  return value.replaceAll('\\', '\\\\').replaceAll('\u0000', '\\0');
+}
+function unesc(value: string): string;
+function unesc(value: string | null): string | null;
+function unesc(value: string | null): string | null {
+  if (value === null || !value.includes('\\')) return value;
+  return value.replace(/\\([\s\S])/g, (_, c: string) => (c === '0' ? '\u0000' : c));
+}
+
+// Object.fromEntries keeps a key such as `__proto__` as plain own data.
+function escMetadata(metadata: Record<string, string>): string {
+  return JSON.stringify(Object.fromEntries(Object.entries(metadata).map(([k, v]) => [esc(k), esc(v)])));
+}
+function unescMetadata(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [unesc(k), unesc(v)]));
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+function parseOrNull<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+/** Item ids and JSON for the unnest() arrays of an insert. */
+function itemArrays(items: readonly Item[]): [ids: (string | null)[], data: string[]] {
+  const ids = new Array<string | null>(items.length);
+  const data = new Array<string>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const id = items[i].id;
+    ids[i] = typeof id === 'string' ? esc(id) : null; // NULL trips NOT NULL: an item needs an id
+    data[i] = JSON.stringify(items[i]);
+  }
+  return [ids, data];
+}
+
+// int8 (bigint) as a JS number: Parley's counts and unix times stay far below 2^53.
+const INT8_OID = 20;
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary'
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+// ---------------------------------------------------------------------------------------------
+// SQL. `live` means not expired: ($N is now, unix seconds).
+
+const live = (alias: string, now: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > ${now})`;
+
+// The chain walk carries whole response rows (params is a TOAST pointer when large), then emits
+// one row per response and one per item. No ORDER BY: rows carry depth, direction and position and
+// decodeChain places them. $1 id, $2 now, $3 max depth (0 for a single response).
+const CHAIN_SQL = `
+WITH RECURSIVE chain AS (
+  SELECT 0 AS depth, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
+         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details
+    FROM responses r
+   WHERE r.id = $1 AND ${live('r', '$2')}
+  UNION ALL
+  SELECT chain.depth + 1, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
+         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details
+    FROM chain JOIN responses r ON r.id = chain.previous_response_id
+   WHERE chain.depth < $3 AND ${live('r', '$2')}
+)
+SELECT depth, 0 AS kind, id, previous_response_id, conversation_id, model, status, created_at, completed_at,
+       expires_at, params, usage, error, incomplete_details,
+       NULL::text AS direction, NULL::integer AS position, NULL::text AS data
+  FROM chain
+UNION ALL
+SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       i.direction, i.position, i.data
+  FROM chain JOIN items i ON i.response_id = chain.id`;
+
+const C = {
+  depth: 0,
+  kind: 1,
+  id: 2,
+  previousResponseId: 3,
+  conversationId: 4,
+  model: 5,
+  status: 6,
+  createdAt: 7,
+  completedAt: 8,
+  expiresAt: 9,
+  params: 10,
+  usage: 11,
+  error: 12,
+  incompleteDetails: 13,
+  direction: 14,
+  position: 15,
+  data: 16,
+} as const;
+type Row = unknown[];
+
+// One statement: the response row and all its items; a second beginTurn with the same id inserts
+// nothing (ON CONFLICT waits for the first to commit, then does nothing).
+const BEGIN_TURN_SQL = `
+WITH r AS (
+  INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
+                         expires_at, params, usage, error, incomplete_details)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id
+), i AS (
+  INSERT INTO items (response_id, direction, position, item_id, data)
+  SELECT r.id, x.direction, x.position, x.item_id, x.data
+    FROM r, (
+      SELECT 'input' AS direction, (t.n - 1)::integer AS position, t.item_id, t.data
+        FROM unnest($13::text[], $14::text[]) WITH ORDINALITY AS t (item_id, data, n)
+      UNION ALL
+      SELECT 'output', (t.n - 1)::integer, t.item_id, t.data
+        FROM unnest($15::text[], $16::text[]) WITH ORDINALITY AS t (item_id, data, n)
+    ) x
+)
+SELECT count(*)::integer AS inserted FROM r`;
+
+// One statement: the terminal status, the output (replacing any beginTurn wrote), and for a
+// completed or incomplete turn in a conversation, the turn's input then output appended to it.
+// The conversation row lock serialises concurrent appends; appended entries point at the items
+// rows rather than copying them. $1 id, $2 status, $3 completed_at, $4 usage, $5 error,
+// $6 incomplete_details, $7 output ids, $8 output data, $9 now.
+const FINISH_TURN_SQL = `
+WITH u AS (
+  UPDATE responses
+     SET status = $2, completed_at = $3, usage = $4, error = $5, incomplete_details = $6
+   WHERE id = $1 AND status IN ('queued', 'in_progress')
+  RETURNING id, conversation_id
+), o AS (
+  INSERT INTO items (response_id, direction, position, item_id, data)
+  SELECT u.id, 'output', (t.n - 1)::integer, t.item_id, t.data
+    FROM u, unnest($7::text[], $8::text[]) WITH ORDINALITY AS t (item_id, data, n)
+  ON CONFLICT (response_id, direction, position) DO UPDATE SET item_id = EXCLUDED.item_id, data = EXCLUDED.data
+), stale AS (
+  DELETE FROM items
+   WHERE response_id = (SELECT id FROM u) AND direction = 'output' AND position >= cardinality($8::text[])
+), inp AS (
+  SELECT position, item_id FROM items WHERE response_id = $1 AND direction = 'input'
+), appended AS (
+  SELECT x.ord, x.direction, x.position, x.item_id
+    FROM (
+      SELECT position::bigint AS ord, 'input' AS direction, position, item_id FROM inp
+      UNION ALL
+      SELECT (SELECT count(*) FROM inp) + t.n - 1, 'output', (t.n - 1)::integer, t.item_id
+        FROM unnest($7::text[]) WITH ORDINALITY AS t (item_id, n)
+    ) x
+), c AS (
+  UPDATE conversations cv
+     SET item_count = cv.item_count + (SELECT count(*) FROM appended)
+   WHERE cv.id = (SELECT conversation_id FROM u)
+     AND $2 IN ('completed', 'incomplete')
+     AND ${live('cv', '$9')}
+  RETURNING cv.id, cv.item_count
+), ci AS (
+  INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+  SELECT c.id, c.item_count - (SELECT count(*) FROM appended) + a.ord, a.item_id, $1, a.direction, a.position
+    FROM c, appended a
+)
+SELECT (SELECT count(*) FROM u)::integer AS finished, (SELECT status FROM responses WHERE id = $1) AS status`;
+
+// Deleting a response first copies the items conversations still point at into those entries
+// (a conversation keeps its history), then deletes; items go by ON DELETE CASCADE. Should a
+// concurrent finishTurn add a pointer this statement's snapshot cannot see, the foreign key
+// fails the statement instead of leaving it dangling, and the caller retries.
+const DELETE_RESPONSE_SQL = `
+WITH keep AS (
+  UPDATE conversation_items ci
+     SET data = i.data, response_id = NULL, direction = NULL, item_position = NULL
+    FROM items i
+   WHERE ci.response_id = $1
+     AND i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+), d AS (
+  DELETE FROM responses WHERE id = $1 RETURNING id
+)
+SELECT count(*)::integer AS deleted FROM d`;
+
+// Progress of an unfinished turn (background mode): status and output replaced in one statement,
+// only while the turn is still unfinished. $1 id, $2 status, $3 output ids, $4 output data.
+const SAVE_PROGRESS_SQL = `
+WITH u AS (
+  UPDATE responses SET status = $2 WHERE id = $1 AND status IN ('queued', 'in_progress') RETURNING id
+), o AS (
+  INSERT INTO items (response_id, direction, position, item_id, data)
+  SELECT u.id, 'output', (t.n - 1)::integer, t.item_id, t.data
+    FROM u, unnest($3::text[], $4::text[]) WITH ORDINALITY AS t (item_id, data, n)
+  ON CONFLICT (response_id, direction, position) DO UPDATE SET item_id = EXCLUDED.item_id, data = EXCLUDED.data
+), stale AS (
+  DELETE FROM items
+   WHERE response_id = (SELECT id FROM u) AND direction = 'output' AND position >= cardinality($4::text[])
+)
+SELECT count(*)::integer AS saved FROM u`;
+
+const PRUNE_BATCH = 1000;
+
+const PRUNE_RESPONSES_SQL = `
+WITH doomed AS (
+  SELECT id FROM responses WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT ${PRUNE_BATCH}
+), keep AS (
+  UPDATE conversation_items ci
+     SET data = i.data, response_id = NULL, direction = NULL, item_position = NULL
+    FROM items i
+   WHERE ci.response_id IN (SELECT id FROM doomed)
+     AND i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+), d AS (
+  DELETE FROM responses WHERE id IN (SELECT id FROM doomed) RETURNING id
+)
+SELECT count(*)::integer AS deleted FROM d`;
+
+const PRUNE_CONVERSATIONS_SQL = `
+WITH doomed AS (
+  SELECT id FROM conversations WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT ${PRUNE_BATCH}
+), l AS (
+  DELETE FROM conversation_leases WHERE conversation_id IN (SELECT id FROM doomed)
+), d AS (
+  DELETE FROM conversations WHERE id IN (SELECT id FROM doomed) RETURNING id
+)
+SELECT count(*)::integer AS deleted FROM d`;
+
+/** A page of `rows` after the item with id $3 (exclusive); the header row says the owner is live. */
+function pageSql(header: string, rows: string, order: 'asc' | 'desc', limit: string): string {
+  const cmp = order === 'asc' ? '>' : '<';
+  const start = order === 'asc' ? '-1' : '9223372036854775807';
+  return `
+SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS data FROM ${header}
+UNION ALL
+(SELECT 1, x.position, x.data FROM (${rows}) x
+  WHERE x.position ${cmp} COALESCE((SELECT y.position FROM (${rows}) y WHERE y.item_id = $3 ORDER BY y.position LIMIT 1),
+                                 CASE WHEN $3::text IS NULL THEN ${start} END)
+  ORDER BY x.position ${order.toUpperCase()}
+  LIMIT ${limit})`;
+}
+
+const INPUT_ROWS = `SELECT position::bigint AS position, item_id, data FROM items WHERE response_id = $1 AND direction = 'input'`;
+const RESPONSE_HEADER = `responses r WHERE r.id = $1 AND ${live('r', '$2')}`;
+
+// A conversation entry's item: its own JSON, or the turn item it points at.
+const CONVERSATION_ROWS = `SELECT ci.position, ci.item_id, COALESCE(ci.data, i.data) AS data
+  FROM conversation_items ci
+  LEFT JOIN items i ON i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+ WHERE ci.conversation_id = $1`;
+const CONVERSATION_HEADER = `conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}`;
+
+const CONVERSATION_COLUMNS = 'id, created_at, metadata, end_user, item_count, expires_at';
+
+function listConversationsSql(order: 'asc' | 'desc'): string {
+  const cmp = order === 'asc' ? '>' : '<';
+  const dir = order.toUpperCase();
+  return `
+SELECT ${CONVERSATION_COLUMNS} FROM conversations cv
+ WHERE ${live('cv', '$1')}
+   AND ($2::text IS NULL OR cv.end_user = $2)
+   AND ($3::jsonb IS NULL OR cv.metadata @> $3::jsonb)
+   AND ($4::text IS NULL OR (cv.created_at, cv.seq) ${cmp} (SELECT a.created_at, a.seq FROM conversations a WHERE a.id = $4))
+ ORDER BY cv.created_at ${dir}, cv.seq ${dir}
+ LIMIT $5`;
+}
+
+interface Statement {
+  name: string;
+  text: string;
+  rowMode?: 'array';
+}
+
+const S = {
+  ping: { name: 'parley_ping', text: 'SELECT 1' },
+  beginTurn: { name: 'parley_begin_turn', text: BEGIN_TURN_SQL },
+  finishTurn: { name: 'parley_finish_turn', text: FINISH_TURN_SQL },
+  saveProgress: { name: 'parley_save_progress', text: SAVE_PROGRESS_SQL },
+  chain: { name: 'parley_chain', text: CHAIN_SQL, rowMode: 'array' },
+  deleteResponse: { name: 'parley_delete_response', text: DELETE_RESPONSE_SQL },
+  inputPageAsc: {
+    name: 'parley_input_page_asc',
+    text: pageSql(RESPONSE_HEADER, INPUT_ROWS, 'asc', '$4'),
+    rowMode: 'array',
+  },
+  inputPageDesc: {
+    name: 'parley_input_page_desc',
+    text: pageSql(RESPONSE_HEADER, INPUT_ROWS, 'desc', '$4'),
+    rowMode: 'array',
+  },
+  pruneResponses: { name: 'parley_prune_responses', text: PRUNE_RESPONSES_SQL },
+  pruneConversations: { name: 'parley_prune_conversations', text: PRUNE_CONVERSATIONS_SQL },
+  pruneLeases: {
+    name: 'parley_prune_leases',
+    text: 'DELETE FROM conversation_leases WHERE expires_at <= clock_timestamp()',
+  },
+  createConversation: {
+    name: 'parley_create_conversation',
+    text: `
+WITH c AS (
+  INSERT INTO conversations (id, created_at, expires_at, end_user, metadata, item_count)
+  VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]))
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id
+), i AS (
+  INSERT INTO conversation_items (conversation_id, position, item_id, data)
+  SELECT c.id, t.n - 1, t.item_id, t.data FROM c, unnest($6::text[], $7::text[]) WITH ORDINALITY AS t (item_id, data, n)
+)
+SELECT count(*)::integer AS inserted FROM c`,
+  },
+  getConversation: {
+    name: 'parley_get_conversation',
+    text: `SELECT ${CONVERSATION_COLUMNS} FROM conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}`,
+  },
+  updateConversation: {
+    name: 'parley_update_conversation',
+    text: `UPDATE conversations cv SET metadata = $3::jsonb WHERE cv.id = $1 AND ${live('cv', '$2')}
+           RETURNING ${CONVERSATION_COLUMNS}`,
+  },
+  deleteConversation: {
+    name: 'parley_delete_conversation',
+    text: `
+WITH d AS (
+  DELETE FROM conversations cv WHERE cv.id = $1 RETURNING ${live('cv', '$2')} AS was_live
+), l AS (
+  DELETE FROM conversation_leases WHERE conversation_id = $1
+)
+SELECT count(*) FILTER (WHERE was_live)::integer AS deleted FROM d`,
+  },
+  appendConversationItems: {
+    name: 'parley_append_conversation_items',
+    text: `
+WITH c AS (
+  UPDATE conversations cv SET item_count = cv.item_count + cardinality($4::text[])
+   WHERE cv.id = $1 AND ${live('cv', '$2')}
+  RETURNING ${CONVERSATION_COLUMNS}
+), i AS (
+  INSERT INTO conversation_items (conversation_id, position, item_id, data)
+  SELECT c.id, c.item_count - cardinality($4::text[]) + t.n - 1, t.item_id, t.data
+    FROM c, unnest($3::text[], $4::text[]) WITH ORDINALITY AS t (item_id, data, n)
+)
+SELECT ${CONVERSATION_COLUMNS} FROM c`,
+  },
+  loadConversationItems: {
+    name: 'parley_load_conversation_items',
+    text: `SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS data FROM ${CONVERSATION_HEADER}
+           UNION ALL
+           SELECT 1, x.position, x.data FROM (${CONVERSATION_ROWS}) x`,
+    rowMode: 'array',
+  },
+  conversationPageAsc: {
+    name: 'parley_conversation_page_asc',
+    text: pageSql(CONVERSATION_HEADER, CONVERSATION_ROWS, 'asc', '$4'),
+    rowMode: 'array',
+  },
+  conversationPageDesc: {
+    name: 'parley_conversation_page_desc',
+    text: pageSql(CONVERSATION_HEADER, CONVERSATION_ROWS, 'desc', '$4'),
+    rowMode: 'array',
+  },
+  getConversationItem: {
+    name: 'parley_get_conversation_item',
+    text: `SELECT x.data FROM conversations cv, LATERAL (${CONVERSATION_ROWS}) x
+            WHERE cv.id = $1 AND ${live('cv', '$2')} AND x.item_id = $3
+            ORDER BY x.position LIMIT 1`,
+  },
+  deleteConversationItem: {
+    name: 'parley_delete_conversation_item',
+    text: `DELETE FROM conversation_items
+            WHERE conversation_id = $1
+              AND position = (SELECT ci.position FROM conversation_items ci JOIN conversations cv ON cv.id = ci.conversation_id
+                               WHERE ci.conversation_id = $1 AND ci.item_id = $3 AND ${live('cv', '$2')}
+                               ORDER BY ci.position LIMIT 1)
+           RETURNING 1`,
+  },
+  listConversationsAsc: { name: 'parley_list_conversations_asc', text: listConversationsSql('asc') },
+  listConversationsDesc: { name: 'parley_list_conversations_desc', text: listConversationsSql('desc') },
+  acquireLease: {
+    name: 'parley_acquire_lease',
+    text: `
+INSERT INTO conversation_leases AS l (conversation_id, holder, expires_at)
+VALUES ($1, $2, clock_timestamp() + $3::double precision * interval '1 millisecond')
+ON CONFLICT (conversation_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+ WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
+RETURNING 1`,
+  },
+  renewLease: {
+    name: 'parley_renew_lease',
+    text: `UPDATE conversation_leases SET expires_at = clock_timestamp() + $3::double precision * interval '1 millisecond'
+            WHERE conversation_id = $1 AND holder = $2 RETURNING 1`,
+  },
+  releaseLease: {
+    name: 'parley_release_lease',
+    text: 'DELETE FROM conversation_leases WHERE conversation_id = $1 AND holder = $2',
+  },
+} satisfies Record<string, Statement>;
+
+/** Parley's tables, for the privilege check at startup. */
+const TABLES = [
+  'parley_schema_migrations',
+  'responses',
+  'items',
+  'conversations',
+  'conversation_items',
+  'conversation_leases',
+];
+
+// ---------------------------------------------------------------------------------------------
+
+interface ConversationRow {
+  id: string;
+  created_at: number;
+  metadata: Record<string, string>;
+  end_user: string | null;
+  item_count: number;
+  expires_at: number | null;
+}
+
+export class PostgresStore implements ConversationStore {
+  readonly description: string;
+  readonly #target: Target;
+  readonly #poolSize: number;
+  readonly #ttlSeconds: number | null;
+  readonly #Client: typeof pg.Client | undefined;
+  #pool: pg.Pool | null = null;
+
+  constructor(options: PostgresStoreOptions) {
+    if (!Number.isInteger(options.poolSize) || options.poolSize < 1) {
+      throw new RangeError(`PostgresStore poolSize must be a positive integer, got ${options.poolSize}`);
+    }
+    this.#target = parseConnectionString(options.connectionString);
+    this.#poolSize = options.poolSize;
+    this.#ttlSeconds = options.ttlSeconds;
+    this.#Client = options.Client;
+    const t = this.#target;
+    this.description = `postgres (${t.user}@${t.host}:${t.port}/${t.database})`;
+  }
+
+  async open(): Promise<void> {
+    await this.migrate();
+  }
+
+  /**
+   * Connects (if not yet connected) and applies the migrations that are due, under an advisory
+   * lock. Leaves the store open. What `parley migrate` calls.
+   */
+  async migrate(): Promise<MigrationResult> {
+    if (this.#pool === null) {
+      this.#pool = this.#createPool(this.#target.ssl);
+    }
+    try {
+      return await this.#migrate();
+    } catch (error) {
+      // sslmode=prefer: libpq falls back to plain TCP when the server has no TLS; so do we.
+      if (
+        this.#target.sslmode === 'prefer' &&
+        /does not support SSL/i.test(String((error as Error).message))
+      ) {
+        await this.#pool?.end().catch(() => {});
+        this.#pool = this.#createPool(false);
+        try {
+          return await this.#migrate();
+        } catch (retryError) {
+          await this.#failOpen();
+          throw this.#explain(retryError);
+        }
+      }
+      await this.#failOpen();
+      throw this.#explain(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.#query(S.ping, []);
+  }
+
+  // ---------- responses ----------
+
+  async beginTurn(response: StoredResponse): Promise<void> {
+    const expiresAt = effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds);
+    const [inputIds, inputData] = itemArrays(response.input);
+    const [outputIds, outputData] = itemArrays(response.output);
+    const result = await this.#query<{ inserted: number }>(S.beginTurn, [
+      esc(response.id),
+      esc(response.previousResponseId),
+      esc(response.conversationId),
+      esc(response.model),
+      response.status,
+      response.createdAt,
+      response.completedAt,
+      expiresAt,
+      JSON.stringify(response.params),
+      jsonOrNull(response.usage),
+      jsonOrNull(response.error),
+      jsonOrNull(response.incompleteDetails),
+      inputIds,
+      inputData,
+      outputIds,
+      outputData,
+    ]);
+    if (result.rows[0].inserted === 0)
+      throw new StoreConflictError(`Response ${response.id} already exists.`);
+  }
+
+  async finishTurn(id: string, result: TurnResult): Promise<void> {
+    const [outputIds, outputData] = itemArrays(result.output);
+    const res = await this.#query<{ finished: number; status: string | null }>(S.finishTurn, [
+      esc(id),
+      result.status,
+      result.completedAt,
+      jsonOrNull(result.usage),
+      jsonOrNull(result.error),
+      jsonOrNull(result.incompleteDetails),
+      outputIds,
+      outputData,
+      nowSeconds(),
+    ]);
+    const row = res.rows[0];
+    if (row.finished === 0) {
+      throw new StoreConflictError(
+        row.status === null
+          ? `Cannot finish response ${id}: it does not exist.`
+          : `Cannot finish response ${id}: it is already ${row.status}.`,
+      );
+    }
+  }
+
+  async saveProgress(id: string, progress: TurnProgress): Promise<boolean> {
+    const [outputIds, outputData] = itemArrays(progress.output);
+    const res = await this.#query<{ saved: number }>(S.saveProgress, [
+      esc(id),
+      progress.status,
+      outputIds,
+      outputData,
+    ]);
+    return res.rows[0].saved > 0;
+  }
+
+  async getResponse(id: string): Promise<StoredResponse | null> {
+    const res = await this.#query<Row>(S.chain, [esc(id), nowSeconds(), 0]);
+    const chain = decodeChain(res.rows);
+    return chain.length === 0 ? null : chain[0];
+  }
+
+  async loadChain(id: string): Promise<StoredResponse[] | null> {
+    const res = await this.#query<Row>(S.chain, [esc(id), nowSeconds(), MAX_CHAIN_DEPTH]);
+    const chain = decodeChain(res.rows);
+    if (chain.length === 0) return null;
+    // The walk stops early when an ancestor is missing or expired: then the root still has a parent.
+    const root = chain[0];
+    if (root.previousResponseId !== null) throw new ChainBrokenError(id, root.previousResponseId);
+    return chain;
+  }
+
+  async deleteResponse(id: string): Promise<boolean> {
+    const res = await this.#retryOnDanglingPointer(() =>
+      this.#query<{ deleted: number }>(S.deleteResponse, [esc(id)]),
+    );
+    return res.rows[0].deleted > 0;
+  }
+
+  async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
+    const statement = options.order === 'asc' ? S.inputPageAsc : S.inputPageDesc;
+    return this.#page(statement, id, options);
+  }
+
+  async pruneExpired(now: number): Promise<number> {
+    let removed = 0;
+    // Conversations first, so items of responses that go with them are not copied for nothing.
+    for (const statement of [S.pruneConversations, S.pruneResponses]) {
+      for (;;) {
+        const res = await this.#retryOnDanglingPointer(() =>
+          this.#query<{ deleted: number }>(statement, [now]),
+        );
+        removed += res.rows[0].deleted;
+        if (res.rows[0].deleted < PRUNE_BATCH) break;
+      }
+    }
+    await this.#query(S.pruneLeases, []);
+    return removed;
+  }
+
+  // ---------- conversations ----------
+
+  async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {
+    const expiresAt = effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds);
+    const [ids, data] = itemArrays(items);
+    const res = await this.#query<{ inserted: number }>(S.createConversation, [
+      esc(conversation.id),
+      conversation.createdAt,
+      expiresAt,
+      esc(conversation.user),
+      escMetadata(conversation.metadata),
+      ids,
+      data,
+    ]);
+    if (res.rows[0].inserted === 0)
+      throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
+  }
+
+  async getConversation(id: string): Promise<StoredConversation | null> {
+    const res = await this.#query<ConversationRow>(S.getConversation, [esc(id), nowSeconds()]);
+    return res.rows.length === 0 ? null : decodeConversation(res.rows[0]);
+  }
+
+  async updateConversation(
+    id: string,
+    patch: { metadata: Record<string, string> },
+  ): Promise<StoredConversation | null> {
+    const res = await this.#query<ConversationRow>(S.updateConversation, [
+      esc(id),
+      nowSeconds(),
+      escMetadata(patch.metadata),
+    ]);
+    return res.rows.length === 0 ? null : decodeConversation(res.rows[0]);
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    const res = await this.#query<{ deleted: number }>(S.deleteConversation, [esc(id), nowSeconds()]);
+    return res.rows[0].deleted > 0;
+  }
+
+  async appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null> {
+    const [ids, data] = itemArrays(items);
+    const res = await this.#query<ConversationRow>(S.appendConversationItems, [
+      esc(id),
+      nowSeconds(),
+      ids,
+      data,
+    ]);
+    return res.rows.length === 0 ? null : decodeConversation(res.rows[0]);
+  }
+
+  async loadConversationItems(id: string): Promise<Item[] | null> {
+    const res = await this.#query<Row>(S.loadConversationItems, [esc(id), nowSeconds()]);
+    const page = decodePage(res.rows, 'asc');
+    return page === null ? null : page.items;
+  }
+
+  async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
+    const statement = options.order === 'asc' ? S.conversationPageAsc : S.conversationPageDesc;
+    return this.#page(statement, id, options);
+  }
+
+  async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
+    const res = await this.#query<{ data: string }>(S.getConversationItem, [
+      esc(conversationId),
+      nowSeconds(),
+      esc(itemId),
+    ]);
+    return res.rows.length === 0 ? null : (JSON.parse(res.rows[0].data) as Item);
+  }
+
+  async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
+    const res = await this.#query(S.deleteConversationItem, [esc(conversationId), nowSeconds(), esc(itemId)]);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  async listConversations(
+    query: ConversationQuery,
+  ): Promise<{ conversations: StoredConversation[]; hasMore: boolean }> {
+    const limit = Math.max(0, query.limit);
+    const metadata =
+      query.metadata && Object.keys(query.metadata).length > 0 ? escMetadata(query.metadata) : null;
+    const res = await this.#query<ConversationRow>(
+      query.order === 'asc' ? S.listConversationsAsc : S.listConversationsDesc,
+      [
+        nowSeconds(),
+        esc(query.user ?? null),
+        metadata,
+        query.after === undefined ? null : esc(query.after),
+        limit + 1,
+      ],
+    );
+    const rows = res.rows;
+    const hasMore = rows.length > limit;
+    if (hasMore) rows.length = limit;
+    return { conversations: rows.map(decodeConversation), hasMore };
+  }
+
+  async acquireConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    const res = await this.#query(S.acquireLease, [esc(conversationId), esc(holder), ttlMs]);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  async renewConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    const res = await this.#query(S.renewLease, [esc(conversationId), esc(holder), ttlMs]);
+    return (res.rowCount ?? 0) > 0;
+  }
+
+  async releaseConversationLease(conversationId: string, holder: string): Promise<void> {
+    await this.#query(S.releaseLease, [esc(conversationId), esc(holder)]);
+  }
+
+  // ---------- internals ----------
+
+  #createPool(ssl: Target['ssl']): pg.Pool {
+    const t = this.#target;
+    const config: pg.PoolConfig = {
+      connectionString: t.connectionString,
+      max: this.#poolSize,
+      connectionTimeoutMillis: t.connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      application_name: 'parley',
+      types: TYPES,
+      ...(ssl === undefined ? {} : { ssl }),
+      ...(this.#Client ? { Client: this.#Client } : {}),
+    };
+    const pool = new pg.Pool(config);
+    // An idle connection that breaks (server restart, failover) must not crash the process: the
+    // pool drops it and the next query opens a new one.
+    pool.on('error', () => {});
+    return pool;
+  }
+
+  async #failOpen(): Promise<void> {
+    const pool = this.#pool;
+    this.#pool = null;
+    await pool?.end().catch(() => {});
+  }
+
+  #connected(): pg.Pool {
+    if (this.#pool === null) throw new Error('PostgresStore is not open: call open() first.');
+    return this.#pool;
+  }
+
+  async #query<R extends pg.QueryResultRow | Row = pg.QueryResultRow>(
+    statement: Statement,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
+    const pool = this.#connected();
+    const config: pg.QueryConfig = { text: statement.text, values };
+    if (this.#target.namedStatements) config.name = statement.name;
+    try {
+      if (statement.rowMode === 'array') {
+        return (await pool.query({ ...config, rowMode: 'array' })) as unknown as pg.QueryResult<
+          R & pg.QueryResultRow
+        >;
+      }
+      return await pool.query<R & pg.QueryResultRow>(config);
+    } catch (error) {
+      throw this.#scrub(error);
+    }
+  }
+
+  async #page(statement: Statement, id: string, options: ListOptions): Promise<ItemPage | null> {
+    const limit = Math.max(0, options.limit);
+    const after = options.after === undefined ? null : esc(options.after);
+    // One extra row tells whether another page exists.
+    const res = await this.#query<Row>(statement, [esc(id), nowSeconds(), after, limit + 1]);
+    const page = decodePage(res.rows, options.order);
+    if (page === null) return null;
+    const hasMore = page.items.length > limit;
+    if (hasMore) page.items.length = limit;
+    return { items: page.items, hasMore };
+  }
+
+  /** Retries a statement that lost a race against a concurrent finishTurn (see DELETE_RESPONSE_SQL). */
+  async #retryOnDanglingPointer<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if ((error as { code?: string }).code !== '23503' || attempt >= 5) throw error;
+      }
+    }
+  }
+
+  async #migrate(): Promise<MigrationResult> {
+    const client = await this.#connected().connect();
+    try {
+      const info = await inspect(client);
+      if (info.version > SCHEMA_VERSION) {
+        throw new PostgresStoreError(
+          `The Parley schema in ${this.#where(info.schema)} is version ${info.version}, newer than this Parley ` +
+            `(${SCHEMA_VERSION}). Upgrade Parley (every instance sharing the database).`,
+          'schema_too_new',
+        );
+      }
+      if (info.version === SCHEMA_VERSION || info.version < 0) {
+        if (info.lacking.length > 0) throw this.#privilegeError(info.role, info.schema, info.lacking);
+        return { from: info.version, to: info.version, applied: [], schema: info.schema };
+      }
+      if (!info.canCreate) throw this.#createPrivilegeError(info.role, info.schema);
+      return await this.#applyMigrations(client, info.schema);
+    } finally {
+      client.release();
+    }
+  }
+
+  async #applyMigrations(client: pg.PoolClient, schema: string): Promise<MigrationResult> {
+    await client.query('BEGIN');
+    try {
+      // Every instance starting at once queues here; the first migrates, the rest find it done.
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [
+        MIGRATION_LOCK_CLASS,
+      ]);
+      const exists = await client.query<{ exists: boolean }>(
+        `SELECT to_regclass('parley_schema_migrations') IS NOT NULL AS exists`,
+      );
+      if (!exists.rows[0].exists) await client.query(MIGRATIONS_TABLE_SQL);
+      const current = await client.query<{ version: number }>(
+        'SELECT coalesce(max(version), 0)::integer AS version FROM parley_schema_migrations',
+      );
+      const from = current.rows[0].version;
+      const applied: number[] = [];
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= from) continue;
+        await client.query(`${migration.sql}\n${recordMigrationSql(migration)}`);
+        applied.push(migration.version);
+      }
+      await client.query('COMMIT');
+      return { from, to: Math.max(from, SCHEMA_VERSION), applied, schema };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  #where(schema: string): string {
+    return `schema "${schema}" of database "${this.#target.database}"`;
+  }
+
+  #createPrivilegeError(role: string, schema: string): PostgresStoreError {
+    return new PostgresStoreError(
+      `Cannot create Parley's tables: role "${role}" has no CREATE privilege on ${this.#where(schema)}. ` +
+        `As the schema owner or a superuser, run:\n` +
+        `  GRANT CREATE ON SCHEMA ${ident(schema)} TO ${ident(role)};\n` +
+        `or have an owner create the schema once (parley migrate --config FILE, or src/store/postgres-schema.sql) ` +
+        `and grant this role SELECT, INSERT, UPDATE, DELETE on its tables.`,
+      '42501',
+    );
+  }
+
+  #privilegeError(role: string, schema: string, tables: string[]): PostgresStoreError {
+    return new PostgresStoreError(
+      `Role "${role}" may not read and write Parley's tables in ${this.#where(schema)} ` +
+        `(missing on: ${tables.join(', ')}). As their owner or a superuser, run:\n` +
+        `  GRANT USAGE ON SCHEMA ${ident(schema)} TO ${ident(role)};\n` +
+        `  GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${ident(schema)} TO ${ident(role)};`,
+      '42501',
+    );
+  }
+
+  /** Removes the password from an error's message (and its stack) in every spelling. */
+  #scrub(error: unknown): unknown {
+    if (!(error instanceof Error)) return error;
+    for (const secret of this.#target.secrets) {
+      if (error.message.includes(secret)) error.message = error.message.replaceAll(secret, '***');
+      if (error.stack?.includes(secret)) error.stack = error.stack.replaceAll(secret, '***');
+    }
+    return error;
+  }
+
+  /** Turns a connection or startup failure into a message that says what to fix. */
+  #explain(error: unknown): PostgresStoreError {
+    if (error instanceof PostgresStoreError) return this.#scrub(error) as PostgresStoreError;
+    const e = (error ?? {}) as { code?: string; message?: string; errors?: unknown[] };
+    const t = this.#target;
+    const at = `${t.host}:${t.port}`;
+    const original = String(e.message ?? error);
+    let code = e.code;
+    // AggregateError (several addresses for one host): use the first error's code.
+    if (code === undefined && Array.isArray(e.errors) && e.errors.length > 0) {
+      code = (e.errors[0] as { code?: string }).code;
+    }
+    let message: string;
+    switch (code) {
+      case 'ECONNREFUSED':
+        message =
+          `Cannot connect to PostgreSQL at ${at}: connection refused. Is the server running, and are the host ` +
+          `and port in state_storage.connection_string right?`;
+        break;
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        message = `Cannot connect to PostgreSQL: host "${t.host}" was not found (DNS). Check the host in state_storage.connection_string.`;
+        break;
+      case 'ETIMEDOUT':
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+        message = `Cannot connect to PostgreSQL at ${at}: ${code}. Check the address, firewalls and security groups.`;
+        break;
+      case '28P01':
+        message =
+          `PostgreSQL rejected the password for role "${t.user}" at ${at}/${t.database}. Check the password in ` +
+          `state_storage.connection_string; URL-encode its special characters (@ as %40, : as %3A, / as %2F, % as %25).`;
+        break;
+      case '28000':
+        message = `PostgreSQL refused role "${t.user}" at ${at}/${t.database}: ${original}. Check the role name and the server's pg_hba.conf.`;
+        break;
+      case '3D000':
+        message =
+          `Database "${t.database}" does not exist on ${at}. Create it (as a superuser or a role with CREATEDB):\n` +
+          `  CREATE DATABASE ${ident(t.database)} OWNER ${ident(t.user)};`;
+        break;
+      case '42501':
+        message = `PostgreSQL denied role "${t.user}" a privilege Parley needs in database "${t.database}": ${original}.`;
+        break;
+      case '53300':
+        message = `PostgreSQL at ${at} has no free connection slots (${original}). Lower state_storage.pool_size or raise max_connections.`;
+        break;
+      case '57P03':
+        message = `PostgreSQL at ${at} is not accepting connections yet (${original}). Retry when it has started.`;
+        break;
+      case '3F000':
+        message = `The schema named in the search_path does not exist in database "${t.database}": ${original}. Create it or fix options=-c search_path=... .`;
+        break;
+      case 'SELF_SIGNED_CERT_IN_CHAIN':
+      case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+      case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+      case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+      case 'CERT_HAS_EXPIRED':
+      case 'ERR_TLS_CERT_ALTNAME_INVALID':
+        message =
+          `The TLS certificate of PostgreSQL at ${at} could not be verified (${code}). Pass the provider's root ` +
+          `certificate with sslrootcert=/path/to/root.crt, or use sslmode=require to encrypt without verifying.`;
+        break;
+      default:
+        if (/does not support SSL/i.test(original)) {
+          message = `PostgreSQL at ${at} does not accept TLS connections, but the connection string asks for it. Use sslmode=disable or prefer, or enable ssl on the server.`;
+        } else if (/timeout/i.test(original)) {
+          message =
+            `Cannot connect to PostgreSQL at ${at}: no answer within ${t.connectTimeoutMs / 1000}s. Check the address, ` +
+            `firewalls and security groups (connect_timeout=N in the URL changes the limit).`;
+        } else if (/terminated unexpectedly|ECONNRESET/i.test(original) || code === 'ECONNRESET') {
+          message = `PostgreSQL at ${at} closed the connection during startup (${original}). If a pooler is in between, check that it knows database "${t.database}" and role "${t.user}".`;
+        } else {
+          message = `PostgreSQL at ${at}/${t.database} failed at startup: ${original}`;
+        }
+    }
+    return this.#scrub(new PostgresStoreError(message, code)) as PostgresStoreError;
+  }
+}
+
+interface SchemaInfo {
+  role: string;
+  schema: string;
+  /** -1 when the role may not read parley_schema_migrations. */
+  version: number;
+  canCreate: boolean;
+  /** Parley tables that exist but lack one of SELECT, INSERT, UPDATE, DELETE for this role. */
+  lacking: string[];
+}
+
+async function inspect(client: pg.PoolClient): Promise<SchemaInfo> {
+  const res = await client.query<{
+    role: string;
+    schema: string | null;
+    search_path: string;
+    can_create: boolean | null;
+    has_table: boolean;
+    lacking: string[];
+  }>(
+    `SELECT current_user AS role, current_schema() AS schema, current_setting('search_path') AS search_path,
+            CASE WHEN current_schema() IS NULL THEN NULL ELSE has_schema_privilege(current_schema(), 'CREATE') END AS can_create,
+            to_regclass('parley_schema_migrations') IS NOT NULL AS has_table,
+            ARRAY(SELECT t FROM unnest($1::text[]) AS t
+                   WHERE to_regclass(t) IS NOT NULL
+                     AND NOT (has_table_privilege(t, 'SELECT') AND has_table_privilege(t, 'INSERT')
+                              AND has_table_privilege(t, 'UPDATE') AND has_table_privilege(t, 'DELETE'))) AS lacking`,
+    [TABLES],
+  );
+  const row = res.rows[0];
+  if (row.schema === null) {
+    const first =
+      row.search_path
+        .split(',')[0]
+        ?.trim()
+        .replace(/^"\$user"$/, row.role) || 'public';
+    throw new PostgresStoreError(
+      `No usable schema for Parley's tables: search_path is "${row.search_path}", and none of its schemas exists ` +
+        `or grants role "${row.role}" USAGE. Create the schema or grant access, e.g.:\n` +
+        `  GRANT USAGE, CREATE ON SCHEMA ${ident(first)} TO ${ident(row.role)};`,
+      '3F000',
+    );
+  }
+  let version = 0;
+  if (row.has_table) {
+    // Unreadable bookkeeping: report the privileges rather than guess the version.
+    if (row.lacking.includes('parley_schema_migrations')) {
+      return { role: row.role, schema: row.schema, version: -1, canCreate: false, lacking: row.lacking };
+    }
+    const v = await client.query<{ version: number }>(
+      'SELECT coalesce(max(version), 0)::integer AS version FROM parley_schema_migrations',
+    );
+    version = v.rows[0].version;
+  }
+  return {
+    role: row.role,
+    schema: row.schema,
+    version,
+    canCreate: row.can_create === true,
+    lacking: row.lacking,
+  };
+}
+
+/** An identifier as SQL needs it: bare when it is a plain lower-case name, else double-quoted. */
+function ident(name: string): string {
+  return /^[a-z_][a-z0-9_$]*$/.test(name) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
+function decodeConversation(row: ConversationRow): StoredConversation {
+  return {
+    id: unesc(row.id),
+    createdAt: row.created_at,
+    metadata: unescMetadata(row.metadata),
+    user: unesc(row.end_user),
+    itemCount: row.item_count,
+    expiresAt: row.expires_at,
+  };
+}
+
+/**
+ * Rows of a page query: a header row (kind 0) when the owner exists and is live, then item rows
+ * (kind 1, position, data). Null without a header. Rows normally arrive in order; they are put in
+ * order when not.
+ */
+function decodePage(rows: Row[], order: 'asc' | 'desc'): { items: Item[] } | null {
+  let header = false;
+  const entries: Row[] = [];
+  for (const row of rows) {
+    if (row[0] === 0) header = true;
+    else entries.push(row);
+  }
+  if (!header) return null;
+  const sign = order === 'asc' ? 1 : -1;
+  for (let i = 1; i < entries.length; i++) {
+    if (sign * ((entries[i][1] as number) - (entries[i - 1][1] as number)) < 0) {
+      entries.sort((a, b) => sign * ((a[1] as number) - (b[1] as number)));
+      break;
+    }
+  }
+  return { items: entries.map((row) => JSON.parse(row[2] as string) as Item) };
+}
+
+/**
+ * Builds the chain, root first, from rows in any order: a response row sits at its depth, an item
+ * row at its position (positions are 0..n-1 per direction, as beginTurn and finishTurn write them).
+ */
+function decodeChain(rows: Row[]): StoredResponse[] {
+  const byDepth: StoredResponse[] = [];
+  const inputs: Item[][] = [];
+  const outputs: Item[][] = [];
+  for (const row of rows) {
+    const depth = row[C.depth] as number;
+    if (row[C.kind] === 0) {
+      byDepth[depth] = decodeResponse(row, listAt(inputs, depth), listAt(outputs, depth));
+    } else {
+      const items = listAt(row[C.direction] === 'input' ? inputs : outputs, depth);
+      items[row[C.position] as number] = JSON.parse(row[C.data] as string) as Item;
+    }
+  }
+  const chain: StoredResponse[] = [];
+  for (let depth = byDepth.length - 1; depth >= 0; depth--) {
+    if (byDepth[depth] !== undefined) chain.push(byDepth[depth]);
+  }
+  return chain;
+}
+
+function listAt(lists: Item[][], depth: number): Item[] {
+  let list = lists[depth];
+  if (list === undefined) {
+    list = [];
+    lists[depth] = list;
+  }
+  return list;
+}
+
+function decodeResponse(row: Row, input: Item[], output: Item[]): StoredResponse {
+  const params = row[C.params] as string;
+  return defineLazyParams(
+    {
+      id: unesc(row[C.id] as string),
+      previousResponseId: unesc(row[C.previousResponseId] as string | null),
+      conversationId: unesc(row[C.conversationId] as string | null),
+      model: unesc(row[C.model] as string),
+      status: row[C.status] as StoredResponse['status'],
+      createdAt: row[C.createdAt] as number,
+      completedAt: row[C.completedAt] as number | null,
+      expiresAt: row[C.expiresAt] as number | null,
+      input,
+      output,
+      usage: parseOrNull(row[C.usage] as string | null),
+      error: parseOrNull(row[C.error] as string | null),
+      incompleteDetails: parseOrNull(row[C.incompleteDetails] as string | null),
+    },
+    () => JSON.parse(params),
+  );
+}
