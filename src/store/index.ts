@@ -31,7 +31,11 @@ export async function createStore(config: StateStorageConfig): Promise<Conversat
         ttlSeconds: config.ttl_seconds,
       });
     }
+    case 'redis': {
+      const { RedisStore } = await import('./redis.ts');
+      return new RedisStore({ url: config.connection_string, ttlSeconds: config.ttl_seconds });
+    }
     default:
-      throw new StoreNotAvailableError(config.type);
+      throw new StoreNotAvailableError((config as { type: string }).type);
   }
 }

@@ -1,0 +1,734 @@
+// The Redis backend, on ioredis: standalone (`redis://`, `rediss://`), Sentinel and Cluster.
+//
+// Key layout (P = the key prefix, `parley:` by default, `{parley}:` in cluster mode):
+//   P r:<response id>      hash    one response: m (fixed fields), p (params), s (status), f (result
+//                                  fields), up (parent id), uc (conversation id), e (expiresAt),
+//                                  ni/no (item counts), ki/ko (item ids), i<k>/o<k> (items as JSON)
+//   P c:<conversation id>  hash    m (fixed fields), md (metadata), n (items ever appended), q (list
+//                                  member), t (createdAt), u (user), e (expiresAt), ix/xm (its index entries)
+//   P ci:<conversation id> zset    the items: score = position, member = "<position>:<item JSON>"
+//   P cx:<conversation id> hash    item id -> its positions ("3" or "3,9")
+//   P l:<conversation id>  string  the lease holder (SET NX PX)
+//   P ca | P cu:<user> | P cm:<len>:<key><value>
+//                          zset    conversations for listing: score = createdAt, member = q (a
+//                                  16-digit creation sequence + the id, so ties keep creation order)
+//   P n                    string  that creation sequence
+//   P x                    zset    every record with an expiry: score = expiresAt (s), for pruneExpired
+//
+// Every key of a record expires natively (PEXPIREAT) at the record's expiresAt, so Redis drops
+// expired data by itself; index keys expire once all their members have. A chain loads in one
+// EVALSHA that walks parent links server-side. Keys are composed as `<prefix><tag>:<id>` with the
+// tag first, so no id (whatever characters it holds) can make one key look like another's.
+
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import type { Item } from '../protocol/types.ts';
+import { defineLazyParams, effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds, pageItems } from './codec.ts';
+import { type LuaScript, SCRIPTS } from './redis-scripts.ts';
+import type {
+  ConversationQuery,
+  ConversationStore,
+  ItemPage,
+  ListOptions,
+  StoredConversation,
+  StoredResponse,
+  TurnProgress,
+  TurnResult,
+} from './types.ts';
+import { ChainBrokenError, StoreConflictError } from './types.ts';
+
+export interface RedisStoreOptions {
+  /**
+   * `redis://[user:password@]host[:port][/db]` or `rediss://…` for TLS; user and password
+   * URL-encoded. In cluster mode, one or more seed nodes separated by commas.
+   */
+  url: string;
+  /** Default retention applied to records stored without an expiry; null keeps them. */
+  ttlSeconds: number | null;
+  /** Prepended to every key. Default `parley:`, or `{parley}:` in cluster mode (a hash tag is required there). */
+  keyPrefix?: string;
+  /** Connect to a Redis Cluster (the URL names seed nodes). */
+  cluster?: boolean;
+  /**
+   * Passed to ioredis as they are, over Parley's defaults: RedisOptions for standalone and
+   * Sentinel (`sentinels`, `name`, `sentinelPassword`, `tls`, `commandTimeout`, …), ClusterOptions
+   * in cluster mode (`redisOptions`, `scaleReads`, `natMap`, …).
+   */
+  redisOptions?: Record<string, unknown>;
+}
+
+export const DEFAULT_KEY_PREFIX = 'parley:';
+export const DEFAULT_CLUSTER_KEY_PREFIX = '{parley}:';
+
+/** Expired records removed per pruneExpired script call, so one call never blocks Redis for long. */
+const PRUNE_BATCH = 500;
+
+interface ParsedUrl {
+  tls: boolean;
+  host: string;
+  port: number;
+  username: string | undefined;
+  password: string | undefined;
+  db: number;
+}
+
+/** A connection string problem; the message never repeats the password. */
+export class RedisConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RedisConfigError';
+  }
+}
+
+/** Parses one `redis://` / `rediss://` URL. */
+export function parseRedisUrl(url: string): ParsedUrl {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.trim());
+  } catch {
+    throw new RedisConfigError(
+      'The Redis connection string is not a valid URL: expected redis://[user:password@]host[:port][/db] or rediss://… (URL-encode special characters in the password).',
+    );
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    throw new RedisConfigError(
+      `The Redis connection string must start with redis:// or rediss:// (TLS), not ${parsed.protocol}//.`,
+    );
+  }
+  if (parsed.hostname === '') throw new RedisConfigError('The Redis connection string names no host.');
+  const path = parsed.pathname.replace(/^\//, '');
+  const db = path === '' ? 0 : Number(path);
+  if (!Number.isInteger(db) || db < 0) {
+    throw new RedisConfigError(
+      `The Redis connection string's path must be a database number (/0, /1, …), not /${path}.`,
+    );
+  }
+  let username: string | undefined;
+  let password: string | undefined;
+  try {
+    username = parsed.username === '' ? undefined : decodeURIComponent(parsed.username);
+    password = parsed.password === '' ? undefined : decodeURIComponent(parsed.password);
+  } catch {
+    throw new RedisConfigError(
+      'The user or password in the Redis connection string is not correctly URL-encoded (encode % as %25).',
+    );
+  }
+  return {
+    tls: parsed.protocol === 'rediss:',
+    host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    username,
+    password,
+    db,
+  };
+}
+
+/** The URL as it may be logged: the password replaced by `***`. */
+export function redactRedisUrl(url: ParsedUrl): string {
+  const auth =
+    url.username === undefined && url.password === undefined
+      ? ''
+      : `${url.username === undefined ? '' : encodeURIComponent(url.username)}${url.password === undefined ? '' : ':***'}@`;
+  const host = url.host.includes(':') ? `[${url.host}]` : url.host;
+  return `${url.tls ? 'rediss' : 'redis'}://${auth}${host}:${url.port}/${url.db}`;
+}
+
+type Client = Redis | Cluster;
+
+export class RedisStore implements ConversationStore {
+  readonly description: string;
+  readonly #options: RedisStoreOptions;
+  readonly #urls: ParsedUrl[];
+  readonly #prefix: string;
+  readonly #ttlSeconds: number | null;
+  #client: Client | null = null;
+  /** The last connection error ioredis reported, for messages about why Redis is unavailable. */
+  #lastError: Error | null = null;
+
+  constructor(options: RedisStoreOptions) {
+    this.#options = options;
+    this.#ttlSeconds = options.ttlSeconds;
+    const urls = options.cluster ? options.url.split(',').filter((u) => u.trim() !== '') : [options.url];
+    if (urls.length === 0) throw new RedisConfigError('The Redis connection string is empty.');
+    this.#urls = urls.map(parseRedisUrl);
+    this.#prefix = options.keyPrefix ?? (options.cluster ? DEFAULT_CLUSTER_KEY_PREFIX : DEFAULT_KEY_PREFIX);
+    if (options.cluster && !hasHashTag(this.#prefix)) {
+      throw new RedisConfigError(
+        `In cluster mode the Redis key prefix must contain a hash tag such as {parley}, so that every Parley key lives in one slot and a chain loads in one script; got ${JSON.stringify(this.#prefix)}.`,
+      );
+    }
+    if (options.cluster && this.#urls.some((u) => u.db !== 0)) {
+      throw new RedisConfigError(
+        'Redis Cluster has only database 0: remove the /db path from the connection string.',
+      );
+    }
+    const mode = options.cluster ? 'cluster ' : isSentinel(options.redisOptions) ? 'sentinel ' : '';
+    this.description = `redis (${mode}${this.#urls.map(redactRedisUrl).join(',')}, prefix ${JSON.stringify(this.#prefix)})`;
+  }
+
+  /** The key prefix in use. */
+  get keyPrefix(): string {
+    return this.#prefix;
+  }
+
+  async open(): Promise<void> {
+    if (this.#client !== null) return;
+    const client = this.#createClient();
+    this.#lastError = null;
+    // ioredis reports connection problems as events; without a listener it prints them itself.
+    client.on('error', (error: Error) => {
+      this.#lastError = error;
+    });
+    try {
+      await client.connect();
+      await this.#loadScripts(client);
+    } catch (error) {
+      client.disconnect();
+      throw this.#startupError(error);
+    }
+    this.#client = client;
+  }
+
+  async close(): Promise<void> {
+    const client = this.#client;
+    this.#client = null;
+    if (client === null) return;
+    try {
+      await client.quit();
+    } catch {
+      client.disconnect();
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.#redis().ping();
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  // ---------- responses ----------
+
+  async beginTurn(response: StoredResponse): Promise<void> {
+    const expiresAt = effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds);
+    const fields: (string | number)[] = [
+      'm',
+      JSON.stringify([
+        response.id,
+        response.previousResponseId,
+        response.conversationId,
+        response.model,
+        response.createdAt,
+        expiresAt,
+      ]),
+      'p',
+      JSON.stringify(response.params),
+      's',
+      response.status,
+      'f',
+      resultFields(response),
+      'ni',
+      response.input.length,
+      'no',
+      response.output.length,
+      'ki',
+      lengthPrefixed(response.input.map(itemId)),
+      'ko',
+      lengthPrefixed(response.output.map(itemId)),
+    ];
+    if (response.previousResponseId !== null) fields.push('up', response.previousResponseId);
+    if (response.conversationId !== null) fields.push('uc', response.conversationId);
+    if (expiresAt !== null) fields.push('e', String(expiresAt));
+    pushItems(fields, 'i', response.input);
+    pushItems(fields, 'o', response.output);
+    const created = await this.#run(
+      SCRIPTS.beginTurn,
+      [this.#key('r:', response.id), this.#key('x')],
+      [expiresAt === null ? '' : String(expiresAt), `r${response.id}`, response.status, ...fields],
+    );
+    if (created !== 1) throw new StoreConflictError(`Response ${response.id} already exists.`);
+  }
+
+  async finishTurn(id: string, result: TurnResult): Promise<void> {
+    const fields: (string | number)[] = [
+      's',
+      result.status,
+      'f',
+      resultFields(result),
+      'no',
+      result.output.length,
+      'ko',
+      lengthPrefixed(result.output.map(itemId)),
+    ];
+    pushItems(fields, 'o', result.output);
+    const outcome = await this.#run(
+      SCRIPTS.finishTurn,
+      [this.#key('r:', id)],
+      [nowSeconds(), result.status, ...fields],
+    );
+    if (outcome === 'missing')
+      throw new StoreConflictError(`Cannot finish response ${id}: it does not exist.`);
+    if (outcome !== 'ok')
+      throw new StoreConflictError(`Cannot finish response ${id}: it is already ${outcome}.`);
+  }
+
+  async saveProgress(id: string, progress: TurnProgress): Promise<boolean> {
+    const fields: (string | number)[] = [
+      's',
+      progress.status,
+      'no',
+      progress.output.length,
+      'ko',
+      lengthPrefixed(progress.output.map(itemId)),
+    ];
+    pushItems(fields, 'o', progress.output);
+    return (await this.#run(SCRIPTS.saveProgress, [this.#key('r:', id)], fields)) === 1;
+  }
+
+  async getResponse(id: string): Promise<StoredResponse | null> {
+    const hash = await this.#command((c) => c.hgetall(this.#key('r:', id)));
+    if (hash.m === undefined || !isLive(hash.e, nowSeconds())) return null;
+    return decodeResponse(hash);
+  }
+
+  async loadChain(id: string): Promise<StoredResponse[] | null> {
+    const [stoppedAt, hashes] = (await this.#run(
+      SCRIPTS.loadChain,
+      [this.#key('r:', id)],
+      [nowSeconds(), MAX_CHAIN_DEPTH],
+    )) as [string | null, string[][]];
+    if (hashes.length === 0) return null;
+    if (stoppedAt !== null) throw new ChainBrokenError(id, stoppedAt);
+    const chain = new Array<StoredResponse>(hashes.length);
+    for (let i = 0; i < hashes.length; i++)
+      chain[hashes.length - 1 - i] = decodeResponse(toRecord(hashes[i]));
+    return chain;
+  }
+
+  async deleteResponse(id: string): Promise<boolean> {
+    const results = await this.#command((c) =>
+      c.multi().del(this.#key('r:', id)).zrem(this.#key('x'), `r${id}`).exec(),
+    );
+    const deleted = results?.[0];
+    if (deleted === undefined) throw this.#unavailable(new Error('the transaction was aborted'));
+    if (deleted[0] !== null) throw this.#unavailable(deleted[0]);
+    return deleted[1] === 1;
+  }
+
+  async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
+    const hash = await this.#command((c) => c.hgetall(this.#key('r:', id)));
+    if (hash.m === undefined || !isLive(hash.e, nowSeconds())) return null;
+    return pageItems(itemsOf(hash, 'i', Number(hash.ni)), options);
+  }
+
+  async pruneExpired(now: number): Promise<number> {
+    let removed = 0;
+    for (;;) {
+      const count = (await this.#run(SCRIPTS.prune, [this.#key('x')], [now, PRUNE_BATCH])) as number;
+      removed += count;
+      if (count < PRUNE_BATCH) return removed;
+    }
+  }
+
+  // ---------- conversations ----------
+
+  async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {
+    const expiresAt = effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds);
+    const pairs = Object.entries(conversation.metadata);
+    const created = await this.#run(
+      SCRIPTS.createConversation,
+      [this.#key('c:', conversation.id), this.#key('x')],
+      [
+        conversation.id,
+        JSON.stringify([conversation.id, conversation.createdAt, conversation.user, expiresAt]),
+        JSON.stringify(conversation.metadata),
+        conversation.createdAt,
+        conversation.user === null ? '0' : '1',
+        conversation.user ?? '',
+        expiresAt === null ? '' : String(expiresAt),
+        pairs.length,
+        ...pairs.flat(),
+        ...itemArgs(items),
+      ],
+    );
+    if (created !== 1) throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
+  }
+
+  async getConversation(id: string): Promise<StoredConversation | null> {
+    const [m, md, n, e] = await this.#command((c) => c.hmget(this.#key('c:', id), 'm', 'md', 'n', 'e'));
+    if (m === null || !isLive(e ?? undefined, nowSeconds())) return null;
+    return decodeConversation(m, md as string, n as string);
+  }
+
+  async updateConversation(
+    id: string,
+    patch: { metadata: Record<string, string> },
+  ): Promise<StoredConversation | null> {
+    const pairs = Object.entries(patch.metadata);
+    const fields = (await this.#run(
+      SCRIPTS.updateConversation,
+      [this.#key('c:', id), this.#key('x')],
+      [nowSeconds(), JSON.stringify(patch.metadata), pairs.length, ...pairs.flat()],
+    )) as [string, string, string] | null;
+    return fields === null ? null : decodeConversation(...fields);
+  }
+
+  async deleteConversation(id: string): Promise<boolean> {
+    const deleted = await this.#run(
+      SCRIPTS.deleteConversation,
+      [this.#key('c:', id), this.#key('x')],
+      [nowSeconds(), id],
+    );
+    return deleted === 1;
+  }
+
+  async appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null> {
+    const fields = (await this.#run(
+      SCRIPTS.appendItems,
+      [this.#key('c:', id)],
+      [nowSeconds(), id, ...itemArgs(items)],
+    )) as [string, string, string] | null;
+    return fields === null ? null : decodeConversation(...fields);
+  }
+
+  async loadConversationItems(id: string): Promise<Item[] | null> {
+    const reply = (await this.#run(
+      SCRIPTS.listItems,
+      [this.#key('c:', id)],
+      [nowSeconds(), id, 'asc', -1, '0', ''],
+    )) as [number, ...string[]];
+    return reply[0] === 0 ? null : decodeMembers(reply);
+  }
+
+  async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
+    const limit = Math.max(0, options.limit);
+    const reply = (await this.#run(
+      SCRIPTS.listItems,
+      [this.#key('c:', id)],
+      [nowSeconds(), id, options.order, limit, options.after === undefined ? '0' : '1', options.after ?? ''],
+    )) as [number, ...string[]];
+    if (reply[0] === 0) return null;
+    const items = decodeMembers(reply);
+    const hasMore = items.length > limit;
+    if (hasMore) items.length = limit;
+    return { items, hasMore };
+  }
+
+  async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
+    const member = (await this.#run(
+      SCRIPTS.getItem,
+      [this.#key('c:', conversationId)],
+      [nowSeconds(), conversationId, itemId],
+    )) as string | null;
+    return member === null ? null : decodeMember(member);
+  }
+
+  async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
+    const deleted = await this.#run(
+      SCRIPTS.deleteItem,
+      [this.#key('c:', conversationId)],
+      [nowSeconds(), conversationId, itemId],
+    );
+    return deleted === 1;
+  }
+
+  async listConversations(
+    query: ConversationQuery,
+  ): Promise<{ conversations: StoredConversation[]; hasMore: boolean }> {
+    const limit = Math.max(0, query.limit);
+    const pairs = Object.entries(query.metadata ?? {});
+    const flat = (await this.#run(
+      SCRIPTS.listConversations,
+      [this.#key('ca')],
+      [
+        nowSeconds(),
+        query.order,
+        limit,
+        query.after === undefined ? '0' : '1',
+        query.after ?? '',
+        query.user === undefined ? '0' : '1',
+        query.user ?? '',
+        pairs.length,
+        ...pairs.flat(),
+      ],
+    )) as string[];
+    const conversations: StoredConversation[] = [];
+    for (let i = 0; i < flat.length; i += 3)
+      conversations.push(decodeConversation(flat[i], flat[i + 1], flat[i + 2]));
+    const hasMore = conversations.length > limit;
+    if (hasMore) conversations.length = limit;
+    return { conversations, hasMore };
+  }
+
+  // ---------- leases ----------
+
+  async acquireConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    const key = this.#key('l:', conversationId);
+    const ttl = leaseTtl(ttlMs);
+    const taken = await this.#command((c) => c.set(key, holder, 'PX', ttl, 'NX'));
+    if (taken === 'OK') return true;
+    // Held already: by this holder (take it again, extended) or by another (refused).
+    return (await this.#run(SCRIPTS.renewLease, [key], [holder, ttl])) === 1;
+  }
+
+  async renewConversationLease(conversationId: string, holder: string, ttlMs: number): Promise<boolean> {
+    const renewed = await this.#run(
+      SCRIPTS.renewLease,
+      [this.#key('l:', conversationId)],
+      [holder, leaseTtl(ttlMs)],
+    );
+    return renewed === 1;
+  }
+
+  async releaseConversationLease(conversationId: string, holder: string): Promise<void> {
+    await this.#run(SCRIPTS.releaseLease, [this.#key('l:', conversationId)], [holder]);
+  }
+
+  // ---------- plumbing ----------
+
+  #key(tag: string, id = ''): string {
+    return this.#prefix + tag + id;
+  }
+
+  #redis(): Client {
+    if (this.#client === null) throw new Error('RedisStore is not open: call open() first.');
+    return this.#client;
+  }
+
+  /** Runs one command; connection failures come back as a clear "Redis is unavailable" error. */
+  async #command<T>(run: (client: Client) => Promise<T>): Promise<T> {
+    const client = this.#redis();
+    try {
+      return await run(client);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  /** EVALSHA, or EVAL when the server does not have the script (restarted, failed over, flushed). */
+  async #run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const client = this.#redis();
+    const argv = [this.#prefix, ...args];
+    try {
+      return await client.evalsha(script.sha, keys.length, ...keys, ...argv);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw this.#unavailable(error);
+    }
+    try {
+      return await client.eval(script.lua, keys.length, ...keys, ...argv);
+    } catch (error) {
+      throw this.#unavailable(error);
+    }
+  }
+
+  async #loadScripts(client: Client): Promise<void> {
+    const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+    await Promise.all(nodes.flatMap((node) => Object.values(SCRIPTS).map((s) => node.script('LOAD', s.lua))));
+  }
+
+  #createClient(): Client {
+    const [first] = this.#urls;
+    const credentials = {
+      username: first.username,
+      password: first.password,
+      ...(first.tls ? { tls: {} } : {}),
+    };
+    // Fail fast instead of queueing while Redis is down (the gateway answers 503 and recovers when
+    // it is back), and never resend a command after a dropped connection: an append could land twice.
+    const safety = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    };
+    if (this.#options.cluster) {
+      const extra = (this.#options.redisOptions ?? {}) as ClusterOptions;
+      const options: ClusterOptions = {
+        ...safety,
+        ...extra,
+        redisOptions: { ...credentials, ...safety, ...(extra.redisOptions ?? {}) },
+      };
+      return new Cluster(
+        this.#urls.map((u) => ({ host: u.host, port: u.port })),
+        options,
+      );
+    }
+    const options: RedisOptions = {
+      host: first.host,
+      port: first.port,
+      db: first.db,
+      ...credentials,
+      ...safety,
+      ...((this.#options.redisOptions ?? {}) as RedisOptions),
+    };
+    return new Redis(options);
+  }
+
+  /** Why open() failed, in words an operator can act on, never with the password. */
+  #startupError(error: unknown): Error {
+    const cause = this.#lastError ?? (error instanceof Error ? error : new Error(String(error)));
+    const where = this.description.replace(/^redis \(/, '').replace(/\)$/, '');
+    const text = cause.message;
+    let message: string;
+    if (/WRONGPASS|invalid password|invalid username-password/i.test(text)) {
+      message = `Redis rejected the user name or password in state_storage.connection_string (${where}): ${text} Check the credentials, URL-encoded (@ as %40, : as %3A, / as %2F, % as %25).`;
+    } else if (/NOAUTH/i.test(text)) {
+      message = `Redis requires a password and the connection string has none (${where}): put it in state_storage.connection_string as redis://:PASSWORD@host:port (URL-encoded).`;
+    } else if (/ECONNREFUSED/.test(text)) {
+      message = `Cannot connect to Redis at ${where}: connection refused. Is redis-server running there, and is state_storage.connection_string right? (${text})`;
+    } else if (/ENOTFOUND|EAI_AGAIN/.test(text)) {
+      message = `Cannot connect to Redis at ${where}: the host name does not resolve (${text}).`;
+    } else if (/ETIMEDOUT|timed? ?out/i.test(text)) {
+      message = `Cannot connect to Redis at ${where}: the connection timed out (${text}). Check the host, port, firewall, and whether the server expects TLS (rediss://).`;
+    } else {
+      message = `Cannot connect to Redis at ${where}: ${text}`;
+    }
+    const wrapped = new Error(this.#redact(message));
+    wrapped.name = 'RedisConnectionError';
+    return wrapped;
+  }
+
+  #unavailable(error: unknown): Error {
+    if (error instanceof StoreConflictError || error instanceof ChainBrokenError) return error;
+    const text = error instanceof Error ? error.message : String(error);
+    // A script error is a bug or a server problem, not a connection problem: keep it as it is.
+    if (/^(ERR|WRONGTYPE|NOSCRIPT|BUSY|OOM|READONLY|MOVED|ASK|CROSSSLOT)/.test(text)) {
+      const server = new Error(this.#redact(`Redis error: ${text}`));
+      server.name = 'RedisError';
+      return server;
+    }
+    const reason =
+      this.#lastError !== null && this.#lastError.message !== text
+        ? ` (last connection error: ${this.#lastError.message})`
+        : '';
+    const wrapped = new Error(this.#redact(`Redis is unavailable: ${text}${reason}`));
+    wrapped.name = 'StoreUnavailableError';
+    return wrapped;
+  }
+
+  #redact(text: string): string {
+    let out = text;
+    for (const url of this.#urls) {
+      if (url.password === undefined || url.password === '') continue;
+      for (const secret of [url.password, encodeURIComponent(url.password)])
+        out = out.split(secret).join('***');
+    }
+    return out;
+  }
+}
+
+// ---------- encoding ----------
+
+function hasHashTag(prefix: string): boolean {
+  const open = prefix.indexOf('{');
+  return open !== -1 && prefix.indexOf('}', open + 2) !== -1;
+}
+
+function isSentinel(options: Record<string, unknown> | undefined): boolean {
+  return Array.isArray(options?.sentinels) && (options.sentinels as unknown[]).length > 0;
+}
+
+function leaseTtl(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs));
+}
+
+function itemId(item: Item): string {
+  return typeof item.id === 'string' ? item.id : '';
+}
+
+/** "<byte length>:<text>" per entry, the form the scripts split (lengths in UTF-8 bytes, as Lua sees them). */
+function lengthPrefixed(values: string[]): string {
+  let out = '';
+  for (const value of values) out += `${Buffer.byteLength(value)}:${value}`;
+  return out;
+}
+
+function pushItems(fields: (string | number)[], tag: 'i' | 'o', items: Item[]): void {
+  for (let k = 0; k < items.length; k++) fields.push(tag + k, JSON.stringify(items[k]));
+}
+
+function itemArgs(items: Item[]): string[] {
+  const args: string[] = [];
+  for (const item of items) args.push(itemId(item), JSON.stringify(item));
+  return args;
+}
+
+function resultFields(r: Pick<TurnResult, 'completedAt' | 'usage' | 'error' | 'incompleteDetails'>): string {
+  return JSON.stringify([r.completedAt, r.usage ?? null, r.error ?? null, r.incompleteDetails ?? null]);
+}
+
+function isLive(expiresAt: string | undefined, now: number): boolean {
+  return expiresAt === undefined || Number(expiresAt) > now;
+}
+
+function toRecord(flat: string[]): Record<string, string> {
+  const record: Record<string, string> = Object.create(null);
+  for (let i = 0; i < flat.length; i += 2) record[flat[i]] = flat[i + 1];
+  return record;
+}
+
+function itemsOf(hash: Record<string, string>, tag: 'i' | 'o', count: number): Item[] {
+  const items = new Array<Item>(count);
+  for (let k = 0; k < count; k++) items[k] = JSON.parse(hash[tag + k]) as Item;
+  return items;
+}
+
+function decodeResponse(hash: Record<string, string>): StoredResponse {
+  const [id, previousResponseId, conversationId, model, createdAt, expiresAt] = JSON.parse(hash.m) as [
+    string,
+    string | null,
+    string | null,
+    string,
+    number,
+    number | null,
+  ];
+  const [completedAt, usage, error, incompleteDetails] = JSON.parse(hash.f) as [
+    StoredResponse['completedAt'],
+    StoredResponse['usage'],
+    StoredResponse['error'],
+    StoredResponse['incompleteDetails'],
+  ];
+  const params = hash.p;
+  return defineLazyParams(
+    {
+      id,
+      previousResponseId,
+      conversationId,
+      model,
+      status: hash.s as StoredResponse['status'],
+      createdAt,
+      completedAt,
+      expiresAt,
+      input: itemsOf(hash, 'i', Number(hash.ni)),
+      output: itemsOf(hash, 'o', Number(hash.no)),
+      usage,
+      error,
+      incompleteDetails,
+    },
+    () => JSON.parse(params),
+  );
+}
+
+function decodeConversation(m: string, md: string, n: string): StoredConversation {
+  const [id, createdAt, user, expiresAt] = JSON.parse(m) as [string, number, string | null, number | null];
+  return {
+    id,
+    createdAt,
+    metadata: JSON.parse(md) as Record<string, string>,
+    user,
+    itemCount: Number(n),
+    expiresAt,
+  };
+}
+
+/** A conversation item member is "<position>:<item JSON>". */
+function decodeMember(member: string): Item {
+  return JSON.parse(member.slice(member.indexOf(':') + 1)) as Item;
+}
+
+/** Items from a script reply whose first element is a flag. */
+function decodeMembers(reply: [number, ...string[]]): Item[] {
+  const items = new Array<Item>(reply.length - 1);
+  for (let i = 1; i < reply.length; i++) items[i - 1] = decodeMember(reply[i] as string);
+  return items;
+}
