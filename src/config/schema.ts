@@ -5,7 +5,7 @@
 
 import { z } from 'zod';
 import { parseByteSize, parseDuration } from './duration.ts';
-import type { ParleyConfig, ProviderConfig, StateStorageConfig } from './types.ts';
+import type { AwsCredentials, ParleyConfig, ProviderConfig, StateStorageConfig } from './types.ts';
 
 export type PathSegment = string | number;
 
@@ -185,6 +185,36 @@ const headers = field<Record<string, string>>((input) => {
   return { value: out };
 });
 
+/** A free-form mapping (provider options); its values go to the provider package as they are. */
+const mapping = field<Record<string, unknown> | null>((input) => {
+  if (isAbsent(input)) return { value: null };
+  if (typeof input !== 'object' || Array.isArray(input)) return { error: `must be a mapping, not ${kindOf(input)}` };
+  return { value: input as Record<string, unknown> };
+});
+
+const AZURE_RESOURCE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+const resourceName = field<string | null>((input) => {
+  if (isAbsent(input) || input === '') return { value: null };
+  if (typeof input !== 'string') return { error: `must be a string, not ${kindOf(input)}` };
+  if (!AZURE_RESOURCE.test(input)) {
+    return { error: 'must be the Azure resource name alone (letters, digits, hyphens), e.g. "my-openai"; use base_url for a full endpoint' };
+  }
+  return { value: input };
+});
+
+const modelList = field<string[] | null>((input) => {
+  if (isAbsent(input)) return { value: null };
+  const list = typeof input === 'string' ? [input] : input;
+  if (!Array.isArray(list)) return { error: `must be a list of model names, not ${kindOf(input)}` };
+  const out: string[] = [];
+  for (const entry of list) {
+    if (typeof entry !== 'string' || entry.trim() === '') return { error: 'every entry must be a model name (an alias, "<provider>/<model id>" or a bare model id)' };
+    out.push(entry.trim());
+  }
+  return { value: out };
+});
+
 // ---------------------------------------------------------------------------------------------
 // Structure.
 
@@ -233,6 +263,27 @@ const stateStorageSchema = z.discriminatedUnion('type', [
   redisStorage,
 ]);
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const timeoutSchema = z.strictObject({
+  connect_ms: integer(1, DAY_MS, null),
+  idle_ms: integer(1, DAY_MS, null),
+  total_ms: integer(1, DAY_MS, null),
+});
+
+export const DEFAULT_RETRY_BACKOFF_MS = 500;
+
+const retriesSchema = z.strictObject({
+  max: integer(0, 10, 0),
+  backoff_ms: integer(0, 10 * 60 * 1000, DEFAULT_RETRY_BACKOFF_MS),
+});
+
+const awsSchema = z.strictObject({
+  access_key_id: text({ required: true }),
+  secret_access_key: text({ required: true }),
+  session_token: text({ emptyIsNull: true }),
+});
+
 export const providerSchema = z.strictObject({
   model: modelRef,
   access_key: text({ emptyIsNull: true }),
@@ -242,7 +293,22 @@ export const providerSchema = z.strictObject({
   api: oneOf(['chat', 'responses'] as const),
   headers,
   context_window: integer(1, Number.MAX_SAFE_INTEGER, null),
+  api_version: text({ emptyIsNull: true }),
+  resource_name: resourceName,
+  region: text({ emptyIsNull: true }),
+  aws: awsSchema.nullish(),
+  options: mapping,
+  timeout: timeoutSchema.nullish(),
+  retries: retriesSchema.nullish(),
+  fallbacks: modelList,
 });
+
+/** Keys of the mappings nested in a provider entry, for did-you-mean hints. */
+const PROVIDER_NESTED_KEYS: Record<string, readonly string[]> = {
+  timeout: Object.keys(timeoutSchema.shape),
+  retries: Object.keys(retriesSchema.shape),
+  aws: Object.keys(awsSchema.shape),
+};
 
 /** Absent or `key:` (null) both mean "use the defaults". */
 function section<T extends z.ZodType>(schema: T) {
@@ -305,6 +371,23 @@ const SYNONYMS: Record<string, string> = {
   contextsize: 'context_window',
   maxcontext: 'context_window',
   protocol: 'api',
+  apiversion: 'api_version',
+  version: 'api_version',
+  resource: 'resource_name',
+  resourcename: 'resource_name',
+  awsregion: 'region',
+  location: 'region',
+  timeouts: 'timeout',
+  retry: 'retries',
+  maxretries: 'max',
+  fallback: 'fallbacks',
+  connect: 'connect_ms',
+  connecttimeout: 'connect_ms',
+  idle: 'idle_ms',
+  idletimeout: 'idle_ms',
+  total: 'total_ms',
+  backoff: 'backoff_ms',
+  provideroptions: 'options',
   providers: 'model_providers',
   llmproviders: 'model_providers',
   models: 'model_providers',
@@ -377,7 +460,9 @@ function unknownKeyMessage(key: string, path: PathSegment[], data: unknown): str
   let known: readonly string[] = TOP_LEVEL_KEYS;
   if (path.length === 1 && path[0] === 'listen') known = LISTEN_KEYS;
   else if (path.length === 1 && path[0] === 'limits') known = LIMITS_KEYS;
-  else if (path[0] === 'model_providers') known = PROVIDER_KEYS;
+  else if (path[0] === 'model_providers') {
+    known = path.length === 3 && typeof path[2] === 'string' ? (PROVIDER_NESTED_KEYS[path[2]] ?? PROVIDER_KEYS) : PROVIDER_KEYS;
+  }
   else if (path.length === 1 && path[0] === 'state_storage') {
     const type = (data as { state_storage?: { type?: unknown } }).state_storage?.type;
     const schema = Object.hasOwn(storageSchemas, String(type))
@@ -516,18 +601,37 @@ function sortByPath(problems: PathProblem[]): PathProblem[] {
 }
 
 function toParleyConfig(raw: RawConfig): ParleyConfig {
-  const providers: ProviderConfig[] = raw.model_providers.map((p) => ({
-    model: p.model.model,
-    provider: p.model.provider,
-    model_id: p.model.model_id,
-    name: p.name,
-    access_key: p.access_key,
-    base_url: p.base_url,
-    default: p.default,
-    api: p.api,
-    headers: p.headers,
-    context_window: p.context_window,
-  }));
+  const providers: ProviderConfig[] = raw.model_providers.map((p) => {
+    const config: ProviderConfig = {
+      model: p.model.model,
+      provider: p.model.provider,
+      model_id: p.model.model_id,
+      name: p.name,
+      access_key: p.access_key,
+      base_url: p.base_url,
+      default: p.default,
+      api: p.api,
+      headers: p.headers,
+      context_window: p.context_window,
+    };
+    // Provider-specific settings appear only when set.
+    if (p.api_version !== null) config.api_version = p.api_version;
+    if (p.resource_name !== null) config.resource_name = p.resource_name;
+    if (p.region !== null) config.region = p.region;
+    if (p.aws) {
+      const aws: AwsCredentials = {
+        access_key_id: p.aws.access_key_id as string,
+        secret_access_key: p.aws.secret_access_key as string,
+        session_token: p.aws.session_token,
+      };
+      config.aws = aws;
+    }
+    if (p.options !== null) config.options = p.options;
+    if (p.timeout) config.timeout = { connect_ms: p.timeout.connect_ms, idle_ms: p.timeout.idle_ms, total_ms: p.timeout.total_ms };
+    if (p.retries) config.retries = { max: p.retries.max ?? 0, backoff_ms: p.retries.backoff_ms ?? DEFAULT_RETRY_BACKOFF_MS };
+    if (p.fallbacks !== null) config.fallbacks = p.fallbacks;
+    return config;
+  });
   if (providers.length > 0 && !providers.some((p) => p.default)) providers[0].default = true;
   return {
     listen: { host: raw.listen.host ?? DEFAULT_HOST, port: raw.listen.port ?? DEFAULT_PORT },

@@ -25,6 +25,47 @@ export interface ProviderConfig {
   headers: Record<string, string>;
   /** Total tokens the model accepts (input + output); null when unknown. */
   context_window: number | null;
+
+  // Provider-specific settings. Each is present only when the config sets it, so a config that
+  // uses none of them reads exactly as before.
+
+  /** Azure: `v1` (the default) or a dated version such as `2024-10-21` (deployment-based URLs). */
+  api_version?: string;
+  /** Azure: the resource name (`https://<name>.openai.azure.com`), instead of a base_url. */
+  resource_name?: string;
+  /** Bedrock: the AWS region; falls back to AWS_REGION. Google Vertex is not served by this key. */
+  region?: string;
+  /** Bedrock: SigV4 credentials; absent means the standard AWS environment variables. */
+  aws?: AwsCredentials;
+  /** Provider options sent with every call, under the provider's own key (AI SDK providerOptions). */
+  options?: Record<string, unknown>;
+  timeout?: ProviderTimeouts;
+  retries?: ProviderRetries;
+  /** Models (alias, `<provider>/<model id>` or bare id) tried in order when this one fails before streaming. */
+  fallbacks?: string[];
+}
+
+export interface AwsCredentials {
+  access_key_id: string;
+  secret_access_key: string;
+  session_token: string | null;
+}
+
+/** Null means "the gateway default" (see providers/resilience.ts). */
+export interface ProviderTimeouts {
+  /** Until the upstream starts answering (a streaming call's first chunk). */
+  connect_ms: number | null;
+  /** Longest silence between two chunks of a streaming answer. */
+  idle_ms: number | null;
+  /** Whole call, which is what bounds a non-streaming call (its answer arrives in one piece). */
+  total_ms: number | null;
+}
+
+export interface ProviderRetries {
+  /** Retries after the first attempt, on 429, 5xx, timeouts and network errors before any output. */
+  max: number;
+  /** First backoff; doubled on each retry (with jitter), or the upstream's retry-after when longer. */
+  backoff_ms: number;
 }
 
 export interface ParleyConfig {

@@ -7,8 +7,9 @@ import { ApiError, invalidRequest, notFound, storeUnavailable } from '../protoco
 import { newId } from '../protocol/ids.ts';
 import { nowSeconds, type ResponseState, toResponseObject } from '../protocol/response.ts';
 import type { CreateResponseRequest, Item, ResponseObject, StreamEvent } from '../protocol/types.ts';
-import { startModelCall, toUpstreamError } from '../providers/call.ts';
+import { toUpstreamError } from '../providers/call.ts';
 import { toCallOptions, toModelPrompt } from '../providers/prompt.ts';
+import { startResilientCall } from '../providers/resilient-call.ts';
 import type { ModelRegistry } from '../providers/types.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from '../store/types.ts';
 import { ChainBrokenError } from '../store/types.ts';
@@ -93,16 +94,14 @@ export class Engine {
     state.output = assembler.output;
     let parts: AsyncIterable<LanguageModelV4StreamPart>;
     try {
-      parts = await startModelCall(
-        resolved.model,
-        {
-          ...toCallOptions(request.params),
-          prompt,
-          providerOptions: resolved.providerOptions(request.params),
-          ...(options.signal ? { abortSignal: options.signal } : {}),
-        },
-        request.stream,
-      );
+      // Timeouts, retries and fallbacks happen in there, all before the first chunk.
+      ({ parts } = await startResilientCall(this.models, resolved, {
+        prompt,
+        options: toCallOptions(request.params),
+        params: request.params,
+        stream: request.stream,
+        ...(options.signal ? { signal: options.signal } : {}),
+      }));
     } catch (error) {
       const apiError = toUpstreamError(error, options.signal);
       if (persist) await this.recordFailure(state, apiError);

@@ -4,6 +4,7 @@
 
 import type { LanguageModelV4FinishReason, LanguageModelV4StreamPart, LanguageModelV4Usage } from '@ai-sdk/provider';
 import { newId } from '../protocol/ids.ts';
+import { toClientItem } from '../protocol/response.ts';
 import type { FunctionCallItem, Item, JsonObject, MessageItem, OutputTextPart, ReasoningItem, Usage } from '../protocol/types.ts';
 
 /** Receives events without sequence numbers; the caller stamps and writes them. */
@@ -19,10 +20,20 @@ interface OpenCall {
   item: FunctionCallItem;
   outputIndex: number;
 }
+/**
+ * A reasoning item stays open until something else starts (text, a tool call, the finish), because
+ * a provider may add summary parts to it one after another (OpenAI's `rs_…:0`, `rs_…:1`).
+ */
 interface OpenReasoning {
   item: ReasoningItem;
   outputIndex: number;
-  text: string;
+  /** The provider's own id for the item, which ties its parts together; null when it has none. */
+  group: string | null;
+}
+/** One reasoning stream part: a summary part of an open reasoning item, announced once it has text. */
+interface ReasoningPart {
+  open: OpenReasoning;
+  summaryIndex: number | null;
 }
 
 export class OutputAssembler {
@@ -35,7 +46,8 @@ export class OutputAssembler {
   private readonly emit: EventSink | null;
   private readonly texts = new Map<string, OpenText>();
   private readonly calls = new Map<string, OpenCall>();
-  private readonly reasonings = new Map<string, OpenReasoning>();
+  private reasoning: OpenReasoning | null = null;
+  private readonly reasoningParts = new Map<string, ReasoningPart>();
 
   constructor(emit: EventSink | null) {
     this.emit = emit;
@@ -45,12 +57,15 @@ export class OutputAssembler {
   push(part: LanguageModelV4StreamPart): { error: unknown } | null {
     switch (part.type) {
       case 'text-start':
-        this.startText(part.id);
+        this.closeReasoning();
+        this.startText(part.id, part.providerMetadata);
         break;
       case 'text-delta': {
         if (part.delta.length === 0) break;
-        const open = this.texts.get(part.id) ?? this.startText(part.id);
+        this.closeReasoning();
+        const open = this.texts.get(part.id) ?? this.startText(part.id, part.providerMetadata);
         open.part.text += part.delta;
+        if (part.providerMetadata) open.item.provider_metadata = mergeMetadata(open.item.provider_metadata, part.providerMetadata);
         this.emit?.({
           type: 'response.output_text.delta',
           item_id: open.item.id,
@@ -61,10 +76,14 @@ export class OutputAssembler {
         });
         break;
       }
-      case 'text-end':
+      case 'text-end': {
+        const open = this.texts.get(part.id);
+        if (open && part.providerMetadata) open.item.provider_metadata = mergeMetadata(open.item.provider_metadata, part.providerMetadata);
         this.endText(part.id, 'completed');
         break;
+      }
       case 'tool-input-start':
+        this.closeReasoning();
         this.startCall(part.id, part.toolName);
         break;
       case 'tool-input-delta': {
@@ -75,7 +94,9 @@ export class OutputAssembler {
         break;
       }
       case 'tool-call': {
+        this.closeReasoning();
         const open = this.calls.get(part.toolCallId) ?? this.startCall(part.toolCallId, part.toolName);
+        if (part.providerMetadata) open.item.provider_metadata = mergeMetadata(open.item.provider_metadata, part.providerMetadata);
         if (open.item.arguments !== part.input) {
           // Providers that send the call whole (or a final canonical form) still produce one delta.
           const missing = part.input.startsWith(open.item.arguments) ? part.input.slice(open.item.arguments.length) : null;
@@ -89,21 +110,23 @@ export class OutputAssembler {
         break;
       }
       case 'reasoning-start':
-        this.startReasoning(part.id, part.providerMetadata);
+        this.startReasoningPart(part.id, part.providerMetadata);
         break;
       case 'reasoning-delta': {
-        const open = this.reasonings.get(part.id) ?? this.startReasoning(part.id, part.providerMetadata);
-        open.text += part.delta;
-        if (part.providerMetadata) open.item.provider_metadata = mergeMetadata(open.item.provider_metadata, part.providerMetadata);
+        const rp = this.reasoningParts.get(part.id) ?? this.startReasoningPart(part.id, part.providerMetadata);
+        if (part.providerMetadata) rp.open.item.provider_metadata = mergeMetadata(rp.open.item.provider_metadata, part.providerMetadata);
+        if (part.delta.length > 0) this.reasoningDelta(rp, part.delta);
         break;
       }
       case 'reasoning-end': {
-        const open = this.reasonings.get(part.id);
-        if (open && part.providerMetadata) open.item.provider_metadata = mergeMetadata(open.item.provider_metadata, part.providerMetadata);
-        this.endReasoning(part.id);
+        const rp = this.reasoningParts.get(part.id);
+        if (!rp) break;
+        if (part.providerMetadata) rp.open.item.provider_metadata = mergeMetadata(rp.open.item.provider_metadata, part.providerMetadata);
+        this.endReasoningPart(part.id);
         break;
       }
       case 'finish':
+        this.closeReasoning();
         this.usage = toUsage(part.usage);
         this.finishReason = part.finishReason.unified;
         break;
@@ -121,12 +144,13 @@ export class OutputAssembler {
   closeAll(status: 'completed' | 'incomplete'): void {
     for (const id of [...this.texts.keys()]) this.endText(id, status);
     for (const id of [...this.calls.keys()]) this.endCall(id, status);
-    for (const id of [...this.reasonings.keys()]) this.endReasoning(id);
+    this.closeReasoning();
   }
 
-  private startText(id: string): OpenText {
+  private startText(id: string, metadata: Record<string, unknown> | undefined): OpenText {
     this.started = true;
     const item: MessageItem = { type: 'message', id: newId('msg'), status: 'in_progress', role: 'assistant', content: [] };
+    if (metadata) item.provider_metadata = metadata as JsonObject;
     const outputIndex = this.output.push(item) - 1;
     this.emit?.({ type: 'response.output_item.added', output_index: outputIndex, item: { ...item, content: [] } });
     const part: OutputTextPart = { type: 'output_text', text: '', annotations: [] };
@@ -152,7 +176,7 @@ export class OutputAssembler {
       const base = { item_id: open.item.id, output_index: open.outputIndex, content_index: open.contentIndex };
       this.emit({ type: 'response.output_text.done', ...base, text: open.part.text, logprobs: [] });
       this.emit({ type: 'response.content_part.done', ...base, part: open.part });
-      this.emit({ type: 'response.output_item.done', output_index: open.outputIndex, item: open.item });
+      this.emit({ type: 'response.output_item.done', output_index: open.outputIndex, item: toClientItem(open.item) });
     }
   }
 
@@ -179,31 +203,77 @@ export class OutputAssembler {
         name: open.item.name,
         arguments: open.item.arguments,
       });
-      this.emit({ type: 'response.output_item.done', output_index: open.outputIndex, item: open.item });
+      this.emit({ type: 'response.output_item.done', output_index: open.outputIndex, item: toClientItem(open.item) });
     }
   }
 
-  private startReasoning(id: string, metadata: JsonObject | undefined | Record<string, unknown>): OpenReasoning {
-    this.started = true;
-    const item: ReasoningItem = { type: 'reasoning', id: newId('rs'), summary: [] };
-    if (metadata) item.provider_metadata = metadata as JsonObject;
-    const outputIndex = this.output.push(item) - 1;
-    const open = { item, outputIndex, text: '' };
-    this.reasonings.set(id, open);
-    this.emit?.({ type: 'response.output_item.added', output_index: outputIndex, item: { type: 'reasoning', id: item.id, summary: [] } });
-    return open;
+  /**
+   * A reasoning stream part joins the open reasoning item when both carry the same provider item id
+   * (summary parts of one OpenAI reasoning item); otherwise it starts a new item.
+   */
+  private startReasoningPart(id: string, metadata: Record<string, unknown> | undefined): ReasoningPart {
+    const group = providerItemId(metadata);
+    if (!this.reasoning || group === null || this.reasoning.group !== group) {
+      this.closeReasoning();
+      this.started = true;
+      const item: ReasoningItem = { type: 'reasoning', id: newId('rs'), summary: [] };
+      const outputIndex = this.output.push(item) - 1;
+      this.reasoning = { item, outputIndex, group };
+      this.emit?.({ type: 'response.output_item.added', output_index: outputIndex, item: { type: 'reasoning', id: item.id, summary: [] } });
+    }
+    const open = this.reasoning;
+    if (metadata) open.item.provider_metadata = mergeMetadata(open.item.provider_metadata, metadata);
+    const rp: ReasoningPart = { open, summaryIndex: null };
+    this.reasoningParts.set(id, rp);
+    return rp;
   }
 
-  private endReasoning(id: string): void {
-    const open = this.reasonings.get(id);
+  /** Reasoning text is streamed as summary text: the events both the Open Responses spec and the SDKs know. */
+  private reasoningDelta(rp: ReasoningPart, delta: string): void {
+    const { item, outputIndex } = rp.open;
+    if (rp.summaryIndex === null) {
+      rp.summaryIndex = item.summary.push({ type: 'summary_text', text: '' }) - 1;
+      this.emit?.({
+        type: 'response.reasoning_summary_part.added',
+        item_id: item.id,
+        output_index: outputIndex,
+        summary_index: rp.summaryIndex,
+        part: { type: 'summary_text', text: '' },
+      });
+    }
+    item.summary[rp.summaryIndex].text += delta;
+    this.emit?.({ type: 'response.reasoning_summary_text.delta', item_id: item.id, output_index: outputIndex, summary_index: rp.summaryIndex, delta });
+  }
+
+  private endReasoningPart(id: string): void {
+    const rp = this.reasoningParts.get(id);
+    if (!rp) return;
+    this.reasoningParts.delete(id);
+    if (rp.summaryIndex === null || !this.emit) return;
+    const { item, outputIndex } = rp.open;
+    const text = item.summary[rp.summaryIndex].text;
+    const base = { item_id: item.id, output_index: outputIndex, summary_index: rp.summaryIndex };
+    this.emit({ type: 'response.reasoning_summary_text.done', ...base, text });
+    this.emit({ type: 'response.reasoning_summary_part.done', ...base, part: { type: 'summary_text', text } });
+  }
+
+  private closeReasoning(): void {
+    const open = this.reasoning;
     if (!open) return;
-    this.reasonings.delete(id);
-    if (open.text.length > 0) open.item.content = [{ type: 'reasoning_text', text: open.text }];
-    if (this.emit) {
-      const { provider_metadata: _hidden, ...visible } = open.item;
-      this.emit({ type: 'response.output_item.done', output_index: open.outputIndex, item: visible });
-    }
+    for (const [id, rp] of [...this.reasoningParts]) if (rp.open === open) this.endReasoningPart(id);
+    this.reasoning = null;
+    this.emit?.({ type: 'response.output_item.done', output_index: open.outputIndex, item: toClientItem(open.item) });
   }
+}
+
+/** The provider's id for a reasoning item (OpenAI's and Azure's `itemId`), under any provider key. */
+function providerItemId(metadata: Record<string, unknown> | undefined): string | null {
+  if (!metadata) return null;
+  for (const value of Object.values(metadata)) {
+    const itemId = (value as { itemId?: unknown } | null)?.itemId;
+    if (typeof itemId === 'string' && itemId.length > 0) return itemId;
+  }
+  return null;
 }
 
 function mergeMetadata(a: JsonObject | undefined, b: Record<string, unknown>): JsonObject {

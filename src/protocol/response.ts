@@ -59,7 +59,7 @@ export function toResponseObject(state: ResponseState): ResponseObject {
 
 /** Items as clients see them: provider replay data stays inside the gateway. */
 export function toClientItem(item: Item): Item {
-  if (item.type !== 'reasoning' || item.provider_metadata === undefined) return item;
+  if (!('provider_metadata' in item) || item.provider_metadata === undefined) return item;
   const { provider_metadata: _hidden, ...visible } = item;
   return visible;
 }

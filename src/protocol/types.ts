@@ -46,6 +46,8 @@ export interface MessageItem {
   role: MessageRole;
   status: ItemStatus;
   content: ContentPart[];
+  /** Provider data to replay with this message (e.g. Gemini thought signatures). Never sent to clients. */
+  provider_metadata?: JsonObject;
 }
 export interface FunctionCallItem {
   type: 'function_call';
@@ -54,6 +56,8 @@ export interface FunctionCallItem {
   name: string;
   arguments: string;
   status: ItemStatus;
+  /** Provider data to replay with this call (e.g. Gemini thought signatures). Never sent to clients. */
+  provider_metadata?: JsonObject;
 }
 export interface FunctionCallOutputItem {
   type: 'function_call_output';

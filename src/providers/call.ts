@@ -1,33 +1,13 @@
-// Calls a model at the AI SDK's model-interface level. Both paths yield the same stream parts:
-// a streaming client gets doStream (deltas as the upstream produces them), a non-streaming one
-// gets doGenerate (one upstream JSON response) converted to parts, so the engine has one path.
+// Shared pieces of calling a model at the AI SDK's model-interface level (resilient-call.ts does
+// the calling): a non-streaming doGenerate result becomes the same stream parts doStream yields,
+// so the engine has one path, and upstream failures become the ApiError a client sees.
 
 import { APICallError } from '@ai-sdk/provider';
-import type { LanguageModelV4, LanguageModelV4CallOptions, LanguageModelV4Content, LanguageModelV4StreamPart } from '@ai-sdk/provider';
+import type { LanguageModelV4Content, LanguageModelV4StreamPart } from '@ai-sdk/provider';
 import { ApiError } from '../protocol/errors.ts';
 
-/**
- * Starts the upstream call. Resolves once the upstream answered (so an upstream 429 or 5xx is
- * still a plain HTTP error for the client), to the parts that follow.
- */
-export async function startModelCall(
-  model: LanguageModelV4,
-  options: LanguageModelV4CallOptions,
-  stream: boolean,
-): Promise<AsyncIterable<LanguageModelV4StreamPart>> {
-  try {
-    if (stream) {
-      const result = await model.doStream(options);
-      return result.stream;
-    }
-    const result = await model.doGenerate(options);
-    return generatedParts(result.content, result.usage, result.finishReason, result.providerMetadata);
-  } catch (error) {
-    throw toUpstreamError(error, options.abortSignal);
-  }
-}
-
-async function* generatedParts(
+/** A doGenerate result as the stream parts doStream would have produced. */
+export async function* generatedParts(
   content: LanguageModelV4Content[],
   usage: Extract<LanguageModelV4StreamPart, { type: 'finish' }>['usage'],
   finishReason: Extract<LanguageModelV4StreamPart, { type: 'finish' }>['finishReason'],
@@ -37,9 +17,10 @@ async function* generatedParts(
   for (const c of content) {
     const id = String(n++);
     if (c.type === 'text') {
-      yield { type: 'text-start', id };
+      const meta = c.providerMetadata ? { providerMetadata: c.providerMetadata } : {};
+      yield { type: 'text-start', id, ...meta };
       yield { type: 'text-delta', id, delta: c.text };
-      yield { type: 'text-end', id };
+      yield { type: 'text-end', id, ...meta };
     } else if (c.type === 'reasoning') {
       const meta = c.providerMetadata ? { providerMetadata: c.providerMetadata } : {};
       yield { type: 'reasoning-start', id, ...meta };

@@ -7,6 +7,7 @@ import type { ProviderFactory } from './types.ts';
 
 export const openaiCompatibleProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? '(no base_url)',
+  namespace: (config) => config.provider,
   create(config) {
     const client = createOpenAICompatible({
       name: config.provider,
@@ -14,13 +15,21 @@ export const openaiCompatibleProvider: ProviderFactory = {
       ...(config.access_key ? { apiKey: config.access_key } : {}),
       headers: config.headers,
       includeUsage: true,
+      // vLLM, Ollama, LM Studio, SGLang and the hosted OpenAI-compatible APIs accept json_schema.
+      supportsStructuredOutputs: true,
     });
     return (modelId: string) => ({
       provider: config.provider,
       modelId,
       model: client.chatModel(modelId),
-      providerOptions: (params: RequestParams) =>
-        params.user === null ? undefined : { [config.provider]: { user: params.user } },
+      providerOptions: (params: RequestParams) => {
+        const options: Record<string, string | boolean> = {};
+        if (params.user !== null) options.user = params.user;
+        if (params.text.format.type === 'json_schema') options.strictJsonSchema = params.text.format.strict;
+        // Keys the package does not know go into the request body as they are.
+        if (params.tools.length > 0 && !params.parallel_tool_calls) options.parallel_tool_calls = false;
+        return { [config.provider]: options };
+      },
     });
   },
 };

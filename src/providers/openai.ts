@@ -11,6 +11,7 @@ import type { ProviderFactory } from './types.ts';
 
 export const openaiProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? 'OpenAI API (default endpoint)',
+  namespace: () => 'openai',
   create(config: ProviderConfig) {
     const client = createOpenAI({
       // A local server needs no key; an explicit empty string stops the SDK demanding one.
@@ -24,12 +25,13 @@ export const openaiProvider: ProviderFactory = {
       provider: 'openai',
       modelId,
       model: api === 'chat' ? client.chat(modelId) : client.responses(modelId),
-      providerOptions: (params: RequestParams) => openaiOptions(params, api),
+      providerOptions: (params: RequestParams) => ({ openai: openaiOptions(params, api) }),
     });
   },
 };
 
-function openaiOptions(params: RequestParams, api: 'chat' | 'responses'): SharedV4ProviderOptions {
+/** OpenAI-protocol options (also Azure's, under its own key). */
+export function openaiOptions(params: RequestParams, api: 'chat' | 'responses'): NonNullable<SharedV4ProviderOptions[string]> {
   const options: Record<string, string | boolean> = {};
   if (params.tools.length > 0) options.parallelToolCalls = params.parallel_tool_calls;
   if (params.user !== null) options.user = params.user;
@@ -37,6 +39,12 @@ function openaiOptions(params: RequestParams, api: 'chat' | 'responses'): Shared
   if (params.safety_identifier !== null) options.safetyIdentifier = params.safety_identifier;
   if (params.prompt_cache_key !== null) options.promptCacheKey = params.prompt_cache_key;
   if (params.text.verbosity) options.textVerbosity = params.text.verbosity;
-  if (api === 'responses') options.store = false;
-  return { openai: options };
+  // The AI SDK knows every OpenAI tier but `scale` (an enterprise contract, set on the account).
+  if (params.service_tier !== null && params.service_tier !== 'scale') options.serviceTier = params.service_tier;
+  if (api === 'responses') {
+    // Parley owns the state; with store:false the SDK asks for encrypted reasoning to replay.
+    options.store = false;
+    if (params.reasoning?.summary) options.reasoningSummary = params.reasoning.summary;
+  }
+  return options;
 }

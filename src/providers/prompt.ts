@@ -13,7 +13,7 @@ import type {
   SharedV4ProviderOptions,
 } from '@ai-sdk/provider';
 import { invalidRequest } from '../protocol/errors.ts';
-import type { ContentPart, Item, RequestParams } from '../protocol/types.ts';
+import type { ContentPart, Item, JsonObject, ReasoningItem, RequestParams } from '../protocol/types.ts';
 
 type AssistantPart = Extract<LanguageModelV4Message, { role: 'assistant' }>['content'][number];
 type ToolPart = Extract<LanguageModelV4Message, { role: 'tool' }>['content'][number];
@@ -56,7 +56,7 @@ export function toModelPrompt(items: readonly Item[], instructions: string | nul
           if (tool) flush();
           requireAnswered();
           assistant ??= [];
-          for (const part of item.content) assistant.push(...assistantParts(part));
+          for (const part of item.content) assistant.push(...assistantParts(part, item.provider_metadata));
           break;
         }
         flush();
@@ -73,7 +73,9 @@ export function toModelPrompt(items: readonly Item[], instructions: string | nul
         assistant ??= [];
         toolNames.set(item.call_id, item.name);
         unanswered.add(item.call_id);
-        assistant.push({ type: 'tool-call', toolCallId: item.call_id, toolName: item.name, input: parseArguments(item.arguments) });
+        const call: AssistantPart = { type: 'tool-call', toolCallId: item.call_id, toolName: item.name, input: parseArguments(item.arguments) };
+        if (item.provider_metadata) call.providerOptions = item.provider_metadata as SharedV4ProviderOptions;
+        assistant.push(call);
         break;
       }
       case 'function_call_output': {
@@ -97,10 +99,7 @@ export function toModelPrompt(items: readonly Item[], instructions: string | nul
       case 'reasoning': {
         if (tool) flush();
         assistant ??= [];
-        const text = item.summary.map((s) => s.text).join('\n');
-        const part: AssistantPart = { type: 'reasoning', text };
-        if (item.provider_metadata) part.providerOptions = item.provider_metadata as SharedV4ProviderOptions;
-        assistant.push(part);
+        assistant.push(...reasoningParts(item));
         break;
       }
     }
@@ -109,10 +108,52 @@ export function toModelPrompt(items: readonly Item[], instructions: string | nul
   return prompt;
 }
 
-function assistantParts(part: ContentPart): AssistantPart[] {
-  if (part.type === 'output_text' || part.type === 'input_text') return [{ type: 'text', text: part.text }];
-  if (part.type === 'refusal') return [{ type: 'text', text: part.refusal }];
+function assistantParts(part: ContentPart, metadata: JsonObject | undefined): AssistantPart[] {
+  const providerOptions = metadata ? { providerOptions: metadata as SharedV4ProviderOptions } : {};
+  if (part.type === 'output_text' || part.type === 'input_text') return [{ type: 'text', text: part.text, ...providerOptions }];
+  if (part.type === 'refusal') return [{ type: 'text', text: part.refusal, ...providerOptions }];
   return [];
+}
+
+/**
+ * A reasoning item is one reasoning part per summary part, each carrying the item's provider data
+ * (the provider package merges parts with the same item id back into one item). A client-sent
+ * item with `encrypted_content` (from OpenAI directly) is replayed to OpenAI-protocol providers.
+ */
+function reasoningParts(item: ReasoningItem): AssistantPart[] {
+  let metadata = item.provider_metadata as SharedV4ProviderOptions | undefined;
+  if (!metadata && item.encrypted_content) {
+    const replay = { itemId: item.id, reasoningEncryptedContent: item.encrypted_content };
+    metadata = { openai: replay, azure: replay };
+  }
+  const providerOptions = metadata ? { providerOptions: metadata } : {};
+  const texts = item.summary.length > 0 ? item.summary.map((s) => s.text) : [(item.content ?? []).map((c) => c.text).join('')];
+  return texts.map((text) => ({ type: 'reasoning' as const, text, ...providerOptions }));
+}
+
+/**
+ * The prompt as one provider may receive it. Reasoning belongs to the provider that produced it:
+ * its signatures and encrypted content mean nothing elsewhere (Anthropic rejects unsigned
+ * thinking, Gemini would take another model's thoughts as its own), so a reasoning part is kept
+ * only when its provider data carries this provider's key. Everything else passes unchanged.
+ */
+export function promptForProvider(prompt: LanguageModelV4Prompt, namespace: string): LanguageModelV4Prompt {
+  let changed = false;
+  const out: LanguageModelV4Prompt = [];
+  for (const message of prompt) {
+    if (message.role !== 'assistant' || !message.content.some((p) => p.type === 'reasoning')) {
+      out.push(message);
+      continue;
+    }
+    const content = message.content.filter((p) => p.type !== 'reasoning' || (p.providerOptions !== undefined && namespace in p.providerOptions));
+    if (content.length === message.content.length) {
+      out.push(message);
+      continue;
+    }
+    changed = true;
+    if (content.length > 0) out.push({ ...message, content });
+  }
+  return changed ? out : prompt;
 }
 
 function textOf(parts: ContentPart[]): string {

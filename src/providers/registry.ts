@@ -2,26 +2,67 @@
 // then as a bare model id; `<provider>/*` entries pass any id through. Models are built lazily
 // and cached, so an unused provider costs nothing at startup.
 
+import type { SharedV4ProviderOptions } from '@ai-sdk/provider';
 import type { ProviderConfig } from '../config/types.ts';
 import { ConfigError } from '../config/types.ts';
 import { invalidRequest } from '../protocol/errors.ts';
+import type { RequestParams } from '../protocol/types.ts';
+import { anthropicProvider } from './anthropic.ts';
+import { azureProvider } from './azure.ts';
+import { bedrockProvider } from './bedrock.ts';
+import { deepseekProvider } from './deepseek.ts';
+import { googleProvider } from './google.ts';
+import { groqProvider } from './groq.ts';
+import { mistralProvider } from './mistral.ts';
 import { openaiProvider } from './openai.ts';
 import { openaiCompatibleProvider } from './openai-compatible.ts';
-import type { ModelInfo, ModelRegistry, ProviderFactory, ResolvedModel } from './types.ts';
+import type { BuiltModel, CallPolicy, ModelInfo, ModelRegistry, ProviderFactory, ResolvedModel } from './types.ts';
+import { xaiProvider } from './xai.ts';
 
 /** Provider types with a dedicated package. Others need a base_url (OpenAI-compatible). */
 const FACTORIES: Record<string, ProviderFactory> = {
   openai: openaiProvider,
+  anthropic: anthropicProvider,
+  google: googleProvider,
+  azure: azureProvider,
+  bedrock: bedrockProvider,
+  mistral: mistralProvider,
+  deepseek: deepseekProvider,
+  groq: groqProvider,
+  xai: xaiProvider,
+};
+
+/** Used when a provider entry sets no `timeout` / `retries`. */
+export const DEFAULT_POLICY: Omit<CallPolicy, 'fallbacks'> = {
+  connectMs: 120_000,
+  idleMs: 300_000,
+  totalMs: 600_000,
+  // Off by default: clients' SDKs retry on their own, and a gateway that also retries multiplies calls.
+  maxRetries: 0,
+  backoffMs: 500,
 };
 
 interface Entry {
   config: ProviderConfig;
-  build: (modelId: string) => Omit<ResolvedModel, 'route' | 'contextWindow'>;
+  build: (modelId: string) => BuiltModel;
   info: ModelInfo;
+  namespace: string;
+  policy: CallPolicy;
 }
 
 export function factoryFor(config: ProviderConfig): ProviderFactory | null {
   return FACTORIES[config.provider] ?? (config.base_url ? openaiCompatibleProvider : null);
+}
+
+export function policyFor(config: ProviderConfig): CallPolicy {
+  return {
+    connectMs: config.timeout?.connect_ms ?? DEFAULT_POLICY.connectMs,
+    idleMs: config.timeout?.idle_ms ?? DEFAULT_POLICY.idleMs,
+    totalMs: config.timeout?.total_ms ?? DEFAULT_POLICY.totalMs,
+    maxRetries: config.retries?.max ?? DEFAULT_POLICY.maxRetries,
+    backoffMs: config.retries?.backoff_ms ?? DEFAULT_POLICY.backoffMs,
+    fallbacks: config.fallbacks ?? [],
+  };
 }
 
 export function createModelRegistry(providers: readonly ProviderConfig[]): ModelRegistry {
@@ -32,14 +73,19 @@ export function createModelRegistry(providers: readonly ProviderConfig[]): Model
     if (!factory) {
       problems.push({
         path: `model_providers[${i}].model`,
-        message: `provider '${config.provider}' is not available yet; supported: ${Object.keys(FACTORIES).join(', ')}, or any OpenAI-compatible server given a base_url`,
+        message: `provider '${config.provider}' has no built-in support; supported: ${Object.keys(FACTORIES).join(', ')}, or any OpenAI-compatible server given a base_url`,
       });
       return;
     }
+    const local = factory.check?.(config) ?? [];
+    for (const p of local) problems.push({ path: `model_providers[${i}].${p.key}`, message: p.message });
+    if (local.length > 0) return;
     const wildcard = config.model_id === '*';
     entries.push({
       config,
       build: factory.create(config),
+      namespace: factory.namespace(config),
+      policy: policyFor(config),
       info: {
         id: config.name ?? config.model,
         route: config.model,
@@ -50,7 +96,6 @@ export function createModelRegistry(providers: readonly ProviderConfig[]): Model
       },
     });
   });
-  if (problems.length > 0) throw new ConfigError(problems);
 
   const cache = new Map<string, ResolvedModel>();
   const byAlias = new Map<string, Entry>();
@@ -85,6 +130,38 @@ export function createModelRegistry(providers: readonly ProviderConfig[]): Model
     return null;
   };
 
+  // Fallbacks must name configured models, and never the entry itself.
+  for (const e of entries) {
+    const index = providers.indexOf(e.config);
+    (e.config.fallbacks ?? []).forEach((name, j) => {
+      const found = lookup(name);
+      const path = `model_providers[${index}].fallbacks[${j}]`;
+      if (!found) {
+        problems.push({ path, message: `names no configured model; configured: ${entries.map((x) => x.info.id).join(', ')}` });
+      } else if (found.entry === e && !e.info.wildcard) {
+        problems.push({ path, message: 'names this entry itself; a fallback must be another model' });
+      }
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const resolveEntry = (found: { entry: Entry; modelId: string }): ResolvedModel => {
+    const { entry, modelId } = found;
+    const built = entry.build(modelId);
+    const configured = entry.config.options;
+    const namespace = entry.namespace;
+    return {
+      ...built,
+      route: `${entry.config.provider}/${modelId}`,
+      contextWindow: entry.config.context_window,
+      namespace,
+      policy: entry.policy,
+      providerOptions: configured
+        ? (params: RequestParams) => mergeOptions(built.providerOptions(params), namespace, configured)
+        : built.providerOptions,
+    };
+  };
+
   return {
     resolve(name: string): ResolvedModel {
       const cached = cache.get(name);
@@ -100,16 +177,22 @@ export function createModelRegistry(providers: readonly ProviderConfig[]): Model
           'model_not_found',
         );
       }
-      const built = found.entry.build(found.modelId);
-      const resolved: ResolvedModel = {
-        ...built,
-        route: `${found.entry.config.provider}/${found.modelId}`,
-        contextWindow: found.entry.config.context_window,
-      };
+      const resolved = resolveEntry(found);
       // Bounded: wildcard routes could otherwise grow the cache with every id a client invents.
       if (cache.size < 1000) cache.set(name, resolved);
       return resolved;
     },
     list: () => entries.map((e) => e.info),
   };
+}
+
+/** The config's `options` under the provider's key; the request's own options win where both set a key. */
+function mergeOptions(
+  fromRequest: SharedV4ProviderOptions | undefined,
+  namespace: string,
+  configured: Record<string, unknown>,
+): SharedV4ProviderOptions {
+  const merged: SharedV4ProviderOptions = { ...fromRequest };
+  merged[namespace] = { ...(configured as Record<string, never>), ...(fromRequest?.[namespace] ?? {}) };
+  return merged;
 }

@@ -6,6 +6,21 @@ import type { LanguageModelV4, SharedV4ProviderOptions } from '@ai-sdk/provider'
 import type { ProviderConfig } from '../config/types.ts';
 import type { RequestParams } from '../protocol/types.ts';
 
+/** How one model is called: timeouts, retries and what to try when it fails before streaming. */
+export interface CallPolicy {
+  /** Until the upstream starts answering (doStream resolves on its first chunk). */
+  connectMs: number;
+  /** Longest silence between two stream parts once streaming. */
+  idleMs: number;
+  /** Whole call; what bounds a non-streaming call, whose answer arrives in one piece. */
+  totalMs: number;
+  /** Retries after the first attempt (429, 5xx, timeouts, network errors, before any output). */
+  maxRetries: number;
+  backoffMs: number;
+  /** Model names (as a client would send them) tried in order when this model fails before streaming. */
+  fallbacks: string[];
+}
+
 export interface ResolvedModel {
   /** `<provider>/<model id>` as routed, e.g. `openai/gpt-4o-mini`. */
   route: string;
@@ -13,6 +28,13 @@ export interface ResolvedModel {
   modelId: string;
   model: LanguageModelV4;
   contextWindow: number | null;
+  /**
+   * The key this provider package reads in `providerOptions` and writes in `providerMetadata`
+   * (`anthropic`, `google`, `openai`, `azure`, `bedrock`, or an OpenAI-compatible provider's name).
+   * Reasoning items are tagged with it and replayed only to models sharing it.
+   */
+  namespace: string;
+  policy: CallPolicy;
   /** Provider-specific call options derived from the request (e.g. OpenAI's parallelToolCalls). */
   providerOptions(params: RequestParams): SharedV4ProviderOptions | undefined;
 }
@@ -35,9 +57,16 @@ export interface ModelRegistry {
   list(): ModelInfo[];
 }
 
+/** What a factory builds for one model id; the registry adds routing, policy and config options. */
+export type BuiltModel = Omit<ResolvedModel, 'route' | 'contextWindow' | 'policy' | 'namespace'>;
+
 /** Builds models for one `model_providers` entry. */
 export interface ProviderFactory {
   /** Human description of where this provider's requests go (base URL or the vendor's default). */
   endpoint(config: ProviderConfig): string;
-  create(config: ProviderConfig): (modelId: string) => Omit<ResolvedModel, 'route' | 'contextWindow'>;
+  /** The providerOptions / providerMetadata key of this provider's models. */
+  namespace(config: ProviderConfig): string;
+  /** Settings this provider cannot use or is missing, as `{key, message}` config problems. */
+  check?(config: ProviderConfig): { key: string; message: string }[];
+  create(config: ProviderConfig): (modelId: string) => BuiltModel;
 }

@@ -24,6 +24,12 @@ export interface ChunkContext {
   model: string;
   /** `stream_options.include_usage`: every chunk carries `usage: null`, a last chunk carries the usage. */
   includeUsage: boolean;
+  /**
+   * Provider variations of the protocol: `groq` puts the stream's usage in `x_groq` on the finish
+   * chunk, `mistral` puts it on the finish chunk itself, `deepseek` reports cache hits as
+   * `prompt_cache_hit_tokens`. Absent means api.openai.com.
+   */
+  dialect?: string | null;
 }
 
 const FINGERPRINT = 'fp_fakeupstream';
@@ -209,7 +215,18 @@ export function estimateCompletionTokens(text: string | undefined, calls?: FakeT
   return Math.max(1, Math.ceil(chars / 4));
 }
 
-export function usageObject(u: FakeUsage) {
+export function usageObject(u: FakeUsage, dialect?: string | null) {
+  if (dialect === 'deepseek') {
+    const hit = u.cached_tokens ?? 0;
+    return {
+      prompt_tokens: u.prompt_tokens,
+      completion_tokens: u.completion_tokens,
+      total_tokens: u.prompt_tokens + u.completion_tokens,
+      prompt_cache_hit_tokens: hit,
+      prompt_cache_miss_tokens: u.prompt_tokens - hit,
+      completion_tokens_details: { reasoning_tokens: u.reasoning_tokens ?? 0 },
+    };
+  }
   return {
     prompt_tokens: u.prompt_tokens,
     completion_tokens: u.completion_tokens,
@@ -247,7 +264,7 @@ export function completionObject(
     created: ctx.created,
     model: ctx.model,
     choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
-    usage: usageObject(usage),
+    usage: usageObject(usage, ctx.dialect),
     service_tier: 'default',
     system_fingerprint: FINGERPRINT,
   };
@@ -300,6 +317,12 @@ export function toolCallLines(ctx: ChunkContext, calls: FakeToolCall[]): string 
 
 /** The closing lines: the finish_reason chunk, the usage chunk if asked for, and `[DONE]`. */
 export function finishLines(ctx: ChunkContext, finishReason: string, usage: FakeUsage): string {
+  if (ctx.dialect === 'groq' || ctx.dialect === 'mistral') {
+    const chunk = JSON.parse(chunkLine({ ...ctx, includeUsage: false }, {}, finishReason).slice('data: '.length));
+    if (ctx.dialect === 'groq') chunk.x_groq = { id: `req_${ctx.id}`, usage: usageObject(usage) };
+    else chunk.usage = usageObject(usage);
+    return 'data: ' + JSON.stringify(chunk) + '\n\ndata: [DONE]\n\n';
+  }
   let out = chunkLine(ctx, {}, finishReason);
   if (ctx.includeUsage) {
     out +=
@@ -312,7 +335,7 @@ export function finishLines(ctx: ChunkContext, finishReason: string, usage: Fake
         service_tier: 'default',
         system_fingerprint: FINGERPRINT,
         choices: [],
-        usage: usageObject(usage),
+        usage: usageObject(usage, ctx.dialect),
       }) +
       '\n\n';
   }

@@ -1,11 +1,15 @@
 // A real HTTP server that speaks OpenAI Chat Completions (streaming and not) with scripted replies and
 // a log of every request it received. The AI SDK providers and the `openai` SDK talk to it over HTTP.
 // It is also the zero-cost baseline in benchmarks: no sleeps, no logging, keep-alive on.
+// The same server, with the same scripted replies, also speaks Anthropic Messages (…/messages),
+// Gemini (…/models/{m}:generateContent, :streamGenerateContent), OpenAI's Responses API
+// (…/responses, also Azure v1 and xAI) and Bedrock Converse (…/model/{id}/converse[-stream]).
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  chunkLine,
   completionObject,
   contentLine,
   defaultErrorBody,
@@ -20,6 +24,12 @@ import {
   validateChatRequest,
 } from './chat-wire.ts';
 import type { ChunkContext, FakeToolCall, FakeUsage, OpenAIErrorBody } from './chat-wire.ts';
+import { anthropicWire } from './anthropic-wire.ts';
+import { bedrockWire } from './bedrock-wire.ts';
+import { geminiWire } from './gemini-wire.ts';
+import { responsesWire } from './responses-wire.ts';
+import { serveWire } from './serve-wire.ts';
+import type { Wire, WireContext } from './wire.ts';
 
 export type { FakeToolCall, FakeUsage, OpenAIErrorBody } from './chat-wire.ts';
 
@@ -33,6 +43,23 @@ export type FakeReply =
       usage?: FakeUsage;
     }
   | { kind: 'tool_calls'; calls: FakeToolCall[]; text?: string; usage?: FakeUsage }
+  /**
+   * A reasoning model's answer: reasoning (one string per thinking block / summary part), then
+   * optional text and tool calls. Each wire renders it natively: Anthropic thinking blocks with a
+   * signature, OpenAI Responses reasoning items with summaries and encrypted_content, Gemini thought
+   * parts with a thought signature, Bedrock reasoningContent, Chat Completions `reasoning_content`
+   * (`reasoning` on Groq). Signatures and encrypted content are derived from the text unless given.
+   */
+  | {
+      kind: 'reasoning';
+      reasoning: string | string[];
+      text?: string;
+      calls?: FakeToolCall[];
+      signature?: string;
+      encrypted?: string;
+      finishReason?: 'stop' | 'length' | 'content_filter';
+      usage?: FakeUsage;
+    }
   | { kind: 'error'; status: number; body?: unknown; headers?: Record<string, string> }
   /** Streams the chunks with `chunkDelayMs` before each (a non-stream request gets the whole reply late). */
   | { kind: 'slow'; text: string; chunkDelayMs: number; chunks?: string[] }
@@ -61,6 +88,12 @@ export interface RecordedRequest {
 export interface FakeUpstream {
   /** e.g. http://127.0.0.1:PORT/v1: the baseURL to give providers. */
   url: string;
+  /**
+   * e.g. http://127.0.0.1:PORT. A first path segment naming a dialect (`/groq/openai/v1`,
+   * `/deepseek`, `/anthropic/v1`, …) is stripped and recorded; Chat Completions honours `groq`
+   * (reasoning in `reasoning`, usage in `x_groq`).
+   */
+  origin: string;
   requests: RecordedRequest[];
   /** FIFO; when the queue is empty the default reply is used (text "ok" unless set). */
   enqueue(...replies: FakeReply[]): void;
@@ -110,6 +143,23 @@ export function hangReply(): FakeReply {
   return { kind: 'hang' };
 }
 
+export function reasoningReply(reasoning: string | string[], extra: Omit<Extract<FakeReply, { kind: 'reasoning' }>, 'kind' | 'reasoning'> = {}): FakeReply {
+  return { kind: 'reasoning', reasoning, ...extra };
+}
+
+/** Leading path segments that name a provider dialect rather than part of the API path. */
+export const DIALECTS = ['groq', 'deepseek', 'mistral', 'xai', 'azure', 'anthropic', 'google', 'bedrock', 'openai', 'compat'];
+
+/** Which wire a path speaks, by its API suffix. */
+function wireFor(method: string, path: string): Wire | null {
+  if (method !== 'POST') return null;
+  if (/\/messages$/.test(path)) return anthropicWire;
+  if (/\/models\/[^/]+:(stream)?[gG]enerateContent$/.test(path)) return geminiWire;
+  if (/\/responses$/.test(path)) return responsesWire;
+  if (/\/model\/[^/]+\/converse(-stream)?$/.test(path)) return bedrockWire;
+  return null;
+}
+
 const DEFAULT_REPLY: FakeReply = { kind: 'text', text: 'ok' };
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -153,10 +203,29 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
   function route(rec: RecordedRequest, res: ServerResponse): void {
     const q = rec.path.indexOf('?');
     let path = q === -1 ? rec.path : rec.path.slice(0, q);
+    let dialect: string | null = null;
+    const first = /^\/([a-z]+)(?=\/)/.exec(path)?.[1];
+    if (first && DIALECTS.includes(first)) {
+      dialect = first;
+      path = path.slice(first.length + 1);
+    }
+    const wire = wireFor(rec.method, path);
+    if (wire) {
+      try {
+        provider(wire, rec, res, path, dialect);
+      } catch (err) {
+        if (!res.headersSent) sendJson(res, 500, wire.errorBody(500, emptyContext(), `fake upstream: ${String(err)}`));
+        else res.destroy();
+      }
+      return;
+    }
+    // Chat Completions lives at /chat/completions under any prefix (/v1, /openai/v1, Azure's
+    // /openai/deployments/{name}).
+    if (rec.method === 'POST' && path.endsWith('/chat/completions')) path = '/chat/completions';
     if (path.startsWith('/v1/')) path = path.slice(3);
     if (rec.method === 'POST' && path === '/chat/completions') {
       try {
-        chatCompletions(rec, res);
+        chatCompletions(rec, res, dialect);
       } catch (err) {
         // A throwing setDefault() function: answer instead of crashing the test process.
         if (!res.headersSent)
@@ -172,7 +241,40 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
     }
   }
 
-  function chatCompletions(rec: RecordedRequest, res: ServerResponse): void {
+  function nextReply(rec: RecordedRequest): FakeReply {
+    return queue.length > 0 ? queue.shift()! : typeof fallback === 'function' ? fallback(rec) : fallback;
+  }
+
+  function emptyContext(): WireContext {
+    return { id: 'x', created: 0, model: 'unknown', stream: false, body: null, path: '', dialect: null };
+  }
+
+  function provider(wire: Wire, rec: RecordedRequest, res: ServerResponse, path: string, dialect: string | null): void {
+    const body = rec.body;
+    const n = (++counter).toString(36);
+    const modelInPath = /\/models?\/([^/:]+)/.exec(path)?.[1];
+    const ctx: WireContext = {
+      id: wire === anthropicWire ? `msg_${idPrefix}${n}` : wire === responsesWire ? `resp_${idPrefix}${n}` : `${idPrefix}${n}`,
+      created: Math.floor(Date.now() / 1000),
+      model: modelInPath ? decodeURIComponent(modelInPath) : typeof body?.model === 'string' ? body.model : 'unknown',
+      stream: body?.stream === true || path.endsWith(':streamGenerateContent') || path.endsWith('/converse-stream'),
+      body,
+      path,
+      dialect,
+    };
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      sendJson(res, 400, wire.errorBody(400, ctx, 'The request body is not valid JSON.'));
+      return;
+    }
+    const invalid = validate ? wire.validate(ctx) : undefined;
+    if (invalid) {
+      sendJson(res, invalid.status, invalid.body, { ...wire.headers(ctx), ...invalid.headers });
+      return;
+    }
+    serveWire(wire, ctx, nextReply(rec), res, cut);
+  }
+
+  function chatCompletions(rec: RecordedRequest, res: ServerResponse, dialect: string | null = null): void {
     const body = rec.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       sendJson(res, 400, validateChatRequest(undefined));
@@ -183,14 +285,14 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
       sendJson(res, 400, invalid);
       return;
     }
-    const reply =
-      queue.length > 0 ? queue.shift()! : typeof fallback === 'function' ? fallback(rec) : fallback;
+    const reply = nextReply(rec);
     const stream = body.stream === true;
     const ctx: ChunkContext = {
       id: `chatcmpl-${idPrefix}${(++counter).toString(36)}`,
       created: Math.floor(Date.now() / 1000),
       model: typeof body.model === 'string' ? body.model : 'gpt-4o-mini',
       includeUsage: stream && body.stream_options?.include_usage === true,
+      dialect,
     };
     const headers = { 'x-request-id': `req_${ctx.id.slice(9)}` };
 
@@ -223,6 +325,30 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
           sendSse(res, out + finishLines(ctx, 'tool_calls', usage), headers);
         } else {
           sendJson(res, 200, completionObject(ctx, reply.text, reply.calls, 'tool_calls', usage), headers);
+        }
+        break;
+      }
+      case 'reasoning': {
+        const reasoning = (typeof reply.reasoning === 'string' ? [reply.reasoning] : reply.reasoning).join('\n\n');
+        const calls = reply.calls ?? [];
+        const usage = reply.usage ?? {
+          prompt_tokens: estimatePromptTokens(body),
+          completion_tokens: estimateCompletionTokens(reasoning + (reply.text ?? ''), calls),
+          reasoning_tokens: estimateCompletionTokens(reasoning),
+        };
+        const finish = reply.finishReason ?? (calls.length > 0 ? 'tool_calls' : 'stop');
+        // Groq names the field `reasoning`; DeepSeek, vLLM and most others `reasoning_content`.
+        const field = dialect === 'groq' ? 'reasoning' : 'reasoning_content';
+        if (stream) {
+          let out = roleLine(ctx, false);
+          for (const piece of splitText(reasoning)) out += chunkLine(ctx, { [field]: piece }, null);
+          for (const piece of splitText(reply.text ?? '')) out += contentLine(ctx, piece);
+          if (calls.length > 0) out += toolCallLines(ctx, calls);
+          sendSse(res, out + finishLines(ctx, finish, usage), headers);
+        } else {
+          const completion = completionObject(ctx, reply.text ?? '', calls.length > 0 ? calls : undefined, finish, usage);
+          (completion.choices[0].message as Record<string, unknown>)[field] = reasoning;
+          sendJson(res, 200, completion, headers);
         }
         break;
       }
@@ -313,6 +439,7 @@ export async function startFakeUpstream(opts: FakeUpstreamOptions = {}): Promise
 
   return {
     url: `http://${hostInUrl}:${port}/v1`,
+    origin: `http://${hostInUrl}:${port}`,
     requests,
     enqueue(...replies) {
       queue.push(...replies);
