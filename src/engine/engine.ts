@@ -13,6 +13,7 @@ import { startResilientCall } from '../providers/resilient-call.ts';
 import type { ModelRegistry } from '../providers/types.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from '../store/types.ts';
 import { ChainBrokenError } from '../store/types.ts';
+import { type ConversationTurn, Conversations } from './conversations.ts';
 import { type EventSink, OutputAssembler } from './output.ts';
 
 export interface EngineOptions {
@@ -34,6 +35,8 @@ export interface CreateOptions {
 export class Engine {
   readonly store: ConversationStore | null;
   readonly models: ModelRegistry;
+  /** The Conversations API, and the serialisation of turns on one conversation. */
+  readonly conversations: Conversations;
   private readonly ttlSeconds: number | null;
   private onBackgroundError: (error: unknown, context: string) => void;
 
@@ -42,6 +45,11 @@ export class Engine {
     this.models = options.models;
     this.ttlSeconds = options.ttlSeconds;
     this.onBackgroundError = options.onBackgroundError ?? (() => {});
+    this.conversations = new Conversations({
+      store: options.store,
+      ttlSeconds: options.ttlSeconds,
+      reportError: (error, context) => this.onBackgroundError(error, context),
+    });
   }
 
   setBackgroundErrorReporter(report: (error: unknown, context: string) => void): void {
@@ -54,8 +62,47 @@ export class Engine {
    * Once events flow, failures end the stream with `response.failed` and the turn is stored as failed.
    */
   async createResponse(request: CreateResponseRequest, options: CreateOptions = {}): Promise<ResponseObject> {
+    if (request.conversation === null) return this.runTurn(request, options, null);
+    return this.runConversationTurn(request, options, request.conversation);
+  }
+
+  /**
+   * A turn on a conversation holds it from before its context is loaded until the turn is
+   * persisted (finishTurn appends input + output atomically), so concurrent turns serialise.
+   */
+  private async runConversationTurn(
+    request: CreateResponseRequest,
+    options: CreateOptions,
+    conversationId: string,
+  ): Promise<ResponseObject> {
+    if (!request.store) {
+      throw invalidRequest(
+        '`store: false` cannot be used with `conversation`: the turn must be stored to be added to the conversation.',
+        'store',
+        'invalid_value',
+      );
+    }
+    this.models.resolve(request.model); // an unknown model fails before waiting for the conversation
+    const conversation = await this.conversations.beginTurn(conversationId, options.signal);
+    try {
+      return await this.runTurn(request, options, conversation);
+    } finally {
+      await conversation.release();
+    }
+  }
+
+  private async runTurn(
+    request: CreateResponseRequest,
+    options: CreateOptions,
+    conversation: ConversationTurn | null,
+  ): Promise<ResponseObject> {
     const resolved = this.models.resolve(request.model);
-    const history = request.previous_response_id === null ? [] : await this.loadHistory(request.previous_response_id);
+    const history =
+      conversation !== null
+        ? conversation.items
+        : request.previous_response_id === null
+          ? []
+          : await this.loadHistory(request.previous_response_id);
     const context: Item[] = history.length === 0 ? request.input : [...history, ...request.input];
     const prompt = toModelPrompt(context, request.params.instructions);
 
@@ -75,6 +122,7 @@ export class Engine {
       incompleteDetails: null,
       store: request.store,
       background: false,
+      conversationId: conversation?.id ?? null,
     };
 
     if (persist) {
@@ -260,7 +308,7 @@ export class Engine {
     return {
       id: state.id,
       previousResponseId: state.previousResponseId,
-      conversationId: null,
+      conversationId: state.conversationId ?? null,
       model: state.model,
       status: state.status,
       createdAt: state.createdAt,
@@ -302,5 +350,6 @@ function fromStored(stored: StoredResponse): ResponseState {
     incompleteDetails: stored.incompleteDetails,
     store: true,
     background: false,
+    conversationId: stored.conversationId,
   };
 }

@@ -4,6 +4,7 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Engine } from '../engine/engine.ts';
 import { registerErrorHandlers } from './errors.ts';
+import { conversationsRoutes } from './routes/conversations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { responsesRoutes } from './routes/responses.ts';
@@ -34,5 +35,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(healthRoutes(options.engine.store));
   app.register(modelsRoutes(options.engine.models, startedAt));
   app.register(responsesRoutes(options.engine));
+  app.register(conversationsRoutes(options.engine.conversations));
   return app;
 }

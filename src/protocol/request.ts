@@ -2,6 +2,7 @@
 // ApiError naming the offending `param` exactly as OpenAI does (`input[2].content[0].text`).
 // Hand-written rather than a schema library: the error messages are the product here.
 
+import { parseConversationParam } from './conversations.ts';
 import { invalidRequest } from './errors.ts';
 import { newId } from './ids.ts';
 import type {
@@ -53,7 +54,6 @@ const KNOWN_FIELDS = new Set([
 
 /** Accepted by OpenAI but not served by this build: a clear 400 beats silently ignoring them. */
 const NOT_YET_SUPPORTED: Record<string, string> = {
-  conversation: 'The `conversation` parameter is not supported by this gateway yet; use `previous_response_id`.',
   prompt: 'Prompt templates (`prompt`) are not supported by this gateway; send `input` and `instructions`.',
 };
 
@@ -123,11 +123,20 @@ export function parseCreateResponse(raw: unknown): CreateResponseRequest {
   if (previous !== null && previous.length === 0) {
     throw invalidRequest('`previous_response_id` must not be empty.', 'previous_response_id', 'invalid_value');
   }
+  const conversation = parseConversationParam(body.conversation);
+  if (conversation !== null && previous !== null) {
+    throw invalidRequest(
+      "Mutually exclusive parameters: 'previous_response_id' and 'conversation'. Ensure you are only providing one of these parameters.",
+      'conversation',
+      'mutually_exclusive_parameters',
+    );
+  }
 
   return {
     model,
     input: parseInput(body.input),
     previous_response_id: previous,
+    conversation,
     store: optionalBoolean(body, 'store') ?? true,
     stream: optionalBoolean(body, 'stream') ?? false,
     background,
@@ -138,15 +147,15 @@ export function parseCreateResponse(raw: unknown): CreateResponseRequest {
 
 // ---------- input ----------
 
-export function parseInput(input: unknown): Item[] {
+export function parseInput(input: unknown, param = 'input'): Item[] {
   if (input === undefined || input === null) {
-    throw invalidRequest('Missing required parameter: `input`.', 'input', 'missing_required_parameter');
+    throw invalidRequest(`Missing required parameter: \`${param}\`.`, param, 'missing_required_parameter');
   }
   if (typeof input === 'string') {
     return [{ type: 'message', id: newId('msg'), role: 'user', status: 'completed', content: [{ type: 'input_text', text: input }] }];
   }
   if (!Array.isArray(input)) throw typeError('input', 'a string or an array of items', input);
-  return input.map((item, i) => parseInputItem(item, `input[${i}]`));
+  return input.map((item, i) => parseInputItem(item, `${param}[${i}]`));
 }
 
 function parseInputItem(raw: unknown, path: string): Item {

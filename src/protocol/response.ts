@@ -17,6 +17,8 @@ export interface ResponseState {
   incompleteDetails: { reason: string } | null;
   store: boolean;
   background: boolean;
+  /** Set when the turn belongs to a conversation; echoed as `conversation: {id}`. */
+  conversationId?: string | null;
 }
 
 export function toResponseObject(state: ResponseState): ResponseObject {
@@ -54,6 +56,7 @@ export function toResponseObject(state: ResponseState): ResponseObject {
     safety_identifier: p.safety_identifier,
     prompt_cache_key: p.prompt_cache_key,
     user: p.user,
+    ...(state.conversationId ? { conversation: { id: state.conversationId } } : {}),
   };
 }
 

@@ -105,6 +105,8 @@ export interface CreateResponseRequest {
   model: string;
   input: Item[];
   previous_response_id: string | null;
+  /** The conversation whose items are the context and to which the turn is appended. */
+  conversation: string | null;
   store: boolean;
   stream: boolean;
   background: boolean;
@@ -186,6 +188,8 @@ export interface ResponseObject {
   safety_identifier: string | null;
   prompt_cache_key: string | null;
   user: string | null;
+  /** Present when the response belongs to a conversation. */
+  conversation?: { id: string };
 }
 
 // ---------- stream events ----------

@@ -1,0 +1,347 @@
+// Conversations: the Conversations API's operations, and the serialisation of turns on one
+// conversation. A turn holds the conversation from before its context is loaded until it is
+// persisted, so the next turn's context includes it and nothing interleaves. Two levels:
+// an in-process FIFO per conversation (local waiters never poll), then a lease in the store
+// (serialises gateway instances sharing it; it expires by itself if an instance dies).
+
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  type ConversationDeleted,
+  type ConversationObject,
+  type CreateConversationRequest,
+  type ListConversationsRequest,
+  type ListObject,
+  toListObject,
+} from '../protocol/conversations.ts';
+import { ApiError, invalidRequest, storeUnavailable } from '../protocol/errors.ts';
+import { newId } from '../protocol/ids.ts';
+import { nowSeconds, toClientItem } from '../protocol/response.ts';
+import type { Item } from '../protocol/types.ts';
+import type { ConversationStore, ListOptions, StoredConversation } from '../store/types.ts';
+
+export interface ConversationLeaseOptions {
+  /** How long a lease lives unless renewed; a dead instance blocks a conversation at most this long. */
+  ttlMs: number;
+  /** How long a turn waits for a busy conversation before answering 409 `conversation_locked`. */
+  maxWaitMs: number;
+  /** First retry delay while another instance holds the lease; doubles up to `maxPollMs`. */
+  pollMs: number;
+  maxPollMs: number;
+}
+
+export const DEFAULT_LEASE_OPTIONS: ConversationLeaseOptions = {
+  ttlMs: 30_000,
+  maxWaitMs: 120_000,
+  pollMs: 20,
+  maxPollMs: 500,
+};
+
+export interface ConversationsOptions {
+  store: ConversationStore | null;
+  /** Retention applied to every conversation; null keeps them until deleted. */
+  ttlSeconds: number | null;
+  /** Reports failures no client can see (a lease that could not be renewed or released). */
+  reportError: (error: unknown, context: string) => void;
+  lease?: Partial<ConversationLeaseOptions>;
+}
+
+/** A conversation held for one turn. */
+export interface ConversationTurn {
+  readonly id: string;
+  /** Every item of the conversation, oldest first: the context of the turn. */
+  readonly items: Item[];
+  /** Lets the next turn in; call once the turn is persisted (or failed). Idempotent. */
+  release(): Promise<void>;
+}
+
+export class Conversations {
+  readonly #store: ConversationStore | null;
+  readonly #ttlSeconds: number | null;
+  readonly #reportError: (error: unknown, context: string) => void;
+  readonly #lease: ConversationLeaseOptions;
+  readonly #queue = new LocalQueue();
+  /** Distinguishes this process's lease holders from other instances'. */
+  readonly #instance = randomUUID();
+
+  constructor(options: ConversationsOptions) {
+    this.#store = options.store;
+    this.#ttlSeconds = options.ttlSeconds;
+    this.#reportError = options.reportError;
+    this.#lease = { ...DEFAULT_LEASE_OPTIONS, ...options.lease };
+  }
+
+  // ---------- the Conversations API ----------
+
+  async create(request: CreateConversationRequest): Promise<ConversationObject> {
+    const store = this.#requireStore(400);
+    const createdAt = nowSeconds();
+    const conversation: StoredConversation = {
+      id: newId('conv'),
+      createdAt,
+      metadata: request.metadata,
+      user: request.user,
+      itemCount: request.items.length,
+      expiresAt: this.#ttlSeconds === null ? null : createdAt + this.#ttlSeconds,
+    };
+    await storeCall(() => store.createConversation(conversation, request.items));
+    return toConversationObject(conversation);
+  }
+
+  async retrieve(id: string): Promise<ConversationObject> {
+    const store = this.#requireStore(404);
+    const conversation = await storeCall(() => store.getConversation(id));
+    if (conversation === null) throw conversationNotFound(id);
+    return toConversationObject(conversation);
+  }
+
+  async update(id: string, metadata: Record<string, string>): Promise<ConversationObject> {
+    const store = this.#requireStore(404);
+    const conversation = await storeCall(() => store.updateConversation(id, { metadata }));
+    if (conversation === null) throw conversationNotFound(id);
+    return toConversationObject(conversation);
+  }
+
+  async delete(id: string): Promise<ConversationDeleted> {
+    const store = this.#requireStore(404);
+    if (!(await storeCall(() => store.deleteConversation(id)))) throw conversationNotFound(id);
+    return { id, object: 'conversation.deleted', deleted: true };
+  }
+
+  async addItems(id: string, items: Item[]): Promise<ListObject<Item>> {
+    const store = this.#requireStore(404);
+    const conversation = await storeCall(() => store.appendConversationItems(id, items));
+    if (conversation === null) throw conversationNotFound(id);
+    return toListObject(items.map(toClientItem), false);
+  }
+
+  async listItems(id: string, options: ListOptions): Promise<ListObject<Item>> {
+    const store = this.#requireStore(404);
+    const page = await storeCall(() => store.listConversationItems(id, options));
+    if (page === null) throw conversationNotFound(id);
+    return toListObject(page.items.map(toClientItem), page.hasMore);
+  }
+
+  async retrieveItem(id: string, itemId: string): Promise<Item> {
+    const store = this.#requireStore(404);
+    const [conversation, item] = await storeCall(() =>
+      Promise.all([store.getConversation(id), store.getConversationItem(id, itemId)]),
+    );
+    if (conversation === null) throw conversationNotFound(id);
+    if (item === null) throw itemNotFound(id, itemId);
+    return toClientItem(item);
+  }
+
+  /** Removes one item; answers with the conversation, as OpenAI does. */
+  async deleteItem(id: string, itemId: string): Promise<ConversationObject> {
+    const store = this.#requireStore(404);
+    const deleted = await storeCall(() => store.deleteConversationItem(id, itemId));
+    const conversation = await storeCall(() => store.getConversation(id));
+    if (conversation === null) throw conversationNotFound(id);
+    if (!deleted) throw itemNotFound(id, itemId);
+    return toConversationObject(conversation);
+  }
+
+  /** GET /v1/conversations: a Parley extension, filtered by `user` and metadata pairs. */
+  async list(request: ListConversationsRequest): Promise<ListObject<ConversationObject>> {
+    const store = this.#requireStore(404);
+    const page = await storeCall(() => store.listConversations(request));
+    return toListObject(page.conversations.map(toConversationObject), page.hasMore);
+  }
+
+  // ---------- turns ----------
+
+  /**
+   * Waits until the conversation is free (this process first, then the store lease), then
+   * loads its items. The caller must `release()` once the turn is persisted, in a `finally`.
+   */
+  async beginTurn(id: string, signal?: AbortSignal): Promise<ConversationTurn> {
+    const store = this.#store;
+    if (store === null) {
+      throw invalidRequest(
+        'This gateway runs without state storage, so `conversation` cannot be used. Configure `state_storage` or send the whole conversation as `input`.',
+        'conversation',
+        'state_storage_disabled',
+      );
+    }
+    // An unknown conversation fails at once rather than after queueing behind its turns.
+    if ((await storeCall(() => store.getConversation(id))) === null)
+      throw conversationNotFound(id, 'conversation');
+
+    const leave = await this.#queue.enter(id, signal);
+    const holder = `${this.#instance}:${randomUUID()}`;
+    try {
+      await this.#acquireLease(store, id, holder, signal);
+    } catch (error) {
+      leave();
+      throw error;
+    }
+    const renewal = setInterval(
+      () => {
+        store.renewConversationLease(id, holder, this.#lease.ttlMs).then(
+          (held) => {
+            if (!held) this.#reportError(new Error('lease lost'), `renewing the lease on conversation ${id}`);
+          },
+          (error: unknown) => this.#reportError(error, `renewing the lease on conversation ${id}`),
+        );
+      },
+      Math.max(1, Math.floor(this.#lease.ttlMs / 3)),
+    );
+    renewal.unref();
+
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      clearInterval(renewal);
+      try {
+        await store.releaseConversationLease(id, holder);
+      } catch (error) {
+        // The lease expires by itself; other instances wait at most its ttl.
+        this.#reportError(error, `releasing the lease on conversation ${id}`);
+      } finally {
+        leave();
+      }
+    };
+
+    try {
+      const items = await storeCall(() => store.loadConversationItems(id));
+      if (items === null) throw conversationNotFound(id, 'conversation');
+      return { id, items, release };
+    } catch (error) {
+      await release();
+      throw error;
+    }
+  }
+
+  async #acquireLease(
+    store: ConversationStore,
+    id: string,
+    holder: string,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const { ttlMs, maxWaitMs, pollMs, maxPollMs } = this.#lease;
+    const deadline = Date.now() + maxWaitMs;
+    let delay = pollMs;
+    for (;;) {
+      if (await storeCall(() => store.acquireConversationLease(id, holder, ttlMs))) return;
+      if (Date.now() + delay > deadline) throw conversationLocked(id);
+      // Jitter keeps instances that lost the same race from retrying in lockstep.
+      try {
+        await sleep(delay * (0.5 + Math.random()), undefined, signal ? { signal } : {});
+      } catch {
+        throw clientGone();
+      }
+      delay = Math.min(delay * 2, maxPollMs);
+    }
+  }
+
+  #requireStore(status: 400 | 404): ConversationStore {
+    if (this.#store === null) {
+      throw new ApiError(
+        status,
+        'invalid_request_error',
+        'This gateway runs without state storage: conversations are not available. Configure `state_storage`.',
+        { param: null, code: 'state_storage_disabled' },
+      );
+    }
+    return this.#store;
+  }
+}
+
+/**
+ * One FIFO line per conversation in this process. Whoever is in the map holds the conversation;
+ * `leave` hands it to the next waiter directly, so waiters are woken in order and never poll.
+ */
+class LocalQueue {
+  readonly #lines = new Map<string, (() => void)[]>();
+
+  enter(id: string, signal?: AbortSignal): Promise<() => void> {
+    const line = this.#lines.get(id);
+    if (line === undefined) {
+      this.#lines.set(id, []);
+      return Promise.resolve(this.#leaver(id));
+    }
+    if (signal?.aborted) return Promise.reject(clientGone());
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const index = line.indexOf(admit);
+        if (index !== -1) line.splice(index, 1);
+        reject(clientGone());
+      };
+      const admit = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(this.#leaver(id));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      line.push(admit);
+    });
+  }
+
+  #leaver(id: string): () => void {
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      const line = this.#lines.get(id);
+      const next = line?.shift();
+      if (next) next();
+      else this.#lines.delete(id);
+    };
+  }
+}
+
+function toConversationObject(conversation: StoredConversation): ConversationObject {
+  return {
+    id: conversation.id,
+    object: 'conversation',
+    created_at: conversation.createdAt,
+    metadata: conversation.metadata,
+  };
+}
+
+/** Any store failure is the client's 503, never a silent fallback. */
+async function storeCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw storeUnavailable(error);
+  }
+}
+
+export function conversationNotFound(id: string, param: string | null = null): ApiError {
+  return new ApiError(404, 'invalid_request_error', `Conversation with id '${id}' not found.`, {
+    param,
+    code: 'conversation_not_found',
+  });
+}
+
+function itemNotFound(conversationId: string, itemId: string): ApiError {
+  return new ApiError(
+    404,
+    'invalid_request_error',
+    `Item with id '${itemId}' not found in conversation '${conversationId}'.`,
+    { param: 'item_id', code: 'item_not_found' },
+  );
+}
+
+function conversationLocked(id: string): ApiError {
+  return new ApiError(
+    409,
+    'invalid_request_error',
+    `Another response is still being generated in conversation '${id}'. Retry once it has finished.`,
+    { param: 'conversation', code: 'conversation_locked' },
+  );
+}
+
+function clientGone(): ApiError {
+  return new ApiError(
+    499,
+    'invalid_request_error',
+    'The client closed the request while it waited for the conversation.',
+    {
+      code: 'client_closed_request',
+    },
+  );
+}

@@ -1,0 +1,74 @@
+// /v1/conversations: the Conversations API as the official SDK's `client.conversations` calls
+// it, plus GET /v1/conversations (a Parley extension) to find a user's conversations.
+
+import type { FastifyInstance } from 'fastify';
+import type { Conversations } from '../../engine/conversations.ts';
+import {
+  parseAddItems,
+  parseCreateConversation,
+  parseIncludeQuery,
+  parseListConversations,
+  parsePaging,
+  parseUpdateConversation,
+} from '../../protocol/conversations.ts';
+
+interface ConversationParams {
+  id: string;
+}
+interface ItemParams {
+  id: string;
+  itemId: string;
+}
+type Query = Record<string, unknown>;
+
+export function conversationsRoutes(conversations: Conversations) {
+  return async function register(app: FastifyInstance): Promise<void> {
+    app.post('/v1/conversations', async (request) =>
+      conversations.create(parseCreateConversation(request.body)),
+    );
+
+    app.get<{ Querystring: Query }>('/v1/conversations', async (request) =>
+      conversations.list(parseListConversations(request.query)),
+    );
+
+    app.get<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
+      conversations.retrieve(request.params.id),
+    );
+
+    app.post<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
+      conversations.update(request.params.id, parseUpdateConversation(request.body).metadata),
+    );
+
+    app.delete<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
+      conversations.delete(request.params.id),
+    );
+
+    app.post<{ Params: ConversationParams; Querystring: Query }>(
+      '/v1/conversations/:id/items',
+      async (request) => {
+        parseIncludeQuery(request.query);
+        return conversations.addItems(request.params.id, parseAddItems(request.body));
+      },
+    );
+
+    app.get<{ Params: ConversationParams; Querystring: Query }>(
+      '/v1/conversations/:id/items',
+      async (request) => {
+        parseIncludeQuery(request.query);
+        return conversations.listItems(request.params.id, parsePaging(request.query));
+      },
+    );
+
+    app.get<{ Params: ItemParams; Querystring: Query }>(
+      '/v1/conversations/:id/items/:itemId',
+      async (request) => {
+        parseIncludeQuery(request.query);
+        return conversations.retrieveItem(request.params.id, request.params.itemId);
+      },
+    );
+
+    app.delete<{ Params: ItemParams }>('/v1/conversations/:id/items/:itemId', async (request) =>
+      conversations.deleteItem(request.params.id, request.params.itemId),
+    );
+  };
+}
