@@ -17,6 +17,7 @@ import type {
   ListOptions,
   StoredConversation,
   StoredResponse,
+  TurnProgress,
   TurnResult,
 } from './types.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
@@ -118,6 +119,15 @@ export class MemoryStore implements ConversationStore {
         this.#touchConversation(conversation);
       }
     }
+  }
+
+  async saveProgress(id: string, progress: TurnProgress): Promise<boolean> {
+    this.#assertOpen();
+    const stored = this.#responses.get(id);
+    if (stored === undefined || (stored.status !== 'in_progress' && stored.status !== 'queued')) return false;
+    stored.status = progress.status;
+    stored.output = structuredClone(progress.output);
+    return true;
   }
 
   async getResponse(id: string): Promise<StoredResponse | null> {

@@ -13,6 +13,7 @@ import type {
   ListOptions,
   StoredConversation,
   StoredResponse,
+  TurnProgress,
   TurnResult,
 } from './types.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
@@ -165,6 +166,7 @@ interface Statements {
   insertItem: StatementSync;
   finishResponse: StatementSync;
   responseStatus: StatementSync;
+  progressResponse: StatementSync;
   deleteOutput: StatementSync;
   chain: StatementSync;
   deleteResponse: StatementSync;
@@ -306,6 +308,18 @@ export class SqliteStore implements ConversationStore {
         this.#appendTurn(updated.conversation_id, id);
       }
     });
+  }
+
+  async saveProgress(id: string, progress: TurnProgress): Promise<boolean> {
+    const s = this.#stmts();
+    let saved = false;
+    this.#transaction(() => {
+      if (Number(s.progressResponse.run(progress.status, id).changes) === 0) return;
+      s.deleteOutput.run(id);
+      insertItems(s.insertItem, id, 'output', progress.output);
+      saved = true;
+    });
+    return saved;
   }
 
   async getResponse(id: string): Promise<StoredResponse | null> {
@@ -604,6 +618,9 @@ function prepareStatements(db: DatabaseSync): Statements {
         WHERE id = ? AND status IN ('queued', 'in_progress') RETURNING conversation_id`,
     ),
     responseStatus: db.prepare('SELECT status FROM responses WHERE id = ?'),
+    progressResponse: db.prepare(
+      `UPDATE responses SET status = ? WHERE id = ? AND status IN ('queued', 'in_progress')`,
+    ),
     deleteOutput: db.prepare(`DELETE FROM items WHERE response_id = ? AND direction = 'output'`),
     chain: prepareArrays(db, CHAIN_SQL),
     deleteResponse: db.prepare('DELETE FROM responses WHERE id = ?'),

@@ -44,6 +44,13 @@ export interface TurnResult {
   incompleteDetails: { reason: string } | null;
 }
 
+/** An unfinished turn's state, as saveProgress records it. */
+export interface TurnProgress {
+  status: Extract<ResponseStatus, 'queued' | 'in_progress'>;
+  /** Everything produced so far; items still being generated have status `in_progress`. */
+  output: Item[];
+}
+
 export interface ListOptions {
   /** Item id to start after (exclusive), in the chosen order. */
   after?: string;
@@ -74,6 +81,16 @@ export interface ConversationStore {
 
   /** Writes the turn's output and terminal status. Fails if the turn is unknown or already finished. */
   finishTurn(id: string, result: TurnResult): Promise<void>;
+
+  /**
+   * Records how far an unfinished turn has got (background mode): its status (`queued` ->
+   * `in_progress`) and the output produced so far, replacing any earlier progress output. The
+   * status check and the write are one atomic step. Returns false and changes nothing when the
+   * turn is unknown or already finished (for instance cancelled through another gateway
+   * instance): the caller then stops the turn. getResponse shows the progress; loadChain callers
+   * still see an unfinished turn and refuse to continue it.
+   */
+  saveProgress(id: string, progress: TurnProgress): Promise<boolean>;
 
   /** One response with its own input and output, or null when unknown or expired. */
   getResponse(id: string): Promise<StoredResponse | null>;

@@ -1395,6 +1395,59 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('saveProgress (background turns)', () => {
+      function partialMessage(text: string, id: string): MessageItem {
+        return { ...assistantMessage(text, id), status: 'in_progress' };
+      }
+
+      it('moves queued to in_progress and replaces the progress output each time', async () => {
+        const turn = newTurn({ status: 'queued' });
+        await store.beginTurn(turn);
+        assert.equal((await store.getResponse(turn.id))?.status, 'queued');
+        const msgId = newId('msg');
+        assert.equal(await store.saveProgress(turn.id, { status: 'in_progress', output: [] }), true);
+        assert.deepEqual(await store.getResponse(turn.id), { ...turn, status: 'in_progress' });
+        assert.equal(await store.saveProgress(turn.id, { status: 'in_progress', output: [partialMessage('Hel', msgId)] }), true);
+        const call: FunctionCallItem = { type: 'function_call', id: newId('fc'), call_id: 'c1', name: 'f', arguments: '{"a', status: 'in_progress' };
+        const later = [partialMessage('Hello, wor', msgId), call];
+        assert.equal(await store.saveProgress(turn.id, { status: 'in_progress', output: later }), true);
+        assert.deepEqual(await store.getResponse(turn.id), { ...turn, status: 'in_progress', output: later });
+        // Still unfinished: a chain ending at it comes back with its status, for the engine to refuse.
+        const chain = await store.loadChain(turn.id);
+        assert.equal(chain?.at(-1)?.status, 'in_progress');
+      });
+
+      it('lets finishTurn replace the progress output', async () => {
+        const turn = newTurn({ status: 'queued' });
+        await store.beginTurn(turn);
+        await store.saveProgress(turn.id, { status: 'in_progress', output: [partialMessage('par', newId('msg'))] });
+        const result = completed([assistantMessage('final')]);
+        await store.finishTurn(turn.id, result);
+        assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
+      });
+
+      it('returns false and changes nothing once the turn is finished or when it is unknown', async () => {
+        const turn = newTurn({ status: 'queued' });
+        await store.beginTurn(turn);
+        const cancelled = completed([assistantMessage('cut', newId('msg'))], { status: 'cancelled', completedAt: null, usage: null });
+        await store.finishTurn(turn.id, cancelled);
+        assert.equal(await store.saveProgress(turn.id, { status: 'in_progress', output: [partialMessage('late', newId('msg'))] }), false);
+        assert.deepEqual(await store.getResponse(turn.id), finished(turn, cancelled));
+        assert.equal(await store.saveProgress(newId('resp'), { status: 'in_progress', output: [] }), false);
+      });
+
+      it('keeps a turn finished by finishTurn while progress writes race it', async () => {
+        const turn = newTurn({ status: 'in_progress' });
+        await store.beginTurn(turn);
+        const result = completed([assistantMessage('done')]);
+        const writes = Array.from({ length: 5 }, (_, i) =>
+          store.saveProgress(turn.id, { status: 'in_progress', output: [partialMessage(`p${i}`, newId('msg'))] }),
+        );
+        await Promise.all([...writes, store.finishTurn(turn.id, result)]);
+        assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
+      });
+    });
+
     describe('conversation expiry', () => {
       it('hides an expired conversation everywhere; pruneExpired removes it and counts it', async () => {
         const now = NOW();
