@@ -7,12 +7,14 @@ import { ConfigError, type ParleyConfig } from '../config/types.ts';
 import { createGateway } from '../gateway.ts';
 import { createModelRegistry } from '../providers/registry.ts';
 import { StoreNotAvailableError } from '../store/index.ts';
+import { migrateCommand } from './migrate.ts';
 
 const USAGE = `Usage: parley <command> [options]
 
 Commands:
   serve     Start the gateway (default)
   validate  Check a config file and print every problem with its path
+  migrate   Create or upgrade the state storage schema (PostgreSQL, SQLite) and exit
 
 Options:
   --config FILE   Config file (default: ./parley.yaml, else settings from the environment)
@@ -39,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
       return serve(values);
     case 'validate':
       return validate(values);
+    case 'migrate':
+      return migrateCommand(values.config ? { configPath: values.config } : {});
     default:
       process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
       return 2;

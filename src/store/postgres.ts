@@ -681,7 +681,13 @@ export class PostgresStore implements ConversationStore {
   }
 
   async ping(): Promise<void> {
-    await this.#query(S.ping, []);
+    this.#connected();
+    try {
+      await this.#query(S.ping, []);
+    } catch (error) {
+      // /readyz shows this message: say what is wrong in the words of the startup errors.
+      throw this.#explain(error);
+    }
   }
 
   // ---------- responses ----------
@@ -942,15 +948,22 @@ export class PostgresStore implements ConversationStore {
     const pool = this.#connected();
     const config: pg.QueryConfig = { text: statement.text, values };
     if (this.#target.namedStatements) config.name = statement.name;
-    try {
-      if (statement.rowMode === 'array') {
-        return (await pool.query({ ...config, rowMode: 'array' })) as unknown as pg.QueryResult<
-          R & pg.QueryResultRow
-        >;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (statement.rowMode === 'array') {
+          return (await pool.query({ ...config, rowMode: 'array' })) as unknown as pg.QueryResult<
+            R & pg.QueryResultRow
+          >;
+        }
+        return await pool.query<R & pg.QueryResultRow>(config);
+      } catch (error) {
+        // A pooled connection the server shut down (restart, failover, pg_terminate_backend)
+        // answers 57P01-57P03 instead of running the statement: nothing was written, so once
+        // more on a fresh connection is safe. Anything else is the caller's to see.
+        const code = (error as { code?: string }).code;
+        if (attempt === 1 && (code === '57P01' || code === '57P02' || code === '57P03')) continue;
+        throw this.#scrub(error);
       }
-      return await pool.query<R & pg.QueryResultRow>(config);
-    } catch (error) {
-      throw this.#scrub(error);
     }
   }
 
@@ -1134,9 +1147,9 @@ export class PostgresStore implements ConversationStore {
             `Cannot connect to PostgreSQL at ${at}: no answer within ${t.connectTimeoutMs / 1000}s. Check the address, ` +
             `firewalls and security groups (connect_timeout=N in the URL changes the limit).`;
         } else if (/terminated unexpectedly|ECONNRESET/i.test(original) || code === 'ECONNRESET') {
-          message = `PostgreSQL at ${at} closed the connection during startup (${original}). If a pooler is in between, check that it knows database "${t.database}" and role "${t.user}".`;
+          message = `PostgreSQL at ${at} closed the connection (${original}). If a pooler is in between, check that it knows database "${t.database}" and role "${t.user}".`;
         } else {
-          message = `PostgreSQL at ${at}/${t.database} failed at startup: ${original}`;
+          message = `PostgreSQL at ${at}/${t.database}: ${original}`;
         }
     }
     return this.#scrub(new PostgresStoreError(message, code)) as PostgresStoreError;

@@ -9,7 +9,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -25,6 +25,8 @@ export interface PostgresServer {
   readonly host: string;
   readonly port: number;
   readonly password: string;
+  /** The server's self-signed certificate (PEM file) when started with `ssl: true`. */
+  readonly certificate: string | null;
   /** A connection string to this server for another database, role or with query parameters. */
   url(options?: {
     database?: string;
@@ -42,6 +44,9 @@ export interface PostgresServer {
   createDatabase(prefix?: string): Promise<string>;
   /** A new empty schema in `postgres`; returns its name and a connection string whose search_path is it. */
   createSchema(prefix?: string): Promise<{ schema: string; connectionString: string }>;
+  /** Shuts the server down, keeping its data and port, until resume(): an outage. */
+  suspend(): Promise<void>;
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -55,18 +60,25 @@ const INSTALL_HINT =
   'Install them (Debian/Ubuntu: `apt-get install postgresql`; .ci/run does this) or set PARLEY_PG_BIN to the ' +
   'directory holding initdb.';
 
-/** The directory holding initdb and postgres: $PARLEY_PG_BIN, the newest /usr/lib/postgresql/N/bin, or PATH. */
-export function findPostgresBin(): string {
+/**
+ * The directory holding initdb and postgres: $PARLEY_PG_BIN, the newest <root>/N/bin, or PATH.
+ * Throws with the install hint when there is none.
+ */
+export function findPostgresBin(
+  roots: readonly string[] = ['/usr/lib/postgresql'],
+  path: string = process.env.PATH ?? '',
+  explicit: string | undefined = process.env.PARLEY_PG_BIN,
+): string {
   const candidates: string[] = [];
-  if (process.env.PARLEY_PG_BIN) candidates.push(process.env.PARLEY_PG_BIN);
-  const root = '/usr/lib/postgresql';
-  if (existsSync(root)) {
+  if (explicit) candidates.push(explicit);
+  for (const root of roots) {
+    if (!existsSync(root)) continue;
     const versions = readdirSync(root)
       .filter((v) => /^\d+(\.\d+)?$/.test(v))
       .sort((a, b) => Number(b) - Number(a));
     candidates.push(...versions.map((v) => join(root, v, 'bin')));
   }
-  candidates.push(...(process.env.PATH ?? '').split(delimiter).filter(Boolean));
+  candidates.push(...path.split(delimiter).filter(Boolean));
   for (const dir of candidates) {
     if (existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'postgres'))) return dir;
   }
@@ -148,27 +160,19 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
     run(
       join(bin, 'initdb'),
       [
-        '-D',
-        data,
-        '-U',
-        SUPERUSER,
-        `--pwfile=${pwfile}`,
-        '--auth-host=scram-sha-256',
-        '--auth-local=scram-sha-256',
-        '-E',
-        'UTF8',
-        '--locale=C',
-        '--no-sync',
-        '--no-instructions',
+        ...['-D', data, '-U', SUPERUSER, `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C'],
+        ...['--auth-host=scram-sha-256', '--auth-local=scram-sha-256', '--no-sync', '--no-instructions'],
       ],
       identity,
       dir,
     );
     rmSync(pwfile, { force: true });
 
-    const extra: string[] = [];
+    let certificate: string | null = null;
     if (options.ssl) {
-      const cert = join(data, 'server.crt');
+      // Outside the data directory, which only the server's user may enter.
+      const cert = join(dir, 'server.crt');
+      certificate = cert;
       const key = join(data, 'server.key');
       execFileSync(
         'openssl',
@@ -194,15 +198,21 @@ export async function startPostgres(options: StartOptions = {}): Promise<Postgre
         chownSync(key, identity.uid, identity.gid);
         chownSync(cert, identity.uid, identity.gid);
       }
-      extra.push('-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`);
+      // In postgresql.conf rather than on the command line, so that a test may turn TLS off with
+      // ALTER SYSTEM and a reload (command-line settings would win over it).
+      await appendFile(
+        join(data, 'postgresql.conf'),
+        `\nssl = on\nssl_cert_file = '${cert}'\nssl_key_file = '${key}'\n`,
+      );
     }
 
     let lastError: Error | null = null;
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort();
       try {
-        const child = await launch(join(bin, 'postgres'), data, socketDir, port, extra, identity);
-        return makeServer(child, port, dir);
+        const relaunch = () => launch(join(bin, 'postgres'), data, socketDir, port, identity);
+        const child = await relaunch();
+        return makeServer(child, port, dir, relaunch, certificate);
       } catch (error) {
         lastError = error as Error;
         if (!/could not bind|Address already in use/i.test(lastError.message)) break;
@@ -220,9 +230,18 @@ async function launch(
   data: string,
   socketDir: string,
   port: number,
-  extra: string[],
   identity: { uid: number; gid: number } | null,
 ): Promise<ChildProcess> {
+  // Throwaway data: durability off for speed.
+  const settings = [
+    'fsync=off',
+    'synchronous_commit=off',
+    'full_page_writes=off',
+    'max_connections=300',
+    'shared_buffers=64MB',
+    'log_min_messages=warning',
+    'logging_collector=off',
+  ];
   const args = [
     '-D',
     data,
@@ -232,22 +251,7 @@ async function launch(
     '127.0.0.1',
     '-p',
     String(port),
-    // Throwaway data: durability off for speed.
-    '-c',
-    'fsync=off',
-    '-c',
-    'synchronous_commit=off',
-    '-c',
-    'full_page_writes=off',
-    '-c',
-    'max_connections=300',
-    '-c',
-    'shared_buffers=64MB',
-    '-c',
-    'log_min_messages=warning',
-    '-c',
-    'logging_collector=off',
-    ...extra,
+    ...settings.flatMap((s) => ['-c', s]),
   ];
   const child = spawn(postgres, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -295,7 +299,23 @@ async function launch(
   }
 }
 
-function makeServer(child: ChildProcess, port: number, dir: string): PostgresServer {
+async function terminate(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill(signal);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function makeServer(
+  first: ChildProcess,
+  port: number,
+  dir: string,
+  relaunch: () => Promise<ChildProcess>,
+  certificate: string | null,
+): PostgresServer {
+  let child = first;
   const host = '127.0.0.1';
   const pools = new Map<string, pg.Pool>();
   let counter = 0;
@@ -321,10 +341,19 @@ function makeServer(child: ChildProcess, port: number, dir: string): PostgresSer
 
   let stopped: Promise<void> | null = null;
   return {
+    async suspend() {
+      await Promise.all([...pools.values()].map((pool) => pool.end().catch(() => {})));
+      pools.clear();
+      await terminate(child, 'SIGINT'); // fast shutdown: connections are cut, the data stays
+    },
+    async resume() {
+      child = await relaunch();
+    },
     connectionString: url(),
     host,
     port,
     password: SUPERUSER_PASSWORD,
+    certificate,
     url,
     query: (sql, values, database = 'postgres') => poolFor(database).query(sql, values),
     async createDatabase(prefix = 'db') {
@@ -342,13 +371,7 @@ function makeServer(child: ChildProcess, port: number, dir: string): PostgresSer
       stopped ??= (async () => {
         await Promise.all([...pools.values()].map((pool) => pool.end().catch(() => {})));
         pools.clear();
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-          child.kill('SIGQUIT'); // immediate shutdown: the data is thrown away anyway
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-          await exited;
-          clearTimeout(timer);
-        }
+        await terminate(child, 'SIGQUIT'); // immediate shutdown: the data is thrown away anyway
         rmSync(dir, { recursive: true, force: true });
       })();
       return stopped;

@@ -1,0 +1,104 @@
+-- Parley PostgreSQL schema, version 1.
+--
+-- GENERATED from src/store/postgres-migrations.ts: do not edit by hand. Regenerate with
+--   node src/store/postgres-migrations.ts > src/store/postgres-schema.sql
+-- (test/store/postgres.test.ts fails when the two differ).
+--
+-- Parley creates and upgrades this schema by itself at startup, and `parley migrate --config FILE`
+-- does the same on demand. Apply this file by hand only when the gateway's role must not own the
+-- schema: run it on an EMPTY schema as the owning role, for example
+--   psql "$OWNER_DATABASE_URL" -v ON_ERROR_STOP=1 -f src/store/postgres-schema.sql
+-- then give the gateway's role what it needs at runtime (no CREATE required once the schema is
+-- current):
+--   GRANT USAGE ON SCHEMA public TO parley;
+--   GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO parley;
+-- To upgrade by hand, apply only the sections whose version is above
+--   SELECT max(version) FROM parley_schema_migrations;
+-- Tables are created in the first schema of the search_path (public unless the connection sets
+-- options=-c search_path=...).
+
+BEGIN;
+
+SELECT pg_advisory_xact_lock(1885434476, hashtext(current_schema()));
+
+CREATE TABLE IF NOT EXISTS parley_schema_migrations (
+  version     integer PRIMARY KEY,
+  description text NOT NULL,
+  applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- ---------------------------------------------------------------------------------------------
+-- Version 1: responses, items, conversations, conversation items, conversation leases
+
+-- One row per turn. Timestamps are unix seconds; JSON columns are JSON text.
+CREATE TABLE responses (
+  id                   text PRIMARY KEY,
+  previous_response_id text,
+  conversation_id      text,
+  model                text NOT NULL,
+  status               text NOT NULL,
+  created_at           bigint NOT NULL,
+  completed_at         bigint,
+  expires_at           bigint,
+  params               text NOT NULL,
+  usage                text,
+  error                text,
+  incomplete_details   text
+);
+CREATE INDEX responses_expires_at ON responses (expires_at) WHERE expires_at IS NOT NULL;
+
+-- A turn's own input and output items, each stored once. The chain walk joins on the primary key.
+CREATE TABLE items (
+  response_id text NOT NULL REFERENCES responses (id) ON DELETE CASCADE,
+  direction   text NOT NULL CHECK (direction IN ('input', 'output')),
+  position    integer NOT NULL,
+  item_id     text NOT NULL,
+  data        text NOT NULL,
+  PRIMARY KEY (response_id, direction, position)
+);
+
+-- seq orders conversations created within the same second in creation order.
+CREATE TABLE conversations (
+  id         text PRIMARY KEY,
+  seq        bigint GENERATED ALWAYS AS IDENTITY,
+  created_at bigint NOT NULL,
+  expires_at bigint,
+  end_user   text,
+  metadata   jsonb NOT NULL DEFAULT '{}',
+  item_count bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX conversations_order ON conversations (created_at, seq);
+CREATE INDEX conversations_end_user ON conversations (end_user, created_at, seq) WHERE end_user IS NOT NULL;
+CREATE INDEX conversations_metadata ON conversations USING gin (metadata jsonb_path_ops);
+CREATE INDEX conversations_expires_at ON conversations (expires_at) WHERE expires_at IS NOT NULL;
+
+-- The ordered item list of a conversation. An item added directly carries its JSON in data; an
+-- item a turn appended points at that turn's row in items instead (each item stored once). The
+-- foreign key makes a dangling pointer impossible: deleting a response first copies the items
+-- that conversations still point at into data.
+CREATE TABLE conversation_items (
+  conversation_id text NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  position        bigint NOT NULL,
+  item_id         text NOT NULL,
+  data            text,
+  response_id     text,
+  direction       text,
+  item_position   integer,
+  PRIMARY KEY (conversation_id, position),
+  FOREIGN KEY (response_id, direction, item_position) REFERENCES items (response_id, direction, position),
+  CHECK ((data IS NULL) = (response_id IS NOT NULL AND direction IS NOT NULL AND item_position IS NOT NULL))
+);
+CREATE INDEX conversation_items_item_id ON conversation_items (conversation_id, item_id);
+CREATE INDEX conversation_items_source ON conversation_items (response_id, direction, item_position)
+  WHERE response_id IS NOT NULL;
+
+-- Serialises turns on one conversation across instances. The database clock decides expiry.
+CREATE TABLE conversation_leases (
+  conversation_id text PRIMARY KEY,
+  holder          text NOT NULL,
+  expires_at      timestamptz NOT NULL
+);
+
+INSERT INTO parley_schema_migrations (version, description) VALUES (1, 'responses, items, conversations, conversation items, conversation leases');
+
+COMMIT;

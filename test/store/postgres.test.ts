@@ -1,0 +1,880 @@
+// PostgresStore specifics beyond the shared contract: migrations (once under concurrency, the
+// hand-applied SQL file, least-privilege roles), connection strings (encoded passwords, sslmode,
+// search_path, poolers), startup errors that say what to fix and never show the password, round
+// trips per operation, payload encoding (NUL, unicode, 1 MB), races, and recovery from an outage.
+// One throwaway server (with TLS) for the whole file; a fresh database per test where it matters.
+
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { inspect } from 'node:util';
+import pg from 'pg';
+import { migrateCommand } from '../../src/cli/migrate.ts';
+import type { Item } from '../../src/protocol/types.ts';
+import { createStore } from '../../src/store/index.ts';
+import { PostgresStore, PostgresStoreError } from '../../src/store/postgres.ts';
+import { MIGRATIONS, SCHEMA_VERSION, schemaSql } from '../../src/store/postgres-migrations.ts';
+import type { StoredConversation, StoredResponse } from '../../src/store/types.ts';
+import { findPostgresBin, type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
+import {
+  assistantMessage,
+  completed,
+  defaultParams,
+  finished,
+  newId,
+  newTurn,
+  userMessage,
+} from '../store-contract/suite.ts';
+
+let server: PostgresServer;
+let scratch: string;
+const open: PostgresStore[] = [];
+
+before(async () => {
+  server = await startPostgres({ ssl: true });
+  scratch = await mkdtemp(join(tmpdir(), 'parley-pg-test-'));
+});
+
+after(async () => {
+  await Promise.all(open.map((store) => store.close().catch(() => {})));
+  await server?.stop();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+/** A new empty database on the server; returns a superuser URL for it. */
+async function freshDatabase(params?: Record<string, string>): Promise<{ db: string; url: string }> {
+  const db = await server.createDatabase('t');
+  return { db, url: server.url({ database: db, ...(params ? { params } : {}) }) };
+}
+
+function newStore(
+  connectionString: string,
+  extra: Partial<ConstructorParameters<typeof PostgresStore>[0]> = {},
+) {
+  const store = new PostgresStore({ connectionString, poolSize: 5, ttlSeconds: null, ...extra });
+  open.push(store);
+  return store;
+}
+
+async function opened(
+  connectionString: string,
+  extra: Parameters<typeof newStore>[1] = {},
+): Promise<PostgresStore> {
+  const store = newStore(connectionString, extra);
+  await store.open();
+  return store;
+}
+
+/** A node-postgres Client that records every query it sends: one entry per round trip. */
+function recordingClient(log: { name: string | undefined; text: string }[]): typeof pg.Client {
+  return class RecordingClient extends pg.Client {
+    // biome-ignore lint/suspicious/noExplicitAny: forwards every overload of query()
+    override query(...args: any[]): any {
+      const first = args[0] as string | { name?: string; text: string };
+      log.push(
+        typeof first === 'string' ? { name: undefined, text: first } : { name: first.name, text: first.text },
+      );
+      // biome-ignore lint/suspicious/noExplicitAny: see above
+      return (super.query as (...a: any[]) => any)(...args);
+    }
+  };
+}
+
+/** The error must not show the password anywhere a log could pick it up. */
+function assertNoSecret(error: unknown, ...secrets: string[]): void {
+  const views = [
+    String((error as Error).message),
+    String((error as Error).stack),
+    inspect(error, { depth: 10, showHidden: true }),
+    JSON.stringify(error),
+  ];
+  for (const secret of secrets) {
+    for (const candidate of [secret, encodeURIComponent(secret)]) {
+      for (const view of views) assert.ok(!view.includes(candidate), `secret leaked into: ${view}`);
+    }
+  }
+}
+
+async function openError(connectionString: string): Promise<PostgresStoreError> {
+  const store = newStore(connectionString);
+  try {
+    await store.open();
+  } catch (error) {
+    assert.ok(error instanceof PostgresStoreError, `expected a PostgresStoreError, got ${inspect(error)}`);
+    return error;
+  }
+  assert.fail('open() should have failed');
+}
+
+let roleCounter = 0;
+/** A login role with a URL-special password; returns its name and password. */
+async function createRole(
+  grants: (role: string) => string[] = () => [],
+): Promise<{ role: string; password: string }> {
+  const role = `role_${process.pid}_${++roleCounter}`;
+  const password = `r0le p@ss:w/rd%${roleCounter}`;
+  await server.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+  for (const sql of grants(role)) await server.query(sql);
+  return { role, password };
+}
+
+async function storeChain(store: PostgresStore, length: number): Promise<StoredResponse[]> {
+  const chain: StoredResponse[] = [];
+  let previous: string | null = null;
+  for (let i = 0; i < length; i++) {
+    const turn = newTurn({ previousResponseId: previous, input: [userMessage(`q${i}`)] });
+    await store.beginTurn(turn);
+    const result = completed([assistantMessage(`a${i}`)]);
+    await store.finishTurn(turn.id, result);
+    chain.push(finished(turn, result));
+    previous = turn.id;
+  }
+  return chain;
+}
+
+function newConversation(overrides: Partial<StoredConversation> = {}): StoredConversation {
+  return {
+    id: newId('conv'),
+    createdAt: Math.floor(Date.now() / 1000),
+    metadata: {},
+    user: null,
+    itemCount: 0,
+    expiresAt: null,
+    ...overrides,
+  };
+}
+
+/** A catalog snapshot to compare two schemas: columns, constraints and indexes. */
+async function catalog(db: string): Promise<unknown> {
+  const columns = await server.query(
+    `SELECT table_name, column_name, data_type, is_nullable, column_default, is_identity
+       FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`,
+    [],
+    db,
+  );
+  const constraints = await server.query(
+    `SELECT conrelid::regclass::text AS tbl, conname, pg_get_constraintdef(oid) AS def
+       FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2`,
+    [],
+    db,
+  );
+  const indexes = await server.query(
+    `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname`,
+    [],
+    db,
+  );
+  return { columns: columns.rows, constraints: constraints.rows, indexes: indexes.rows };
+}
+
+describe('the throwaway test server', () => {
+  it('fails loudly with the install hint when the server binaries are missing (CI must not skip)', () => {
+    assert.throws(
+      () => findPostgresBin(['/nonexistent/postgresql'], '/nonexistent/bin', undefined),
+      /PostgreSQL server binaries \(initdb, postgres\) were not found.*apt-get install postgresql/,
+    );
+    assert.match(findPostgresBin(), /bin$/);
+  });
+});
+
+describe('PostgresStore: migrations', () => {
+  it('ten instances opening a fresh database at once migrate it exactly once', async () => {
+    const { db, url } = await freshDatabase();
+    const stores = Array.from({ length: 10 }, () => newStore(url, { poolSize: 2 }));
+    const results = await Promise.all(stores.map((store) => store.migrate()));
+    const migrated = results.filter((r) => r.applied.length > 0);
+    assert.equal(migrated.length, 1, 'exactly one instance applies the migrations');
+    assert.deepEqual(
+      migrated[0].applied,
+      MIGRATIONS.map((m) => m.version),
+    );
+    for (const r of results) {
+      assert.equal(r.to, SCHEMA_VERSION);
+      assert.equal(r.schema, 'public');
+    }
+    const rows = await server.query('SELECT version FROM parley_schema_migrations ORDER BY version', [], db);
+    assert.deepEqual(
+      rows.rows.map((r) => r.version),
+      MIGRATIONS.map((m) => m.version),
+    );
+    // Every instance works on the one schema.
+    const turn = newTurn();
+    await stores[3].beginTurn(turn);
+    assert.deepEqual(await stores[8].getResponse(turn.id), turn);
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('finds a current schema on reopen and refuses one newer than itself', async () => {
+    const { db, url } = await freshDatabase();
+    const first = newStore(url);
+    assert.equal((await first.migrate()).from, 0);
+    await first.close();
+    const again = newStore(url);
+    assert.deepEqual(await again.migrate(), {
+      from: SCHEMA_VERSION,
+      to: SCHEMA_VERSION,
+      applied: [],
+      schema: 'public',
+    });
+    await again.close();
+    await server.query(
+      `INSERT INTO parley_schema_migrations (version, description) VALUES (${SCHEMA_VERSION + 1}, 'from the future')`,
+      [],
+      db,
+    );
+    const error = await openError(url);
+    assert.match(error.message, /version 2, newer than this Parley \(1\)\. Upgrade Parley/);
+  });
+
+  it('src/store/postgres-schema.sql is generated from the migrations', async () => {
+    const file = await readFile(new URL('../../src/store/postgres-schema.sql', import.meta.url), 'utf8');
+    assert.equal(
+      file,
+      schemaSql(),
+      'postgres-schema.sql is stale: run `node src/store/postgres-migrations.ts > src/store/postgres-schema.sql`',
+    );
+  });
+
+  it('the SQL file builds the schema the migrations build; a role with only DML grants then runs on it', async () => {
+    const migrated = await freshDatabase();
+    await (await opened(migrated.url)).close();
+    const byHand = await freshDatabase();
+    const sql = await readFile(new URL('../../src/store/postgres-schema.sql', import.meta.url), 'utf8');
+    await server.query(sql, undefined, byHand.db);
+    assert.deepEqual(await catalog(byHand.db), await catalog(migrated.db));
+
+    // The gateway's role: no CREATE anywhere, just what the file's header says to grant.
+    const { role, password } = await createRole((r) => [`GRANT CONNECT ON DATABASE ${byHand.db} TO ${r}`]);
+    await server.query(`GRANT USAGE ON SCHEMA public TO ${role}`, [], byHand.db);
+    await server.query(
+      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`,
+      [],
+      byHand.db,
+    );
+    const store = newStore(server.url({ database: byHand.db, user: role, password }));
+    assert.deepEqual((await store.migrate()).applied, []);
+    // Exercise every table, the identity column and the foreign keys.
+    const conversation = newConversation({ user: 'u' });
+    await store.createConversation(conversation, [userMessage('hi')]);
+    const turn = newTurn({ conversationId: conversation.id, expiresAt: 1 });
+    await store.beginTurn(turn);
+    await store.finishTurn(turn.id, completed([assistantMessage('a')]));
+    assert.equal((await store.loadConversationItems(conversation.id))?.length, 3);
+    assert.equal(await store.acquireConversationLease(conversation.id, 'h', 1000), true);
+    assert.equal(await store.pruneExpired(Math.floor(Date.now() / 1000)), 1);
+    assert.equal((await store.loadConversationItems(conversation.id))?.length, 3, 'pruning kept the items');
+    assert.equal(await store.deleteConversation(conversation.id), true);
+    await store.close();
+  });
+
+  it('`parley migrate --config FILE` migrates, then finds nothing to do', async () => {
+    const { db } = await freshDatabase();
+    const config = join(scratch, `migrate-${db}.yaml`);
+    await writeFile(
+      config,
+      `state_storage:\n  type: postgres\n  connection_string: "postgresql://parley:$PARLEY_TEST_PG_PASSWORD@${server.host}:${server.port}/${db}"\n`,
+    );
+    const env = { PARLEY_TEST_PG_PASSWORD: encodeURIComponent(server.password) };
+    const run = async () => {
+      let out = '';
+      let err = '';
+      const code = await migrateCommand({
+        configPath: config,
+        env,
+        stdout: { write: (s: string) => (out += s) },
+        stderr: { write: (s: string) => (err += s) },
+      });
+      return { code, out, err };
+    };
+    const first = await run();
+    assert.equal(first.code, 0, first.err);
+    assert.match(first.out, /applied migration 1; schema is now version 1 \(was 0\)/);
+    assert.ok(!first.out.includes(server.password) && !first.out.includes(env.PARLEY_TEST_PG_PASSWORD));
+    const second = await run();
+    assert.equal(second.code, 0, second.err);
+    assert.match(second.out, /schema is current \(version 1\); nothing to do/);
+
+    // A failure is one readable line on stderr, without the password.
+    await writeFile(
+      config,
+      `state_storage:\n  type: postgres\n  connection_string: "postgresql://parley:wrong%40secret@${server.host}:${server.port}/${db}"\n`,
+    );
+    const failed = await run();
+    assert.equal(failed.code, 1);
+    assert.match(failed.err, /^parley migrate failed: PostgreSQL rejected the password for role "parley"/);
+    assert.ok(!failed.err.includes('wrong@secret') && !failed.err.includes('wrong%40secret'), failed.err);
+  });
+});
+
+describe('PostgresStore: connection strings', () => {
+  it('reads a URL-encoded password with every special character; the description holds no secret', async () => {
+    const { db, url } = await freshDatabase();
+    assert.match(url, /p%40ss%3Aw%2Frd%25/);
+    const store = await opened(url);
+    assert.equal(store.description, `postgres (parley@${server.host}:${server.port}/${db})`);
+    await store.ping();
+    await store.close();
+  });
+
+  it('is what createStore builds for state_storage.type postgres', async () => {
+    const { url } = await freshDatabase();
+    const store = await createStore({
+      type: 'postgres',
+      connection_string: url,
+      pool_size: 3,
+      ttl_seconds: 60,
+    });
+    assert.ok(store instanceof PostgresStore);
+    await store.open();
+    const turn = newTurn({ createdAt: 2_000_000_000 });
+    await store.beginTurn(turn);
+    assert.equal(
+      (await store.getResponse(turn.id))?.expiresAt,
+      2_000_000_060,
+      'ttl_seconds is the default expiry',
+    );
+    await store.close();
+  });
+
+  it('names its connections parley and creates its tables in the schema options=-c search_path picks', async () => {
+    const { db } = await freshDatabase();
+    await server.query('CREATE SCHEMA gateway', [], db);
+    const store = await opened(server.url({ database: db, params: { options: '-c search_path=gateway' } }));
+    const found = await server.query(
+      `SELECT to_regclass('gateway.responses') IS NOT NULL AS in_schema, to_regclass('public.responses') IS NOT NULL AS in_public`,
+      [],
+      db,
+    );
+    assert.deepEqual(found.rows[0], { in_schema: true, in_public: false });
+    const names = await server.query(
+      // (the test's own admin connection to the database has no name)
+      `SELECT DISTINCT application_name FROM pg_stat_activity WHERE datname = $1 AND application_name <> ''`,
+      [db],
+    );
+    assert.deepEqual(
+      names.rows.map((r) => r.application_name),
+      ['parley'],
+    );
+    await store.close();
+  });
+
+  /** Whether the store's connections (tagged by application_name) use TLS. */
+  async function usesTls(tag: string): Promise<boolean[]> {
+    const rows = await server.query(
+      `SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.application_name = $1`,
+      [tag],
+    );
+    return rows.rows.map((r) => r.ssl as boolean);
+  }
+
+  async function setServerTls(on: boolean): Promise<void> {
+    await server.query(`ALTER SYSTEM SET ssl = ${on ? 'on' : 'off'}`);
+    await server.query('SELECT pg_reload_conf()');
+    // New connections see the reloaded setting once the postmaster has processed it.
+    for (let i = 0; i < 100; i++) {
+      const fresh = new pg.Client({ connectionString: server.url() });
+      await fresh.connect();
+      const shown = (await fresh.query('SHOW ssl')).rows[0].ssl;
+      await fresh.end();
+      if (shown === (on ? 'on' : 'off')) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.fail('the server did not reload its ssl setting');
+  }
+
+  it('gives sslmode its libpq meaning', async () => {
+    const { db } = await freshDatabase();
+    const url = (sslmode: string, extra: Record<string, string> = {}) =>
+      server.url({ database: db, params: { sslmode, application_name: `tls-${sslmode}`, ...extra } });
+
+    // require: encrypted, not verified (the certificate is self-signed).
+    const required = await opened(url('require'));
+    assert.deepEqual(await usesTls('tls-require'), [true]);
+    await required.close();
+
+    const disabled = await opened(url('disable'));
+    assert.deepEqual(await usesTls('tls-disable'), [false]);
+    await disabled.close();
+
+    // verify-full checks the chain: a self-signed certificate is refused, with the fix named.
+    const unverified = await openError(url('verify-full'));
+    assert.match(unverified.message, /could not be verified \(DEPTH_ZERO_SELF_SIGNED_CERT\).*sslrootcert=/s);
+    assertNoSecret(unverified, server.password);
+
+    // verify-ca with the certificate as root: verified, host name not checked.
+    assert.ok(server.certificate);
+    const verified = await opened(url('verify-ca', { sslrootcert: server.certificate }));
+    assert.deepEqual(await usesTls('tls-verify-ca'), [true]);
+    await verified.close();
+
+    assert.throws(() => newStore(url('verify-ca')), /sslmode=verify-ca needs sslrootcert/);
+
+    // prefer: TLS when the server offers it, plain TCP when it does not; require then fails clearly.
+    const preferred = await opened(url('prefer'));
+    assert.deepEqual(await usesTls('tls-prefer'), [true]);
+    await preferred.close();
+    await setServerTls(false);
+    try {
+      const fallback = await opened(url('prefer', { application_name: 'tls-prefer-plain' }));
+      assert.deepEqual(await usesTls('tls-prefer-plain'), [false]);
+      await fallback.close();
+      const refused = await openError(url('require', { application_name: 'tls-require-plain' }));
+      assert.match(refused.message, /does not accept TLS connections/);
+    } finally {
+      await setServerTls(true);
+    }
+  });
+
+  it('pgbouncer=true sends unnamed statements (transaction-mode poolers); named by default', async () => {
+    const { url } = await freshDatabase();
+    const named: { name: string | undefined; text: string }[] = [];
+    const a = await opened(url, { Client: recordingClient(named) });
+    named.length = 0;
+    await a.getResponse(newId('resp'));
+    assert.equal(named.length, 1);
+    assert.equal(named[0].name, 'parley_chain');
+    await a.close();
+
+    const unnamed: { name: string | undefined; text: string }[] = [];
+    const b = await opened(`${url}?pgbouncer=true`, { Client: recordingClient(unnamed) });
+    unnamed.length = 0;
+    const turn = newTurn();
+    await b.beginTurn(turn);
+    assert.deepEqual(await b.getResponse(turn.id), turn);
+    assert.equal(unnamed.length, 2);
+    assert.ok(unnamed.every((q) => q.name === undefined));
+    await b.close();
+  });
+
+  it('rejects a URL it cannot read without repeating it', () => {
+    for (const bad of [
+      'mysql://parley:hunter2secret@localhost/parley',
+      'postgresql://parley:hunter2secret@[::1/parley',
+      'not a url hunter2secret',
+    ]) {
+      assert.throws(
+        () => new PostgresStore({ connectionString: bad, poolSize: 1, ttlSeconds: null }),
+        (error: unknown) => {
+          assert.ok(error instanceof PostgresStoreError);
+          assert.match(error.message, /connection_string/);
+          assertNoSecret(error, 'hunter2secret');
+          return true;
+        },
+      );
+    }
+  });
+});
+
+describe('PostgresStore: startup errors say what to fix and never show the password', () => {
+  it('unreachable: connection refused', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as { port: number }).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const error = await openError(`postgresql://parley:s3cret%40pw@127.0.0.1:${port}/parley`);
+    assert.match(
+      error.message,
+      new RegExp(`Cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port}: connection refused`),
+    );
+    assert.equal(error.code, 'ECONNREFUSED');
+    assertNoSecret(error, 's3cret@pw');
+  });
+
+  it('unreachable: unknown host', async () => {
+    const error = await openError('postgresql://parley:s3cret%40pw@no-such-host.invalid:5432/parley');
+    assert.match(error.message, /host "no-such-host\.invalid" was not found/);
+    assertNoSecret(error, 's3cret@pw');
+  });
+
+  it('unreachable: no answer within connect_timeout', async () => {
+    // Accepts TCP and never speaks: what a black-holed proxy looks like.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const started = Date.now();
+      const error = await openError(
+        `postgresql://parley:s3cret%40pw@127.0.0.1:${port}/parley?connect_timeout=1`,
+      );
+      assert.match(error.message, /no answer within 1s/);
+      assert.ok(Date.now() - started < 5000);
+      assertNoSecret(error, 's3cret@pw');
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+
+  it('bad password', async () => {
+    const { db } = await freshDatabase();
+    const wrong = 'not-the-p@ssword:/%';
+    const error = await openError(server.url({ database: db, password: wrong }));
+    assert.match(error.message, /PostgreSQL rejected the password for role "parley" at 127\.0\.0\.1:\d+\//);
+    assert.match(error.message, /URL-encode/);
+    assert.equal(error.code, '28P01');
+    assertNoSecret(error, wrong, server.password);
+  });
+
+  it('missing database', async () => {
+    const error = await openError(server.url({ database: 'no_such_db' }));
+    assert.match(error.message, /Database "no_such_db" does not exist/);
+    assert.match(error.message, /CREATE DATABASE no_such_db OWNER parley;/);
+    assertNoSecret(error, server.password);
+  });
+
+  it('no CREATE on the schema: names the GRANT, which then works', async () => {
+    const { db } = await freshDatabase();
+    // PostgreSQL 15+: only the database owner may create in public.
+    const { role, password } = await createRole();
+    const url = server.url({ database: db, user: role, password });
+    const error = await openError(url);
+    assert.match(
+      error.message,
+      new RegExp(`role "${role}" has no CREATE privilege on schema "public" of database "${db}"`),
+    );
+    assert.ok(error.message.includes(`GRANT CREATE ON SCHEMA public TO ${role};`), error.message);
+    assertNoSecret(error, password, server.password);
+    await server.query(`GRANT CREATE ON SCHEMA public TO ${role}`, [], db);
+    const store = await opened(url);
+    await store.ping();
+    await store.close();
+  });
+
+  it('no privileges on existing tables: names the GRANTs, which then work', async () => {
+    const { db, url: ownerUrl } = await freshDatabase();
+    await (await opened(ownerUrl)).close();
+    const { role, password } = await createRole();
+    const url = server.url({ database: db, user: role, password });
+    const error = await openError(url);
+    assert.match(error.message, new RegExp(`Role "${role}" may not read and write Parley's tables`));
+    assert.ok(
+      error.message.includes(
+        `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role};`,
+      ),
+      error.message,
+    );
+    assertNoSecret(error, password, server.password);
+    await server.query(`GRANT USAGE ON SCHEMA public TO ${role}`, [], db);
+    await server.query(
+      `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`,
+      [],
+      db,
+    );
+    const store = await opened(url);
+    const turn = newTurn();
+    await store.beginTurn(turn);
+    assert.deepEqual(await store.getResponse(turn.id), turn);
+    await store.close();
+  });
+
+  it('a search_path naming no existing schema', async () => {
+    const { db } = await freshDatabase();
+    const error = await openError(
+      server.url({ database: db, params: { options: '-c search_path=nowhere' } }),
+    );
+    assert.match(error.message, /No usable schema for Parley's tables: search_path is "nowhere"/);
+    assert.match(error.message, /GRANT USAGE, CREATE ON SCHEMA nowhere TO parley;/);
+  });
+});
+
+describe('PostgresStore: round trips', () => {
+  it('one per operation; a 1,000-turn chain loads in one', async () => {
+    const { url } = await freshDatabase();
+    const log: { name: string | undefined; text: string }[] = [];
+    const store = await opened(url, { Client: recordingClient(log) });
+    const count = async (work: () => Promise<unknown>) => {
+      log.length = 0;
+      await work();
+      return log.length;
+    };
+
+    log.length = 0;
+    const chain = await storeChain(store, 1000);
+    assert.equal(log.length, 2000, 'beginTurn and finishTurn: one round trip each');
+    let loaded: StoredResponse[] | null = null;
+    assert.equal(
+      await count(async () => {
+        loaded = await store.loadChain(chain[999].id);
+      }),
+      1,
+    );
+    assert.deepEqual(loaded, chain);
+    assert.equal(await count(() => store.getResponse(chain[500].id)), 1);
+    assert.equal(await count(() => store.listInputItems(chain[10].id, { limit: 5, order: 'desc' })), 1);
+
+    const conversation = newConversation();
+    assert.equal(
+      await count(() => store.createConversation(conversation, [userMessage('a'), userMessage('b')])),
+      1,
+    );
+    assert.equal(await count(() => store.appendConversationItems(conversation.id, [userMessage('c')])), 1);
+    const turn = newTurn({ conversationId: conversation.id });
+    assert.equal(await count(() => store.beginTurn(turn)), 1);
+    assert.equal(
+      await count(() =>
+        store.saveProgress(turn.id, { status: 'in_progress', output: [assistantMessage('par')] }),
+      ),
+      1,
+    );
+    assert.equal(
+      await count(() => store.finishTurn(turn.id, completed([assistantMessage('done')]))),
+      1,
+      'finish + append',
+    );
+    assert.equal(await count(() => store.loadConversationItems(conversation.id)), 1);
+    assert.equal(
+      await count(() => store.listConversationItems(conversation.id, { limit: 2, order: 'asc', after: 'x' })),
+      1,
+    );
+    assert.equal(await count(() => store.getConversationItem(conversation.id, turn.input[0].id)), 1);
+    assert.equal(await count(() => store.getConversation(conversation.id)), 1);
+    assert.equal(await count(() => store.updateConversation(conversation.id, { metadata: { a: 'b' } })), 1);
+    assert.equal(
+      await count(() => store.listConversations({ metadata: { a: 'b' }, limit: 10, order: 'desc' })),
+      1,
+    );
+    assert.equal(await count(() => store.acquireConversationLease(conversation.id, 'me', 1000)), 1);
+    assert.equal(await count(() => store.renewConversationLease(conversation.id, 'me', 1000)), 1);
+    assert.equal(await count(() => store.releaseConversationLease(conversation.id, 'me')), 1);
+    assert.equal(await count(() => store.deleteConversationItem(conversation.id, turn.input[0].id)), 1);
+    assert.equal(await count(() => store.deleteResponse(turn.id)), 1);
+    assert.equal(await count(() => store.deleteConversation(conversation.id)), 1);
+    assert.equal(await count(() => store.ping()), 1);
+    await store.close();
+  });
+});
+
+describe('PostgresStore: payloads', () => {
+  it('keeps JSON as text: NUL survives, where jsonb would refuse it', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url);
+    const turn = newTurn({ input: [userMessage('before\u0000after')] });
+    await store.beginTurn(turn);
+    assert.deepEqual(await store.getResponse(turn.id), turn);
+    const types = await server.query(
+      `SELECT table_name || '.' || column_name AS col, data_type FROM information_schema.columns
+        WHERE table_schema = 'public' AND column_name IN ('data', 'params', 'usage', 'error', 'incomplete_details')
+        ORDER BY 1`,
+      [],
+      db,
+    );
+    for (const row of types.rows) assert.equal(row.data_type, 'text', row.col);
+    const raw = await server.query<{ data: string }>(
+      'SELECT data FROM items WHERE response_id = $1',
+      [turn.id],
+      db,
+    );
+    assert.ok(raw.rows[0].data.includes('before\\u0000after'), 'stored as the JSON escape');
+    await assert.rejects(
+      server.query('SELECT $1::jsonb', [raw.rows[0].data], db),
+      /unsupported Unicode escape sequence/,
+    );
+    await store.close();
+  });
+
+  it('round-trips NUL, backslashes and unicode in ids, users, metadata and item ids', async () => {
+    const { url } = await freshDatabase();
+    const store = await opened(url);
+    const odd = ['x\u0000y', 'x\\0y', 'x\\\\0y', 'x\\', '\\', '\u0000', 'é😀\u200f', 'x\\u0000y'];
+
+    // Ids that differ only in how NUL and backslash are spelled stay distinct.
+    const parentTurn = newTurn({ id: `resp_${odd[0]}`, model: 'm\u0000\\' });
+    const sibling = newTurn({ id: `resp_${odd[1]}` });
+    await store.beginTurn(parentTurn);
+    await store.beginTurn(sibling);
+    const child = newTurn({ id: `resp_${odd[2]}`, previousResponseId: parentTurn.id });
+    await store.beginTurn(child);
+    assert.deepEqual(await store.loadChain(child.id), [parentTurn, child]);
+    assert.deepEqual(await store.getResponse(sibling.id), sibling);
+
+    const items: Item[] = odd.map((s, i) => userMessage(`text ${s} \ud800 lone surrogate ${i}`, `msg_${s}`));
+    const metadata = Object.fromEntries(odd.map((s, i) => [`k${s}`, `v${s}${i}`]));
+    const conversation = newConversation({
+      id: `conv_${odd[0]}`,
+      user: `u${odd[0]}`,
+      metadata,
+      itemCount: items.length,
+    });
+    const twin = newConversation({
+      id: `conv_${odd[1]}`,
+      user: `u${odd[1]}`,
+      metadata: { [`k${odd[1]}`]: 'other' },
+    });
+    await store.createConversation(conversation, items);
+    await store.createConversation(twin, []);
+    assert.deepEqual(await store.getConversation(conversation.id), conversation);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), items);
+    for (const item of items)
+      assert.deepEqual(await store.getConversationItem(conversation.id, item.id), item);
+    assert.deepEqual(
+      await store.listConversationItems(conversation.id, { limit: 2, order: 'asc', after: items[1].id }),
+      {
+        items: items.slice(2, 4),
+        hasMore: true,
+      },
+    );
+    const byUser = await store.listConversations({ user: `u${odd[0]}`, limit: 10, order: 'asc' });
+    assert.deepEqual(byUser.conversations, [conversation]);
+    const byMeta = await store.listConversations({
+      metadata: { [`k${odd[1]}`]: `v${odd[1]}1` },
+      limit: 10,
+      order: 'asc',
+    });
+    assert.deepEqual(byMeta.conversations, [conversation]);
+    assert.equal(await store.acquireConversationLease(conversation.id, `h${odd[0]}`, 5000), true);
+    assert.equal(await store.acquireConversationLease(conversation.id, `h${odd[1]}`, 5000), false);
+    assert.equal(await store.renewConversationLease(conversation.id, `h${odd[0]}`, 5000), true);
+    assert.equal(await store.deleteConversationItem(conversation.id, items[0].id), true);
+    assert.equal(await store.getConversationItem(conversation.id, items[0].id), null);
+    assert.deepEqual(await store.getConversationItem(conversation.id, items[1].id), items[1]);
+    await store.close();
+  });
+
+  it('1 MB items: a conversation turn stores each once, and deleting the response keeps them in the conversation', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url);
+    const mb = (seed: string) =>
+      `${seed} `.repeat(Math.ceil(1_048_576 / (seed.length + 1))).slice(0, 1_048_576);
+    const first = userMessage(mb('first'));
+    const conversation = newConversation({ itemCount: 1 });
+    await store.createConversation(conversation, [first]);
+    const turn = newTurn({
+      conversationId: conversation.id,
+      input: [userMessage(mb('question'))],
+      params: { ...defaultParams(), instructions: mb('instructions') },
+    });
+    await store.beginTurn(turn);
+    const result = completed([assistantMessage(mb('answer'))]);
+    await store.finishTurn(turn.id, result);
+    const expected = [first, ...turn.input, ...result.output];
+    assert.deepEqual(await store.loadConversationItems(conversation.id), expected);
+    assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
+
+    const bytes = async () =>
+      (
+        await server.query<{ items: number; conversation: number; pointers: number }>(
+          `SELECT (SELECT coalesce(sum(octet_length(data)), 0) FROM items)::integer AS items,
+                  (SELECT coalesce(sum(octet_length(data)), 0) FROM conversation_items)::integer AS conversation,
+                  (SELECT count(*) FROM conversation_items WHERE data IS NULL)::integer AS pointers`,
+          [],
+          db,
+        )
+      ).rows[0];
+    const before = await bytes();
+    assert.equal(before.pointers, 2, "the turn's two items are pointers, not copies");
+    assert.ok(
+      before.items > 2_000_000 && before.items < 2_200_000,
+      `items hold the turn once: ${before.items}`,
+    );
+    assert.ok(
+      before.conversation < 1_100_000,
+      `the conversation holds only its own item: ${before.conversation}`,
+    );
+
+    assert.equal(await store.deleteResponse(turn.id), true);
+    const afterDelete = await bytes();
+    assert.equal(afterDelete.items, 0);
+    assert.equal(afterDelete.pointers, 0);
+    assert.ok(afterDelete.conversation > 3_000_000, 'the items moved into the conversation');
+    assert.deepEqual(await store.loadConversationItems(conversation.id), expected);
+    await store.close();
+  });
+});
+
+describe('PostgresStore: races and outages', () => {
+  it('a response deleted while a turn points a conversation at its items keeps every item (FK, then retry)', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url);
+    const conversation = newConversation();
+    await store.createConversation(conversation, []);
+    const turn = newTurn({ conversationId: conversation.id });
+    await store.beginTurn(turn);
+    // What a concurrent finishTurn does, held open: a pointer the delete's snapshot cannot see.
+    const racer = new pg.Client({ connectionString: server.url({ database: db }) });
+    await racer.connect();
+    await racer.query('BEGIN');
+    await racer.query(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+       VALUES ($1, 0, $2, $3, 'input', 0)`,
+      [conversation.id, turn.input[0].id, turn.id],
+    );
+    await racer.query('UPDATE conversations SET item_count = 1 WHERE id = $1', [conversation.id]);
+    const deleting = store.deleteResponse(turn.id);
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the delete now waits on the racer's lock
+    await racer.query('COMMIT');
+    await racer.end();
+    assert.equal(await deleting, true);
+    assert.equal(await store.getResponse(turn.id), null);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), turn.input);
+    await store.close();
+  });
+
+  it('instances sharing one database serialise conversation turns and leases', async () => {
+    const { url } = await freshDatabase();
+    const instances = await Promise.all(Array.from({ length: 4 }, () => opened(url, { poolSize: 3 })));
+    const conversation = newConversation();
+    await instances[0].createConversation(conversation, []);
+    const turns = Array.from({ length: 12 }, (_, t) =>
+      newTurn({ conversationId: conversation.id, input: [userMessage(`q${t}`), userMessage(`q${t}b`)] }),
+    );
+    await Promise.all(turns.map((turn, t) => instances[t % 4].beginTurn(turn)));
+    const results = turns.map((_, t) => completed([assistantMessage(`a${t}`)]));
+    await Promise.all(turns.map((turn, t) => instances[(t + 1) % 4].finishTurn(turn.id, results[t])));
+    const items = await instances[2].loadConversationItems(conversation.id);
+    assert.equal(items?.length, 36);
+    for (let start = 0; start < 36; start += 3) {
+      const t = turns.findIndex((turn) => turn.input[0].id === items![start].id);
+      assert.deepEqual(items!.slice(start, start + 3), [...turns[t].input, ...results[t].output]);
+    }
+    const won = await Promise.all(
+      instances.map((store, i) => store.acquireConversationLease(conversation.id, `instance-${i}`, 10_000)),
+    );
+    assert.equal(won.filter(Boolean).length, 1);
+    await Promise.all(instances.map((store) => store.close()));
+  });
+
+  it('carries on when the server cuts its idle connections', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url, { poolSize: 4 });
+    const turns = Array.from({ length: 4 }, () => newTurn());
+    await Promise.all(turns.map((turn) => store.beginTurn(turn)));
+    await server.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [db],
+    );
+    const got = await Promise.all(turns.map((turn) => store.getResponse(turn.id)));
+    assert.deepEqual(got, turns);
+    await store.close();
+  });
+
+  // Last: it takes the server down for a moment.
+  it('fails clearly while the server is down and recovers without reopening', async () => {
+    const { url } = await freshDatabase();
+    const store = await opened(url);
+    const turn = newTurn();
+    await store.beginTurn(turn);
+    await server.suspend();
+    try {
+      await assert.rejects(store.ping(), (error: unknown) => {
+        assert.ok(error instanceof PostgresStoreError);
+        assert.match(error.message, /Cannot connect to PostgreSQL at 127\.0\.0\.1:\d+: connection refused/);
+        assertNoSecret(error, server.password);
+        return true;
+      });
+      await assert.rejects(store.getResponse(turn.id));
+    } finally {
+      await server.resume();
+    }
+    await store.ping();
+    assert.deepEqual(await store.getResponse(turn.id), turn);
+    const next = newTurn({ previousResponseId: turn.id });
+    await store.beginTurn(next);
+    assert.deepEqual(await store.loadChain(next.id), [turn, next]);
+    await store.close();
+  });
+});
