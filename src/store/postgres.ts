@@ -118,7 +118,8 @@ export function parseConnectionString(connectionString: string): Target {
     }
   };
   const rawPassword = url.password;
-  const password = params.get('password') ?? decode(rawPassword);
+  // Without a password in the URL, node-postgres falls back to PGPASSWORD (no URL-encoding needed).
+  const password = params.get('password') ?? (decode(rawPassword) || process.env.PGPASSWORD || '');
   const secrets = [password, rawPassword, encodeURIComponent(password)].filter((s) => s.length >= 3);
   const user = params.get('user') ?? (decode(url.username) || process.env.PGUSER || process.env.USER || '');
   const host = params.get('host') ?? (decode(url.hostname).replace(/^\[(.*)\]$/, '$1') || 'localhost');

@@ -318,6 +318,20 @@ describe('PostgresStore: connection strings', () => {
     await store.close();
   });
 
+  it('takes the password from PGPASSWORD when the URL has none (no encoding needed)', async () => {
+    const { db } = await freshDatabase();
+    const saved = process.env.PGPASSWORD;
+    process.env.PGPASSWORD = server.password;
+    try {
+      const store = await opened(`postgresql://parley@${server.host}:${server.port}/${db}`);
+      await store.ping();
+      await store.close();
+    } finally {
+      if (saved === undefined) delete process.env.PGPASSWORD;
+      else process.env.PGPASSWORD = saved;
+    }
+  });
+
   it('is what createStore builds for state_storage.type postgres', async () => {
     const { url } = await freshDatabase();
     const store = await createStore({
