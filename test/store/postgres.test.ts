@@ -800,6 +800,70 @@ describe('PostgresStore: payloads', () => {
   });
 });
 
+describe('PostgresStore: retention', () => {
+  it('leaves no rows behind: deletes and pruning take every item, pointer and lease with them', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url);
+    const rows = async () =>
+      (
+        await server.query<Record<string, number>>(
+          `SELECT (SELECT count(*) FROM responses)::integer AS responses, (SELECT count(*) FROM items)::integer AS items,
+                  (SELECT count(*) FROM conversations)::integer AS conversations,
+                  (SELECT count(*) FROM conversation_items)::integer AS conversation_items,
+                  (SELECT count(*) FROM conversation_leases)::integer AS leases`,
+          [],
+          db,
+        )
+      ).rows[0];
+    const now = Math.floor(Date.now() / 1000);
+    const conversation = newConversation();
+    await store.createConversation(conversation, [userMessage('a')]);
+    await store.acquireConversationLease(conversation.id, 'me', 60_000);
+    const turn = newTurn({ conversationId: conversation.id });
+    await store.beginTurn(turn);
+    await store.finishTurn(turn.id, completed([assistantMessage('b')]));
+    const expiring = newConversation({ expiresAt: now + 1 });
+    await store.createConversation(expiring, [userMessage('c')]);
+    await store.acquireConversationLease(expiring.id, 'me', 60_000);
+    const chain = await storeChain(store, 3);
+    await store.beginTurn(newTurn({ expiresAt: now + 1, previousResponseId: chain[2].id }));
+    assert.deepEqual(await rows(), {
+      responses: 5,
+      items: 9,
+      conversations: 2,
+      conversation_items: 4,
+      leases: 2,
+    });
+
+    assert.equal(await store.deleteConversation(conversation.id), true);
+    assert.deepEqual(await rows(), {
+      responses: 5,
+      items: 9,
+      conversations: 1,
+      conversation_items: 1,
+      leases: 1,
+    });
+    assert.equal(await store.deleteResponse(turn.id), true);
+    assert.equal(await store.deleteResponse(chain[1].id), true);
+    assert.deepEqual(await rows(), {
+      responses: 3,
+      items: 5,
+      conversations: 1,
+      conversation_items: 1,
+      leases: 1,
+    });
+    assert.equal(await store.pruneExpired(now + 1), 2);
+    assert.deepEqual(await rows(), {
+      responses: 2,
+      items: 4,
+      conversations: 0,
+      conversation_items: 0,
+      leases: 0,
+    });
+    await store.close();
+  });
+});
+
 describe('PostgresStore: races and outages', () => {
   it('a response deleted while a turn points a conversation at its items keeps every item (FK, then retry)', async () => {
     const { db, url } = await freshDatabase();
