@@ -3,6 +3,7 @@
 // the library face both drive this; neither knows about stores or providers directly.
 
 import type { LanguageModelV4StreamPart } from '@ai-sdk/provider';
+import { countInputTokens, fitContextWindow } from '../context/window.ts';
 import { ApiError, invalidRequest, notFound, storeUnavailable } from '../protocol/errors.ts';
 import { newId } from '../protocol/ids.ts';
 import { nowSeconds, type ResponseState, toResponseObject } from '../protocol/response.ts';
@@ -12,9 +13,11 @@ import { toCallOptions, toModelPrompt } from '../providers/prompt.ts';
 import { startResilientCall } from '../providers/resilient-call.ts';
 import type { ModelRegistry } from '../providers/types.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from '../store/types.ts';
-import { ChainBrokenError } from '../store/types.ts';
+import { ChainBrokenError, StoreConflictError } from '../store/types.ts';
 import { type ConversationTurn, Conversations } from './conversations.ts';
 import { type EventSink, OutputAssembler } from './output.ts';
+import { applyStop } from './stop.ts';
+import { ENCRYPTED_REASONING, renderIncludes, TurnSurface } from './surface.ts';
 
 export interface EngineOptions {
   store: ConversationStore | null;
@@ -30,6 +33,11 @@ export interface CreateOptions {
   signal?: AbortSignal;
   /** Receives every stream event, already stamped with its sequence number. */
   onEvent?: (event: StreamEvent) => void;
+  /**
+   * Background mode (`request.background`): called once the turn is stored as `queued`, before
+   * the model is called. `state` then changes as the turn runs (see BackgroundRuns).
+   */
+  onQueued?: (state: ResponseState) => void;
 }
 
 export class Engine {
@@ -97,6 +105,7 @@ export class Engine {
     conversation: ConversationTurn | null,
   ): Promise<ResponseObject> {
     const resolved = this.models.resolve(request.model);
+    const surface = new TurnSurface(request, resolved);
     const history =
       conversation !== null
         ? conversation.items
@@ -104,14 +113,17 @@ export class Engine {
           ? []
           : await this.loadHistory(request.previous_response_id);
     const context: Item[] = history.length === 0 ? request.input : [...history, ...request.input];
-    const prompt = toModelPrompt(context, request.params.instructions);
+    const prompt = toModelPrompt(await fitContextWindow(context, request.params, resolved), request.params.instructions);
 
     const persist = request.store && this.store !== null;
+    if (request.background && !persist) {
+      throw invalidRequest('Background mode needs state storage: configure `state_storage`.', 'background', 'state_storage_disabled');
+    }
     const createdAt = nowSeconds();
     const state: ResponseState = {
       id: newId('resp'),
       model: request.model,
-      status: 'in_progress',
+      status: request.background ? 'queued' : 'in_progress',
       createdAt,
       completedAt: null,
       previousResponseId: request.previous_response_id,
@@ -121,7 +133,7 @@ export class Engine {
       error: null,
       incompleteDetails: null,
       store: request.store,
-      background: false,
+      background: request.background,
       conversationId: conversation?.id ?? null,
     };
 
@@ -130,7 +142,7 @@ export class Engine {
     }
 
     let sequence = 0;
-    const onEvent = options.onEvent;
+    const onEvent = surface.sink(options.onEvent, () => state.output);
     const emit: EventSink | null = onEvent
       ? (event) => {
           (event as StreamEvent).sequence_number = sequence++;
@@ -140,28 +152,43 @@ export class Engine {
 
     const assembler = new OutputAssembler(emit);
     state.output = assembler.output;
+    if (request.background) {
+      // The client has its answer (`queued`) before the model is called; the turn runs on.
+      options.onQueued?.(state);
+      emit?.({ type: 'response.created', response: toResponseObject(state) });
+      emit?.({ type: 'response.queued', response: toResponseObject(state) });
+      state.status = 'in_progress';
+      emit?.({ type: 'response.in_progress', response: toResponseObject(state) });
+    }
     let parts: AsyncIterable<LanguageModelV4StreamPart>;
     try {
       // Timeouts, retries and fallbacks happen in there, all before the first chunk.
-      ({ parts } = await startResilientCall(this.models, resolved, {
+      ({ parts } = await startResilientCall(this.models, surface.model(resolved), {
         prompt,
         options: toCallOptions(request.params),
         params: request.params,
-        stream: request.stream,
+        // Background turns stream upstream whatever the client asked, so polls see progress.
+        stream: request.stream || request.background,
         ...(options.signal ? { signal: options.signal } : {}),
       }));
     } catch (error) {
       const apiError = toUpstreamError(error, options.signal);
-      if (persist) await this.recordFailure(state, apiError);
-      throw apiError;
+      if (persist) await this.recordFailure(state, apiError, options.signal);
+      if (!request.background) throw apiError;
+      // A background client was answered long ago: the failure is the response's status.
+      const failed = surface.render(toResponseObject(state), state.output);
+      emit?.({ type: 'response.failed', response: failed });
+      return failed;
     }
 
-    emit?.({ type: 'response.created', response: toResponseObject(state) });
-    emit?.({ type: 'response.in_progress', response: toResponseObject(state) });
+    if (!request.background) {
+      emit?.({ type: 'response.created', response: toResponseObject(state) });
+      emit?.({ type: 'response.in_progress', response: toResponseObject(state) });
+    }
 
     let failure: ApiError | null = null;
     try {
-      for await (const part of parts) {
+      for await (const part of surface.observe(parts, () => state.output, request.background ? options.signal : undefined)) {
         const problem = assembler.push(part);
         if (problem) {
           failure = toUpstreamError(problem.error, options.signal);
@@ -176,6 +203,7 @@ export class Engine {
       assembler.closeAll('incomplete');
       state.status = 'failed';
       state.error = { code: failure.code ?? 'upstream_error', message: failure.message };
+      applyStop(state, options.signal);
     } else {
       const incomplete = assembler.finishReason === 'length' ? 'max_output_tokens' : assembler.finishReason === 'content-filter' ? 'content_filter' : null;
       assembler.closeAll(incomplete ? 'incomplete' : 'completed');
@@ -189,29 +217,57 @@ export class Engine {
       try {
         await this.store!.finishTurn(state.id, this.toResult(state));
       } catch (error) {
-        // The turn could not be saved: say so rather than report a completion nobody can continue.
-        const storeError = storeUnavailable(error);
-        if (!emit) throw storeError;
-        state.status = 'failed';
-        state.error = { code: 'state_storage_unavailable', message: storeError.message };
-        this.onBackgroundError(error, `saving turn ${state.id}`);
+        if (request.background && error instanceof StoreConflictError) {
+          // Finished elsewhere first: cancelled through another gateway instance.
+          state.status = 'cancelled';
+          state.error = null;
+          state.completedAt = null;
+        } else {
+          // The turn could not be saved: say so rather than report a completion nobody can continue.
+          const storeError = storeUnavailable(error);
+          if (!emit) throw storeError;
+          state.status = 'failed';
+          state.error = { code: 'state_storage_unavailable', message: storeError.message };
+          this.onBackgroundError(error, `saving turn ${state.id}`);
+        }
       }
     }
 
     if (!emit) {
-      if (failure) throw failure;
-      return toResponseObject(state);
+      if (failure && !request.background) throw failure;
+      return surface.render(toResponseObject(state), state.output);
     }
     const terminal = state.status === 'completed' ? 'response.completed' : state.status === 'incomplete' ? 'response.incomplete' : 'response.failed';
-    const response = toResponseObject(state);
+    const response = surface.render(toResponseObject(state), state.output);
     emit({ type: terminal, response });
     return response;
   }
 
-  async getResponse(id: string): Promise<ResponseObject> {
+  /** `include` as on create: `reasoning.encrypted_content` adds the replay envelope to reasoning items. */
+  async getResponse(id: string, include: readonly string[] = []): Promise<ResponseObject> {
     const stored = await this.storeCall(() => this.requireStore('response_id').getResponse(id));
     if (!stored) throw notFound(`No response found with id '${id}'.`, 'response_id');
-    return toResponseObject(fromStored(stored));
+    return renderIncludes(toResponseObject(fromStored(stored)), stored.output, include.includes(ENCRYPTED_REASONING));
+  }
+
+  /**
+   * POST /v1/responses/input_tokens: the input tokens this request would send, history included,
+   * after `truncation` (see context/window.ts for how they are counted).
+   */
+  async countInputTokens(request: CreateResponseRequest): Promise<number> {
+    const resolved = this.models.resolve(request.model);
+    let history: Item[] = [];
+    if (request.conversation !== null) {
+      const conversationId = request.conversation;
+      const items = await this.storeCall(() => this.requireStore('conversation').loadConversationItems(conversationId));
+      if (!items) throw notFound(`Conversation with id '${conversationId}' not found.`, 'conversation');
+      history = items;
+    } else if (request.previous_response_id !== null) {
+      history = await this.loadHistory(request.previous_response_id);
+    }
+    const context = await fitContextWindow([...history, ...request.input], request.params, resolved);
+    toModelPrompt(context, request.params.instructions); // the same 400s as creating the response
+    return countInputTokens(context, request.params, resolved.modelId);
   }
 
   async deleteResponse(id: string): Promise<{ id: string; object: 'response'; deleted: true }> {
@@ -274,9 +330,10 @@ export class Engine {
     return items;
   }
 
-  private async recordFailure(state: ResponseState, error: ApiError): Promise<void> {
+  private async recordFailure(state: ResponseState, error: ApiError, signal?: AbortSignal): Promise<void> {
     state.status = 'failed';
     state.error = { code: error.code ?? 'upstream_error', message: error.message };
+    applyStop(state, signal);
     try {
       await this.store!.finishTurn(state.id, this.toResult(state));
     } catch (storeError) {
@@ -349,7 +406,7 @@ function fromStored(stored: StoredResponse): ResponseState {
     error: stored.error,
     incompleteDetails: stored.incompleteDetails,
     store: true,
-    background: false,
+    background: stored.params.background === true,
     conversationId: stored.conversationId,
   };
 }

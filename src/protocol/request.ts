@@ -80,8 +80,8 @@ export function parseCreateResponse(raw: unknown): CreateResponseRequest {
   if (typeof model !== 'string') throw typeError('model', 'a string', model);
 
   const background = optionalBoolean(body, 'background') ?? false;
-  if (background) {
-    throw invalidRequest('Background mode (`background: true`) is not supported by this gateway yet.', 'background', 'unsupported_parameter');
+  if (background && body.store === false) {
+    throw invalidRequest('Background mode requires `store: true`: a background response is retrieved by polling.', 'background', 'invalid_value');
   }
   const include = parseInclude(body.include);
 
@@ -104,7 +104,9 @@ export function parseCreateResponse(raw: unknown): CreateResponseRequest {
     user: optionalString(body, 'user'),
     safety_identifier: optionalString(body, 'safety_identifier'),
     prompt_cache_key: optionalString(body, 'prompt_cache_key'),
-    service_tier: optionalString(body, 'service_tier'),
+    service_tier: parseServiceTier(body.service_tier),
+    // Stored with the parameters so a retrieved response still says it ran in the background.
+    ...(background ? { background: true } : {}),
   };
   if (params.tool_choice !== 'auto' && params.tool_choice !== 'none' && params.tools.length === 0) {
     throw invalidRequest('`tool_choice` requires `tools` to be provided.', 'tool_choice', 'invalid_value');
@@ -404,23 +406,55 @@ function parseReasoning(raw: unknown): RequestParams['reasoning'] {
 
 function parseTruncation(raw: unknown): 'auto' | 'disabled' {
   if (raw === undefined || raw === null || raw === 'disabled') return 'disabled';
-  if (raw === 'auto') {
-    throw invalidRequest("`truncation: 'auto'` is not supported by this gateway yet; use 'disabled'.", 'truncation', 'unsupported_parameter');
-  }
+  if (raw === 'auto') return 'auto';
   throw invalidRequest("Invalid value for 'truncation': expected 'auto' or 'disabled'.", 'truncation', 'invalid_value');
 }
 
-function parseInclude(raw: unknown): string[] {
+/**
+ * OpenAI's includable fields. The tool-specific ones name items of built-in tools this gateway
+ * does not run (only function tools), so they are accepted and have nothing to add.
+ */
+export const INCLUDABLE = [
+  'reasoning.encrypted_content',
+  'message.output_text.logprobs',
+  'message.input_image.image_url',
+  'file_search_call.results',
+  'web_search_call.results',
+  'web_search_call.action.sources',
+  'computer_call_output.output.image_url',
+  'code_interpreter_call.outputs',
+] as const;
+
+export function parseInclude(raw: unknown, param = 'include'): string[] {
   if (raw === undefined || raw === null) return [];
-  if (!Array.isArray(raw)) throw typeError('include', 'an array of strings', raw);
-  if (raw.length > 0) {
+  if (typeof raw === 'string') raw = [raw];
+  if (!Array.isArray(raw)) throw typeError(param, 'an array of strings', raw);
+  const out: string[] = [];
+  raw.forEach((value, i) => {
+    if (typeof value !== 'string' || !(INCLUDABLE as readonly string[]).includes(value)) {
+      throw invalidRequest(
+        `Invalid value for '${param}[${i}]': '${String(value)}'. Supported values are: ${INCLUDABLE.map((v) => `'${v}'`).join(', ')}.`,
+        `${param}[${i}]`,
+        'invalid_value',
+      );
+    }
+    if (!out.includes(value)) out.push(value);
+  });
+  return out;
+}
+
+const SERVICE_TIERS = ['auto', 'default', 'flex', 'scale', 'priority'];
+
+function parseServiceTier(raw: unknown): string | null {
+  if (raw === undefined || raw === null) return null;
+  if (typeof raw !== 'string' || !SERVICE_TIERS.includes(raw)) {
     throw invalidRequest(
-      `Invalid value for 'include': '${String(raw[0])}' is not supported by this gateway yet.`,
-      'include[0]',
-      'unsupported_parameter',
+      `Invalid value for 'service_tier': expected one of ${SERVICE_TIERS.map((t) => `'${t}'`).join(', ')}.`,
+      'service_tier',
+      'invalid_value',
     );
   }
-  return [];
+  return raw;
 }
 
 export function parseMetadata(raw: unknown, param = 'metadata'): Record<string, string> {

@@ -135,6 +135,8 @@ export interface RequestParams {
   safety_identifier: string | null;
   prompt_cache_key: string | null;
   service_tier: string | null;
+  /** Present (true) only for background responses; stored with the parameters, so retrieval knows it. */
+  background?: boolean;
 }
 
 // ---------- the response object ----------

@@ -1,14 +1,24 @@
-// /v1/responses: create (JSON or SSE), retrieve, delete, list input items.
+// /v1/responses: create (JSON or SSE, foreground or background), retrieve (JSON, or its event
+// stream resumed from a sequence number), cancel, delete, list input items, count input tokens.
 
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { type BackgroundOptions, BackgroundRuns, type StreamSubscriber } from '../../engine/background.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { invalidRequest } from '../../protocol/errors.ts';
-import { parseCreateResponse } from '../../protocol/request.ts';
+import { parseInputTokensRequest } from '../../protocol/input-tokens.ts';
+import { parseCreateResponse, parseInclude } from '../../protocol/request.ts';
 import { toClientItem } from '../../protocol/response.ts';
 import { SseWriter } from '../sse.ts';
 
 interface IdParams {
   id: string;
+}
+interface RetrieveQuery {
+  stream?: string;
+  starting_after?: string;
+  include?: string | string[];
+  'include[]'?: string | string[];
+  include_obfuscation?: string;
 }
 interface ListQuery {
   after?: string;
@@ -18,10 +28,25 @@ interface ListQuery {
 
 const HEARTBEAT_MS = 15_000;
 
-export function responsesRoutes(engine: Engine) {
+export function responsesRoutes(engine: Engine, backgroundOptions: BackgroundOptions = {}) {
   return async function register(app: FastifyInstance): Promise<void> {
+    const background = new BackgroundRuns(engine, {
+      ...backgroundOptions,
+      onError: (error, context) => app.log.error({ err: error }, context),
+    });
+    // Before the server stops listening: running background turns are stored as failed, and
+    // clients following them get their terminal event instead of a cut connection.
+    app.addHook('preClose', () => background.shutdown());
+
     app.post('/v1/responses', async (request, reply) => {
       const body = parseCreateResponse(request.body);
+      if (body.background) {
+        // Detached from this request: a client that goes away stops listening, the turn runs on.
+        const queued = await background.start(body);
+        if (!body.stream) return queued;
+        await background.stream(queued.id, { startingAfter: null, include: body.include }, sseSubscriber(reply), closedSignal(reply));
+        return reply;
+      }
       // A client that goes away aborts the upstream request with it.
       const abort = new AbortController();
       reply.raw.on('close', () => {
@@ -51,7 +76,21 @@ export function responsesRoutes(engine: Engine) {
       return reply;
     });
 
-    app.get<{ Params: IdParams }>('/v1/responses/:id', async (request) => engine.getResponse(request.params.id));
+    app.get<{ Params: IdParams; Querystring: RetrieveQuery }>('/v1/responses/:id', async (request, reply) => {
+      const query = request.query;
+      const include = parseInclude(query['include[]'] ?? query.include);
+      if (!parseBooleanQuery(query.stream, 'stream')) return engine.getResponse(request.params.id, include);
+      const startingAfter = parseStartingAfter(query.starting_after);
+      await background.stream(request.params.id, { startingAfter, include }, sseSubscriber(reply), closedSignal(reply));
+      return reply;
+    });
+
+    app.post<{ Params: IdParams }>('/v1/responses/:id/cancel', async (request) => background.cancel(request.params.id));
+
+    app.post('/v1/responses/input_tokens', async (request) => {
+      const body = parseInputTokensRequest(request.body);
+      return { object: 'response.input_tokens', input_tokens: await engine.countInputTokens(body) };
+    });
 
     app.delete<{ Params: IdParams }>('/v1/responses/:id', async (request) => engine.deleteResponse(request.params.id));
 
@@ -68,6 +107,42 @@ export function responsesRoutes(engine: Engine) {
       };
     });
   };
+}
+
+/** Writes a stream as SSE on a hijacked reply, opened once the stream is accepted. */
+function sseSubscriber(reply: FastifyReply): StreamSubscriber {
+  let sse: SseWriter | null = null;
+  return {
+    open() {
+      reply.hijack();
+      sse = new SseWriter(reply.raw);
+      sse.startHeartbeat(HEARTBEAT_MS);
+    },
+    send: (event) => sse?.send(event),
+    end: () => sse?.end(),
+  };
+}
+
+/** Aborted when the client's connection goes away. */
+function closedSignal(reply: FastifyReply): AbortSignal {
+  const closed = new AbortController();
+  reply.raw.on('close', () => closed.abort());
+  return closed.signal;
+}
+
+function parseBooleanQuery(value: string | undefined, param: string): boolean {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  throw invalidRequest(`Invalid '${param}': expected 'true' or 'false', got '${value}'.`, param, 'invalid_value');
+}
+
+function parseStartingAfter(value: string | undefined): number | null {
+  if (value === undefined || value === '') return null;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < -1) {
+    throw invalidRequest(`Invalid 'starting_after': expected a sequence number (an integer >= 0), got '${value}'.`, 'starting_after', 'invalid_value');
+  }
+  return n;
 }
 
 export function parseListQuery(query: ListQuery): { limit: number; order: 'asc' | 'desc'; after: string | null } {
