@@ -11,7 +11,7 @@ import type { ContentPart, Item, ResponseObject, StreamEvent } from '../protocol
 
 interface Announced {
   id: string;
-  /** Characters of each content part announced so far (text, refusal or arguments). */
+  /** Characters announced so far of each content part (messages) or summary part (reasoning). */
   parts: number[];
   args: number;
   done: boolean;
@@ -22,6 +22,7 @@ export class SnapshotReplayer {
   #sequence = 0;
   #announced: Announced[] = [];
   #begun = false;
+  #running = false;
   #ended = false;
 
   constructor(emit: (event: StreamEvent) => void) {
@@ -40,6 +41,10 @@ export class SnapshotReplayer {
   push(response: ResponseObject): void {
     if (this.#ended) return;
     if (!this.#begun) this.#begin(response);
+    if (!this.#running && response.status !== 'queued') {
+      this.#running = true;
+      this.#send({ type: 'response.in_progress', response: { ...opening(response), status: 'in_progress' } });
+    }
     this.#advance(response.output);
     if (response.status !== 'queued' && response.status !== 'in_progress') {
       for (let i = 0; i < this.#announced.length; i++) this.#close(i, response.output[i]);
@@ -50,14 +55,12 @@ export class SnapshotReplayer {
 
   #begin(response: ResponseObject): void {
     this.#begun = true;
-    const opening = { ...response, output: [], usage: null, error: null, incomplete_details: null, completed_at: null };
     if (response.background) {
-      this.#send({ type: 'response.created', response: { ...opening, status: 'queued' } });
-      this.#send({ type: 'response.queued', response: { ...opening, status: 'queued' } });
+      this.#send({ type: 'response.created', response: { ...opening(response), status: 'queued' } });
+      this.#send({ type: 'response.queued', response: { ...opening(response), status: 'queued' } });
     } else {
-      this.#send({ type: 'response.created', response: { ...opening, status: 'in_progress' } });
+      this.#send({ type: 'response.created', response: { ...opening(response), status: 'in_progress' } });
     }
-    if (response.status !== 'queued') this.#send({ type: 'response.in_progress', response: { ...opening, status: 'in_progress' } });
   }
 
   #advance(output: Item[]): void {
@@ -82,6 +85,19 @@ export class SnapshotReplayer {
             seen.parts[c] = text.length;
             const base = { item_id: item.id, output_index: index, content_index: c, delta };
             this.#send(part.type === 'refusal' ? { type: 'response.refusal.delta', ...base } : { type: 'response.output_text.delta', ...base, logprobs: [] });
+          }
+        });
+      } else if (item.type === 'reasoning') {
+        item.summary.forEach((part, i) => {
+          const base = { item_id: item.id, output_index: index, summary_index: i };
+          if (seen.parts[i] === undefined) {
+            seen.parts[i] = 0;
+            this.#send({ type: 'response.reasoning_summary_part.added', ...base, part: { type: 'summary_text', text: '' } });
+          }
+          if (part.text.length > seen.parts[i]) {
+            const delta = part.text.slice(seen.parts[i]);
+            seen.parts[i] = part.text.length;
+            this.#send({ type: 'response.reasoning_summary_text.delta', ...base, delta });
           }
         });
       } else if (item.type === 'function_call' && item.arguments.length > seen.args) {
@@ -109,6 +125,13 @@ export class SnapshotReplayer {
         else this.#send({ type: 'response.output_text.done', ...base, text: partText(part), logprobs: [] });
         this.#send({ type: 'response.content_part.done', ...base, part });
       });
+    } else if (item.type === 'reasoning') {
+      item.summary.forEach((part, i) => {
+        if (this.#announced[index].parts[i] === undefined) return;
+        const base = { item_id: item.id, output_index: index, summary_index: i };
+        this.#send({ type: 'response.reasoning_summary_text.done', ...base, text: part.text });
+        this.#send({ type: 'response.reasoning_summary_part.done', ...base, part });
+      });
     } else if (item.type === 'function_call') {
       this.#send({ type: 'response.function_call_arguments.done', item_id: item.id, output_index: index, name: item.name, arguments: item.arguments });
     }
@@ -129,6 +152,11 @@ export function replayEvents(response: ResponseObject): StreamEvent[] {
 
 export function terminalEventType(status: ResponseObject['status']): string {
   return status === 'completed' ? 'response.completed' : status === 'incomplete' ? 'response.incomplete' : 'response.failed';
+}
+
+/** The response as it stood before any output: what the opening events carry. */
+function opening(response: ResponseObject): ResponseObject {
+  return { ...response, output: [], usage: null, error: null, incomplete_details: null, completed_at: null };
 }
 
 function openingItem(item: Item): Item {
