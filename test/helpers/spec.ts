@@ -13,6 +13,7 @@ const SPEC_ID = 'openresponses';
 
 interface Validators {
   response: ValidateFunction;
+  item: ValidateFunction;
   events: Map<string, { name: string; validate: ValidateFunction }>;
   error: ValidateFunction;
 }
@@ -75,7 +76,7 @@ function load(): Validators {
     },
   });
 
-  validators = { response: ref('ResponseResource'), events, error };
+  validators = { response: ref('ResponseResource'), item: ref('ItemField'), events, error };
   return validators;
 }
 
@@ -94,6 +95,12 @@ function dropLoneDiscriminators(node: unknown): void {
 export function assertValidResponse(obj: unknown): void {
   const { response } = load();
   if (!response(obj)) fail('ResponseResource', obj, response.errors);
+}
+
+/** Asserts `item` is an Open Responses `ItemField`: an output, input or conversation item as returned. */
+export function assertValidItem(item: unknown): void {
+  const validate = load().item;
+  if (!validate(item)) fail('ItemField', item, validate.errors);
 }
 
 /** Asserts `ev` is one of the streaming events the spec lists, validated against its own schema. */
