@@ -235,6 +235,12 @@ end
 return {id, chain}
 `;
 
+/** KEYS[1] = r:<id>, KEYS[2] = x.  ARGV: P, x member. Returns 1 when the response existed. */
+const DELETE_RESPONSE = `
+redis.call('ZREM', KEYS[2], ARGV[2])
+return redis.call('DEL', KEYS[1])
+`;
+
 /** KEYS[1] = x.  ARGV: P, now (s), batch size. Removes what expired by `now`; returns how many records. */
 const PRUNE = `
 local now = tonumber(ARGV[2])
@@ -499,6 +505,7 @@ export const SCRIPTS = {
   finishTurn: script('finishTurn', FINISH_TURN),
   saveProgress: script('saveProgress', SAVE_PROGRESS),
   loadChain: script('loadChain', LOAD_CHAIN),
+  deleteResponse: script('deleteResponse', DELETE_RESPONSE),
   prune: script('prune', PRUNE),
   createConversation: script('createConversation', CREATE_CONVERSATION),
   updateConversation: script('updateConversation', UPDATE_CONVERSATION),

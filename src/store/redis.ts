@@ -161,8 +161,7 @@ export class RedisStore implements ConversationStore {
         'Redis Cluster has only database 0: remove the /db path from the connection string.',
       );
     }
-    const mode = options.cluster ? 'cluster ' : isSentinel(options.redisOptions) ? 'sentinel ' : '';
-    this.description = `redis (${mode}${this.#urls.map(redactRedisUrl).join(',')}, prefix ${JSON.stringify(this.#prefix)})`;
+    this.description = `redis (${describeTarget(this.#urls, options)}, prefix ${JSON.stringify(this.#prefix)})`;
   }
 
   /** The key prefix in use. */
@@ -306,13 +305,12 @@ export class RedisStore implements ConversationStore {
   }
 
   async deleteResponse(id: string): Promise<boolean> {
-    const results = await this.#command((c) =>
-      c.multi().del(this.#key('r:', id)).zrem(this.#key('x'), `r${id}`).exec(),
+    const deleted = await this.#run(
+      SCRIPTS.deleteResponse,
+      [this.#key('r:', id), this.#key('x')],
+      [`r${id}`],
     );
-    const deleted = results?.[0];
-    if (deleted === undefined) throw this.#unavailable(new Error('the transaction was aborted'));
-    if (deleted[0] !== null) throw this.#unavailable(deleted[0]);
-    return deleted[1] === 1;
+    return deleted === 1;
   }
 
   async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
@@ -544,9 +542,15 @@ export class RedisStore implements ConversationStore {
     if (this.#options.cluster) {
       const extra = (this.#options.redisOptions ?? {}) as ClusterOptions;
       const options: ClusterOptions = {
-        ...safety,
+        lazyConnect: true,
+        enableOfflineQueue: false,
         ...extra,
-        redisOptions: { ...credentials, ...safety, ...(extra.redisOptions ?? {}) },
+        redisOptions: {
+          ...credentials,
+          maxRetriesPerRequest: 0,
+          autoResendUnfulfilledCommands: false,
+          ...(extra.redisOptions ?? {}),
+        },
       };
       return new Cluster(
         this.#urls.map((u) => ({ host: u.host, port: u.port })),
@@ -567,7 +571,7 @@ export class RedisStore implements ConversationStore {
   /** Why open() failed, in words an operator can act on, never with the password. */
   #startupError(error: unknown): Error {
     const cause = this.#lastError ?? (error instanceof Error ? error : new Error(String(error)));
-    const where = this.description.replace(/^redis \(/, '').replace(/\)$/, '');
+    const where = describeTarget(this.#urls, this.#options);
     const text = cause.message;
     let message: string;
     if (/WRONGPASS|invalid password|invalid username-password/i.test(text)) {
@@ -624,8 +628,21 @@ function hasHashTag(prefix: string): boolean {
   return open !== -1 && prefix.indexOf('}', open + 2) !== -1;
 }
 
-function isSentinel(options: Record<string, unknown> | undefined): boolean {
-  return Array.isArray(options?.sentinels) && (options.sentinels as unknown[]).length > 0;
+/** Where the store connects, for logs: never the password. */
+function describeTarget(urls: ParsedUrl[], options: RedisStoreOptions): string {
+  const sentinels = options.redisOptions?.sentinels;
+  if (!options.cluster && Array.isArray(sentinels) && sentinels.length > 0) {
+    const name = typeof options.redisOptions?.name === 'string' ? options.redisOptions.name : '(no name)';
+    const via = sentinels
+      .map(
+        (s: { host?: unknown; port?: unknown }) =>
+          `${String(s.host ?? 'localhost')}:${String(s.port ?? 26379)}`,
+      )
+      .join(',');
+    const auth = urls[0].password === undefined ? '' : ', password ***';
+    return `sentinel master ${JSON.stringify(name)} via ${via}, db ${urls[0].db}${auth}${urls[0].tls ? ', tls' : ''}`;
+  }
+  return `${options.cluster ? 'cluster ' : ''}${urls.map(redactRedisUrl).join(',')}`;
 }
 
 function leaseTtl(ttlMs: number): number {

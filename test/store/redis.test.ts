@@ -1,0 +1,712 @@
+// RedisStore specifics beyond the shared contract, against real throwaway redis-servers: round
+// trips per operation (counted with MONITOR), expiry done by Redis itself, no keys left behind,
+// the key layout, ids full of glob and hash-tag characters, large items stored once, startup
+// errors that never show the password, recovery after an outage, TLS, Sentinel and Cluster.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import type { Item, MessageItem } from '../../src/protocol/types.ts';
+import { parseRedisUrl, RedisStore, type RedisStoreOptions } from '../../src/store/redis.ts';
+import type { StoredResponse } from '../../src/store/types.ts';
+import {
+  type RedisServer,
+  startRedisCluster,
+  startRedisSentinel,
+  startRedisServer,
+} from '../helpers/redis-server.ts';
+import {
+  assistantMessage,
+  completed,
+  finished,
+  newConversation,
+  newId,
+  newTurn,
+  userMessage,
+} from '../store-contract/suite.ts';
+
+const NOW = () => Math.floor(Date.now() / 1000);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// URL-special characters on purpose: the URL carries it encoded, Redis gets it decoded.
+const PASSWORD = 'p@ss:w/rd?#%&= ö';
+
+let server: RedisServer;
+let admin: Redis;
+let counter = 0;
+const stores: RedisStore[] = [];
+
+before(async () => {
+  server = await startRedisServer({ password: PASSWORD });
+  admin = new Redis(server.url);
+});
+
+after(async () => {
+  for (const store of stores) await store.close();
+  admin.disconnect();
+  await server.stop();
+});
+
+function freshPrefix(): string {
+  return `t${++counter}:`;
+}
+
+/** Closed after all tests, whatever happens (an open client would keep the process alive). */
+function track(store: RedisStore): RedisStore {
+  stores.push(store);
+  return store;
+}
+
+async function opened(options: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
+  const store = track(
+    new RedisStore({ url: server.url, ttlSeconds: null, keyPrefix: freshPrefix(), ...options }),
+  );
+  await store.open();
+  return store;
+}
+
+/** Every key under `prefix` (the prefix's glob characters escaped). */
+async function keysOf(prefix: string, client: Redis = admin): Promise<string[]> {
+  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys.sort();
+}
+
+async function storeTurn(store: RedisStore, turn: StoredResponse, output: Item[] = [assistantMessage('ok')]) {
+  await store.beginTurn(turn);
+  const result = completed(output);
+  await store.finishTurn(turn.id, result);
+  return finished(turn, result);
+}
+
+async function storeChain(store: RedisStore, length: number): Promise<StoredResponse[]> {
+  const chain: StoredResponse[] = [];
+  let previous: string | null = null;
+  for (let i = 0; i < length; i++) {
+    const turn = newTurn({ previousResponseId: previous, input: [userMessage(`q${i}`)] });
+    chain.push(await storeTurn(store, turn, [assistantMessage(`a${i}`)]));
+    previous = turn.id;
+  }
+  return chain;
+}
+
+/**
+ * The commands a client sent while `run` ran, as MONITOR saw them (commands a script issues
+ * server-side are left out: they are not round trips).
+ */
+async function commandsSent(run: () => Promise<unknown>): Promise<string[]> {
+  const client = new Redis(server.url);
+  const monitor = await client.monitor();
+  const seen: string[][] = [];
+  const marker = `end-${newId('m')}`;
+  const done = new Promise<void>((resolve) => {
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) resolve();
+      else if (source !== 'lua') seen.push(args);
+    });
+  });
+  try {
+    await run();
+    await admin.echo(marker);
+    await done;
+  } finally {
+    monitor.disconnect();
+    client.disconnect();
+  }
+  return seen.map((args) => args[0].toLowerCase());
+}
+
+describe('RedisStore: round trips', () => {
+  it('loads a 1,000-turn chain with one command (EVALSHA), the same as a single turn', async () => {
+    const store = await opened();
+    const chain = await storeChain(store, 1000);
+    let loaded: StoredResponse[] | null = null;
+    const sent = await commandsSent(async () => {
+      loaded = await store.loadChain(chain[999].id);
+    });
+    assert.deepEqual(sent, ['evalsha']);
+    assert.deepEqual(loaded, chain);
+    assert.deepEqual(await commandsSent(() => store.loadChain(chain[0].id)), ['evalsha']);
+  });
+
+  it('costs one command per operation', async () => {
+    const store = await opened();
+    const conversation = newConversation({ user: 'u', metadata: { k: 'v' } });
+    const turn = newTurn({ conversationId: conversation.id });
+    const steps: [string, () => Promise<unknown>][] = [
+      ['createConversation', () => store.createConversation(conversation, [userMessage('hi')])],
+      ['beginTurn', () => store.beginTurn(turn)],
+      ['saveProgress', () => store.saveProgress(turn.id, { status: 'in_progress', output: [] })],
+      [
+        'finishTurn (+ conversation append)',
+        () => store.finishTurn(turn.id, completed([assistantMessage('a')])),
+      ],
+      ['getResponse', () => store.getResponse(turn.id)],
+      ['listInputItems', () => store.listInputItems(turn.id, { limit: 10, order: 'asc' })],
+      ['getConversation', () => store.getConversation(conversation.id)],
+      ['loadConversationItems', () => store.loadConversationItems(conversation.id)],
+      [
+        'listConversationItems',
+        () => store.listConversationItems(conversation.id, { limit: 2, order: 'desc' }),
+      ],
+      [
+        'appendConversationItems',
+        () => store.appendConversationItems(conversation.id, [userMessage('more')]),
+      ],
+      ['getConversationItem', () => store.getConversationItem(conversation.id, turn.input[0].id)],
+      ['updateConversation', () => store.updateConversation(conversation.id, { metadata: { k: 'w' } })],
+      [
+        'listConversations',
+        () => store.listConversations({ user: 'u', metadata: { k: 'w' }, limit: 10, order: 'desc' }),
+      ],
+      ['acquireConversationLease', () => store.acquireConversationLease(conversation.id, 'a', 10_000)],
+      ['renewConversationLease', () => store.renewConversationLease(conversation.id, 'a', 10_000)],
+      ['releaseConversationLease', () => store.releaseConversationLease(conversation.id, 'a')],
+      ['deleteConversationItem', () => store.deleteConversationItem(conversation.id, turn.input[0].id)],
+      ['deleteConversation', () => store.deleteConversation(conversation.id)],
+      ['deleteResponse', () => store.deleteResponse(turn.id)],
+      ['pruneExpired', () => store.pruneExpired(NOW())],
+      ['ping', () => store.ping()],
+    ];
+    for (const [name, step] of steps) {
+      const sent = await commandsSent(step);
+      assert.equal(sent.length, 1, `${name} sent ${sent.join(', ')}`);
+    }
+  });
+
+  it('falls back to EVAL when the server lost its scripts (restart, failover, SCRIPT FLUSH)', async () => {
+    const store = await opened();
+    const chain = await storeChain(store, 3);
+    await admin.script('FLUSH');
+    const sent = await commandsSent(async () => assert.deepEqual(await store.loadChain(chain[2].id), chain));
+    assert.deepEqual(sent, ['evalsha', 'eval']);
+    assert.deepEqual(await commandsSent(() => store.loadChain(chain[2].id)), ['evalsha']);
+  });
+});
+
+describe('RedisStore: expiry by Redis itself', () => {
+  it('drops a finished turn and a conversation at their expiry without any prune', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix, ttlSeconds: 1 });
+    const createdAt = NOW();
+    const conversation = newConversation({ createdAt, user: 'ttl-user', metadata: { a: 'b' } });
+    await store.createConversation(conversation, [userMessage('x')]);
+    const turn = await storeTurn(store, newTurn({ createdAt, conversationId: conversation.id }));
+    assert.equal((await store.getResponse(turn.id))?.expiresAt, createdAt + 1);
+    // Every key of a record carries the record's expiry (PEXPIREAT createdAt + ttl).
+    for (const key of await keysOf(prefix)) {
+      const at = Number(await admin.call('PEXPIRETIME', key));
+      assert.ok(at > 0, `${key} has no expiry`);
+      // The sequence counter copies the index's remaining time, so it may be a millisecond off.
+      if (key !== `${prefix}x`)
+        assert.ok(Math.abs(at - (createdAt + 1) * 1000) <= 2, `${key} expires at ${at}`);
+    }
+    await sleep((createdAt + 1) * 1000 - Date.now() + 150);
+    // Only the expiry index is left (ids and times, no data); it outlives its members by a day
+    // so that pruneExpired can still count them, and pruneExpired empties it.
+    assert.deepEqual(await keysOf(prefix), [`${prefix}x`]);
+    assert.equal(await store.getResponse(turn.id), null);
+    assert.equal(await store.getConversation(conversation.id), null);
+    assert.equal(await store.pruneExpired(NOW()), 2);
+    assert.deepEqual(await keysOf(prefix), []);
+  });
+
+  it('keeps an unfinished turn past its expiry (hidden) so it can still finish, then drops it', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix });
+    const turn = newTurn({ expiresAt: NOW() - 5 });
+    await store.beginTurn(turn);
+    assert.equal(await store.getResponse(turn.id), null, 'expired, so invisible');
+    const ttl = await admin.pttl(`${prefix}r:${turn.id}`);
+    assert.ok(ttl > 59 * 60 * 1000, `kept for the in-progress grace, pttl ${ttl}`);
+    await store.finishTurn(turn.id, completed([assistantMessage('late')]));
+    assert.equal(await admin.exists(`${prefix}r:${turn.id}`), 0, 'dropped as soon as it finished');
+  });
+
+  it('lists no expired conversation and cleans index entries whose data Redis dropped', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix });
+    const keep = newConversation({ user: 'idx', metadata: { t: '1' } });
+    await store.createConversation(keep, []);
+    const soon = newConversation({ user: 'idx', metadata: { t: '1' }, expiresAt: NOW() + 1 });
+    await store.createConversation(soon, [userMessage('bye')]);
+    assert.equal(
+      (await store.listConversations({ user: 'idx', limit: 10, order: 'asc' })).conversations.length,
+      2,
+    );
+    await sleep(soon.expiresAt! * 1000 - Date.now() + 100);
+    assert.equal(await admin.exists(`${prefix}c:${soon.id}`), 0, 'Redis dropped it');
+    const listed = await store.listConversations({
+      user: 'idx',
+      metadata: { t: '1' },
+      limit: 10,
+      order: 'asc',
+    });
+    assert.deepEqual(listed.conversations, [keep]);
+    assert.equal(await store.pruneExpired(NOW()), 1);
+    for (const index of ['ca', 'cu:idx', 'cm:1:t1']) {
+      assert.deepEqual(await admin.zrange(`${prefix}${index}`, '0', '-1'), [
+        await admin.hget(`${prefix}c:${keep.id}`, 'q'),
+      ]);
+    }
+  });
+});
+
+describe('RedisStore: nothing left behind', () => {
+  it('leaves no key after every response and conversation is deleted', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix, ttlSeconds: 3600 });
+    const chain = await storeChain(store, 5);
+    const conversations = [];
+    for (let i = 0; i < 3; i++) {
+      const conversation = newConversation({
+        user: `user-${i % 2}`,
+        metadata: { team: 'red', n: String(i) },
+      });
+      await store.createConversation(conversation, [userMessage('first')]);
+      await store.appendConversationItems(conversation.id, [
+        userMessage('second'),
+        assistantMessage('third'),
+      ]);
+      await store.updateConversation(conversation.id, { metadata: { team: 'blue' } });
+      await storeTurn(store, newTurn({ conversationId: conversation.id, input: [userMessage('in a turn')] }));
+      await store.deleteConversationItem(
+        conversation.id,
+        (await store.loadConversationItems(conversation.id))![0].id,
+      );
+      assert.ok(await store.acquireConversationLease(conversation.id, 'me', 60_000));
+      await store.releaseConversationLease(conversation.id, 'me');
+      conversations.push(conversation);
+    }
+    const inConversations = await keysOf(prefix);
+    assert.ok(inConversations.length > 10, inConversations.join(' '));
+
+    for (const turn of chain) assert.equal(await store.deleteResponse(turn.id), true);
+    const responses = await admin.keys(`${prefix}r:*`);
+    for (const id of responses) await store.deleteResponse(id.slice(`${prefix}r:`.length));
+    for (const conversation of conversations)
+      assert.equal(await store.deleteConversation(conversation.id), true);
+    assert.deepEqual(await keysOf(prefix), []);
+  });
+
+  it('leaves no key after pruning everything', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix, ttlSeconds: 3600 });
+    await storeChain(store, 3);
+    const conversation = newConversation({ user: 'u', metadata: { a: '1' } });
+    await store.createConversation(conversation, [userMessage('x')]);
+    await storeTurn(store, newTurn({ conversationId: conversation.id }));
+    assert.equal(await store.pruneExpired(NOW() + 7200), 5);
+    assert.deepEqual(await keysOf(prefix), []);
+  });
+});
+
+describe('RedisStore: key layout and odd ids', () => {
+  it('writes exactly the documented keys, a turn only its own items, under the prefix', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix });
+    const root = await storeTurn(store, newTurn({ input: [userMessage('a')] }));
+    const conversation = newConversation({ user: 'ann', metadata: { k: 'v' } });
+    await store.createConversation(conversation, []);
+    const child = await storeTurn(
+      store,
+      newTurn({ previousResponseId: root.id, conversationId: conversation.id, input: [userMessage('b')] }),
+    );
+    await store.acquireConversationLease(conversation.id, 'h', 60_000);
+    assert.deepEqual(
+      await keysOf(prefix),
+      [
+        `c:${conversation.id}`,
+        `ca`,
+        `ci:${conversation.id}`,
+        `cm:1:kv`,
+        `cu:ann`,
+        `cx:${conversation.id}`,
+        `l:${conversation.id}`,
+        `n`,
+        `r:${child.id}`,
+        `r:${root.id}`,
+      ]
+        .map((key) => prefix + key)
+        .sort(),
+    );
+    // The child's hash holds its own two items, not its parent's.
+    const fields = Object.keys(await admin.hgetall(`${prefix}r:${child.id}`)).sort();
+    assert.deepEqual(fields, ['f', 'i0', 'ki', 'ko', 'm', 'ni', 'no', 'o0', 'p', 's', 'uc', 'up']);
+    assert.equal(await admin.get(`${prefix}l:${conversation.id}`), 'h');
+  });
+
+  it('keeps ids with glob, hash-tag, separator, unicode and NUL characters apart', async () => {
+    const store = await opened();
+    const odd = ['{a}', 'a:b', 'a*', '?', '[x]', 'r:a', 'a\\', 'ключ 🔑', 'nul\u0000x', 'a:i0', ''];
+    for (const id of odd) {
+      const turn = newTurn({ id: `resp_${id}`, input: [userMessage(`for ${id}`)] });
+      await storeTurn(store, turn, [assistantMessage(`answer ${id}`)]);
+      const conversation = newConversation({
+        id: `conv_${id}`,
+        user: `user ${id}`,
+        metadata: { [`k:${id}`]: id },
+      });
+      await store.createConversation(conversation, [userMessage(`c ${id}`, `msg_${id}`)]);
+    }
+    for (const id of odd) {
+      const got = await store.getResponse(`resp_${id}`);
+      assert.deepEqual(got?.input, [userMessage(`for ${id}`, got!.input[0].id)]);
+      const listed = await store.listConversations({ user: `user ${id}`, limit: 10, order: 'asc' });
+      assert.deepEqual(
+        listed.conversations.map((c) => c.id),
+        [`conv_${id}`],
+      );
+      const byMetadata = await store.listConversations({
+        metadata: { [`k:${id}`]: id },
+        limit: 10,
+        order: 'asc',
+      });
+      assert.deepEqual(
+        byMetadata.conversations.map((c) => c.id),
+        [`conv_${id}`],
+      );
+      assert.deepEqual(
+        await store.getConversationItem(`conv_${id}`, `msg_${id}`),
+        userMessage(`c ${id}`, `msg_${id}`),
+      );
+    }
+    // Metadata pairs that concatenate alike stay apart: ("ab", "c") vs ("a", "bc").
+    const left = newConversation({ metadata: { ab: 'c' } });
+    const right = newConversation({ metadata: { a: 'bc' } });
+    await store.createConversation(left, []);
+    await store.createConversation(right, []);
+    const found = await store.listConversations({ metadata: { ab: 'c' }, limit: 10, order: 'asc' });
+    assert.deepEqual(found.conversations, [left]);
+  });
+
+  it('keeps stores with different prefixes apart on one server', async () => {
+    const a = await opened();
+    const b = await opened();
+    const turn = await storeTurn(a, newTurn());
+    assert.equal(await b.getResponse(turn.id), null);
+    await b.beginTurn(newTurn({ id: turn.id }));
+    assert.deepEqual(await a.getResponse(turn.id), turn);
+  });
+});
+
+describe('RedisStore: sizes', () => {
+  it('stores each 1 MB item once: a chain of big turns grows by its own bytes, not its history', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix });
+    const big = (n: number) => `${n}`.padEnd(1_048_576, 'x');
+    let previous: string | null = null;
+    const chain: StoredResponse[] = [];
+    for (let i = 0; i < 6; i++) {
+      const turn = newTurn({ previousResponseId: previous, input: [userMessage(big(i))] });
+      chain.push(await storeTurn(store, turn, [assistantMessage(`short ${i}`)]));
+      previous = turn.id;
+    }
+    for (const turn of chain) {
+      const bytes = Number(await admin.memory('USAGE', `${prefix}r:${turn.id}`, 'SAMPLES', 0));
+      // One copy plus allocator rounding (jemalloc size classes); a copy of the history would be i MB more.
+      assert.ok(bytes > 1_048_576 && bytes < 1_600_000, `${turn.id}: ${bytes} bytes`);
+    }
+    assert.deepEqual(await store.loadChain(chain[5].id), chain);
+    const conversation = newConversation();
+    await store.createConversation(conversation, []);
+    const item = userMessage(big(7));
+    await store.appendConversationItems(conversation.id, [item]);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), [item]);
+  });
+
+  it('round-trips NUL, lone surrogates and every plane in ids, metadata and items', async () => {
+    const store = await opened();
+    const text = 'a\u0000b \ud800 \udfff 😀 \u{10ffff} \u2028 "\\';
+    const conversation = newConversation({ user: text, metadata: { [text]: text } });
+    const items = [userMessage(text, `msg_${text}`)];
+    await store.createConversation(conversation, items);
+    const got = await store.getConversation(conversation.id);
+    // JSON keeps lone surrogates as escapes, so records round-trip exactly.
+    assert.deepEqual(got, { ...conversation, itemCount: 1 });
+    assert.deepEqual(await store.loadConversationItems(conversation.id), items);
+    // As index keys and item ids they are UTF-8 (a lone surrogate becomes U+FFFD); still found.
+    assert.deepEqual(
+      (await store.listConversations({ user: text, metadata: { [text]: text }, limit: 5, order: 'asc' }))
+        .conversations,
+      [got],
+    );
+    assert.deepEqual(await store.getConversationItem(conversation.id, `msg_${text}`), items[0]);
+  });
+
+  it('appends a 5,000-item batch (past Lua unpack limits) and lists it in pages', async () => {
+    const store = await opened();
+    const conversation = newConversation();
+    await store.createConversation(conversation, []);
+    const items = Array.from({ length: 5000 }, (_, i) => userMessage(`item ${i}`, `msg_${i}`));
+    assert.equal((await store.appendConversationItems(conversation.id, items))?.itemCount, 5000);
+    const turn = newTurn({ input: items });
+    await store.beginTurn(turn);
+    assert.deepEqual((await store.getResponse(turn.id))?.input, items);
+    const page = await store.listConversationItems(conversation.id, {
+      limit: 3,
+      order: 'desc',
+      after: 'msg_4000',
+    });
+    assert.deepEqual(page, { items: [items[3999], items[3998], items[3997]], hasMore: true });
+  });
+});
+
+describe('RedisStore: concurrency across instances', () => {
+  it('two stores on one prefix append concurrent turns whole, and one lease holder wins', async () => {
+    const prefix = freshPrefix();
+    const a = await opened({ keyPrefix: prefix });
+    const b = await opened({ keyPrefix: prefix });
+    const conversation = newConversation();
+    await a.createConversation(conversation, []);
+    const turns = Array.from({ length: 30 }, (_, t) =>
+      newTurn({ conversationId: conversation.id, input: [userMessage(`q${t}`), userMessage(`q${t}b`)] }),
+    );
+    await Promise.all(turns.map((turn, t) => (t % 2 ? a : b).beginTurn(turn)));
+    await Promise.all(
+      turns.map((turn, t) => (t % 2 ? b : a).finishTurn(turn.id, completed([assistantMessage(`a${t}`)]))),
+    );
+    const items = (await b.loadConversationItems(conversation.id))!;
+    assert.equal(items.length, 90);
+    for (let start = 0; start < 90; start += 3) {
+      const t = turns.findIndex((turn) => turn.input[0].id === items[start].id);
+      assert.deepEqual(items.slice(start, start + 2), turns[t].input);
+      assert.equal((items[start + 2] as MessageItem).content[0].type, 'output_text');
+    }
+    const wins = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).acquireConversationLease(conversation.id, `h${i}`, 5000),
+      ),
+    );
+    assert.equal(wins.filter(Boolean).length, 1);
+  });
+});
+
+describe('RedisStore: saveProgress', () => {
+  it('replaces the progress output of an unfinished turn only', async () => {
+    const store = await opened();
+    const turn = newTurn({ status: 'queued' });
+    await store.beginTurn(turn);
+    const partial = [assistantMessage('par')];
+    assert.equal(await store.saveProgress(turn.id, { status: 'in_progress', output: partial }), true);
+    assert.deepEqual(await store.getResponse(turn.id), { ...turn, status: 'in_progress', output: partial });
+    const more = [assistantMessage('partial'), assistantMessage('second')];
+    assert.equal(await store.saveProgress(turn.id, { status: 'in_progress', output: more }), true);
+    assert.deepEqual((await store.getResponse(turn.id))?.output, more);
+    const result = completed([assistantMessage('done')]);
+    await store.finishTurn(turn.id, result);
+    assert.equal(await store.saveProgress(turn.id, { status: 'in_progress', output: partial }), false);
+    assert.equal(await store.saveProgress(newId('resp'), { status: 'in_progress', output: partial }), false);
+    assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
+  });
+});
+
+describe('RedisStore: connecting', () => {
+  it('accepts a URL-encoded password with URL-special characters and describes itself without it', async () => {
+    const store = await opened();
+    await store.ping();
+    assert.ok(
+      !store.description.includes(PASSWORD) && !store.description.includes(encodeURIComponent(PASSWORD)),
+    );
+    assert.match(store.description, /^redis \(redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0, prefix "t\d+:"\)$/);
+    assert.equal(parseRedisUrl(server.url).password, PASSWORD);
+  });
+
+  async function startupError(url: string, options: Partial<RedisStoreOptions> = {}): Promise<Error> {
+    const store = new RedisStore({ url, ttlSeconds: null, ...options });
+    const error = await store.open().then(
+      () => assert.fail('open() should have failed'),
+      (e: unknown) => e as Error,
+    );
+    for (const secret of [PASSWORD, encodeURIComponent(PASSWORD), 'wrong-secret-42']) {
+      assert.ok(!error.message.includes(secret), `the message shows a password: ${error.message}`);
+    }
+    return error;
+  }
+
+  it('says clearly when the password is wrong, never showing it', async () => {
+    const error = await startupError(`redis://:wrong-secret-42@127.0.0.1:${server.port}/0`);
+    assert.match(error.message, /rejected the user name or password/);
+    assert.match(error.message, /WRONGPASS/);
+    assert.match(error.message, /:\*\*\*@127\.0\.0\.1/);
+  });
+
+  it('says clearly when a password is needed', async () => {
+    const error = await startupError(`redis://127.0.0.1:${server.port}/0`);
+    assert.match(error.message, /requires a password/);
+  });
+
+  it('says clearly when nothing listens there, never showing the password', async () => {
+    const closed = await startRedisServer();
+    await closed.stop();
+    const error = await startupError(`redis://:${encodeURIComponent(PASSWORD)}@127.0.0.1:${closed.port}/0`);
+    assert.match(
+      error.message,
+      new RegExp(`Cannot connect to Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${closed.port}/0`),
+    );
+    assert.match(error.message, /connection refused/);
+  });
+
+  it('rejects bad connection strings without echoing them', async () => {
+    assert.throws(
+      () => new RedisStore({ url: 'http://host:6379', ttlSeconds: null }),
+      /start with redis:\/\/ or rediss:\/\//,
+    );
+    for (const url of [`redis://:${PASSWORD}@`, `http://:${PASSWORD}@host`, `redis://u:${PASSWORD}@host:x`]) {
+      assert.throws(
+        () => new RedisStore({ url, ttlSeconds: null }),
+        (error: Error) => {
+          assert.ok(!error.message.includes(PASSWORD), error.message);
+          assert.ok(!error.message.includes(encodeURIComponent(PASSWORD)), error.message);
+          return true;
+        },
+      );
+    }
+    assert.throws(() => new RedisStore({ url: 'redis://:%zz@host', ttlSeconds: null }), /URL-encoded/);
+    assert.throws(() => new RedisStore({ url: 'redis://host/x', ttlSeconds: null }), /database number/);
+    assert.throws(
+      () => new RedisStore({ url: 'redis://host', ttlSeconds: null, cluster: true, keyPrefix: 'parley:' }),
+      /hash tag/,
+    );
+  });
+
+  it('fails fast while Redis is down and recovers by itself when it is back', async () => {
+    const own = await startRedisServer();
+    const store = track(new RedisStore({ url: own.url, ttlSeconds: null }));
+    await store.open();
+    try {
+      const turn = await storeTurn(store, newTurn());
+      await own.stop();
+      const started = Date.now();
+      await assert.rejects(store.ping(), /Redis is unavailable/);
+      await assert.rejects(store.loadChain(turn.id), /Redis is unavailable/);
+      assert.ok(Date.now() - started < 1000, 'no waiting in an offline queue');
+      // A new, empty server where the old one was (its scripts are gone too).
+      const again = await startRedisServer({ port: own.port });
+      try {
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          try {
+            await store.ping();
+            break;
+          } catch (error) {
+            if (Date.now() > deadline) throw error;
+            await sleep(100);
+          }
+        }
+        const next = await storeTurn(store, newTurn());
+        assert.deepEqual(await store.loadChain(next.id), [next]);
+      } finally {
+        await store.close();
+        await again.stop();
+      }
+    } finally {
+      await store.close();
+      await own.stop();
+    }
+  });
+});
+
+describe('RedisStore: TLS, Sentinel and Cluster', () => {
+  it('connects over TLS (rediss://) trusting the given certificate', async () => {
+    const tls = await startRedisServer({ tls: true, password: PASSWORD });
+    try {
+      const store = track(
+        new RedisStore({ url: tls.url, ttlSeconds: null, redisOptions: { tls: { ca: tls.ca } } }),
+      );
+      await store.open();
+      const chain = await storeChain(store, 3);
+      assert.deepEqual(await store.loadChain(chain[2].id), chain);
+      assert.match(store.description, /^redis \(rediss:\/\/:\*\*\*@/);
+      await store.close();
+      // Without trusting it, the handshake fails with a clear message.
+      const untrusted = new RedisStore({ url: tls.url, ttlSeconds: null });
+      await assert.rejects(
+        untrusted.open(),
+        /Cannot connect to Redis at rediss:\/\/:\*\*\*@127\.0\.0\.1:\d+\/0: .*(certificate|self.signed)/i,
+      );
+    } finally {
+      await tls.stop();
+    }
+  });
+
+  it('finds the master through Sentinel', async () => {
+    const master = await startRedisServer({ password: PASSWORD });
+    const sentinel = await startRedisSentinel(master);
+    try {
+      const store = track(
+        new RedisStore({
+          url: `redis://:${encodeURIComponent(PASSWORD)}@${sentinel.name}/0`,
+          ttlSeconds: null,
+          redisOptions: { sentinels: [{ host: sentinel.host, port: sentinel.port }], name: sentinel.name },
+        }),
+      );
+      assert.equal(
+        store.description,
+        `redis (sentinel master "mymaster" via 127.0.0.1:${sentinel.port}, db 0, password ***, prefix "parley:")`,
+      );
+      await store.open();
+      const chain = await storeChain(store, 3);
+      assert.deepEqual(await store.loadChain(chain[2].id), chain);
+      const direct = new Redis(master.url);
+      assert.equal(await direct.exists(`parley:r:${chain[0].id}`), 1, 'written to the master');
+      direct.disconnect();
+      await store.close();
+    } finally {
+      await sentinel.stop();
+      await master.stop();
+    }
+  });
+
+  it('runs on a three-node Cluster with every key in one slot', async () => {
+    const cluster = await startRedisCluster(3);
+    try {
+      const store = track(new RedisStore({ url: cluster.url, ttlSeconds: 3600, cluster: true }));
+      assert.equal(store.keyPrefix, '{parley}:');
+      await store.open();
+      const chain = await storeChain(store, 20);
+      assert.deepEqual(
+        (await store.loadChain(chain[19].id))?.map((r) => [r.id, r.input, r.output]),
+        chain.map((r) => [r.id, r.input, r.output]),
+      );
+      // Every key in the hash slot of {parley}.
+      const admin0 = new Redis(cluster.nodes[0].port, '127.0.0.1');
+      const slot = await admin0.call('CLUSTER', 'KEYSLOT', '{parley}:anything');
+      const owners = await Promise.all(
+        cluster.nodes.map(async (node) => {
+          const client = new Redis(node.port, '127.0.0.1');
+          const count = Number(await client.call('CLUSTER', 'COUNTKEYSINSLOT', String(slot)));
+          const total = await client.dbsize();
+          client.disconnect();
+          return [count, total];
+        }),
+      );
+      admin0.disconnect();
+      assert.equal(
+        owners.filter(([count, total]) => count > 0 && count === total).length,
+        1,
+        JSON.stringify(owners),
+      );
+      assert.equal(owners.filter(([, total]) => total > 0).length, 1, JSON.stringify(owners));
+      const conversation = newConversation({ user: 'u', metadata: { a: 'b' } });
+      await store.createConversation(conversation, [userMessage('x')]);
+      await storeTurn(store, newTurn({ conversationId: conversation.id }));
+      assert.equal((await store.loadConversationItems(conversation.id))?.length, 3);
+      assert.equal(
+        (await store.listConversations({ user: 'u', limit: 5, order: 'asc' })).conversations.length,
+        1,
+      );
+      assert.equal(await store.deleteResponse(chain[0].id), true);
+      assert.equal(await store.pruneExpired(NOW() + 7200), 21, '19 + 1 responses, 1 conversation');
+      assert.equal(await store.getConversation(conversation.id), null);
+      await store.close();
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
