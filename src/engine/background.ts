@@ -342,7 +342,11 @@ export class Run {
 
   /** Resolves when the turn has ended (or `ms` passed). */
   settledWithin(ms: number): Promise<void> {
-    return Promise.race([this.#settled, sleep(ms)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    return Promise.race([this.#settled, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** The engine threw after the turn was queued (a bug): end the stream rather than hang it. */
