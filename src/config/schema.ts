@@ -247,6 +247,9 @@ const redisStorage = z.strictObject({
   type: z.literal('redis'),
   ttl: duration,
   connection_string: text({ required: true }),
+  key_prefix: text({ emptyIsNull: true }),
+  cluster: boolean(false),
+  redis_options: mapping,
 });
 
 const storageSchemas = {
@@ -408,6 +411,8 @@ const SYNONYMS: Record<string, string> = {
   expiry: 'ttl',
   expire: 'ttl',
   pool: 'pool_size',
+  prefix: 'key_prefix',
+  ioredis: 'redis_options',
   bodylimit: 'max_body_bytes',
   maxbody: 'max_body_bytes',
   maxbodysize: 'max_body_bytes',
@@ -655,8 +660,17 @@ function toStateStorage(raw: RawConfig['state_storage']): StateStorageConfig | n
         connection_string: raw.connection_string as string,
         pool_size: raw.pool_size ?? DEFAULT_POOL_SIZE,
       };
-    case 'redis':
-      return { type: 'redis', ttl_seconds: raw.ttl, connection_string: raw.connection_string as string };
+    case 'redis': {
+      const redis: StateStorageConfig = {
+        type: 'redis',
+        ttl_seconds: raw.ttl,
+        connection_string: raw.connection_string as string,
+      };
+      if (raw.key_prefix !== null) redis.key_prefix = raw.key_prefix;
+      if (raw.cluster) redis.cluster = true;
+      if (raw.redis_options !== null) redis.redis_options = raw.redis_options;
+      return redis;
+    }
   }
 }
 

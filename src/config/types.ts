@@ -5,7 +5,21 @@ export type StateStorageConfig =
   | { type: 'memory'; ttl_seconds: number | null; max_entries: number }
   | { type: 'sqlite'; ttl_seconds: number | null; path: string }
   | { type: 'postgres'; ttl_seconds: number | null; connection_string: string; pool_size: number }
-  | { type: 'redis'; ttl_seconds: number | null; connection_string: string };
+  | RedisStorageConfig;
+
+/** Redis; the optional settings are present only when the config sets them (see docs/redis.md). */
+export interface RedisStorageConfig {
+  type: 'redis';
+  ttl_seconds: number | null;
+  /** `redis://` or `rediss://`; in cluster mode, seed nodes separated by commas. */
+  connection_string: string;
+  /** Prepended to every key; default `parley:` (`{parley}:` in cluster mode). */
+  key_prefix?: string;
+  /** Connect to a Redis Cluster. */
+  cluster?: boolean;
+  /** Passed to ioredis as they are: RedisOptions (Sentinel: `sentinels`, `name`; `tls`, …) or ClusterOptions. */
+  redis_options?: Record<string, unknown>;
+}
 
 export interface ProviderConfig {
   /** As written: `<provider>/<model id>`. */

@@ -33,7 +33,13 @@ export async function createStore(config: StateStorageConfig): Promise<Conversat
     }
     case 'redis': {
       const { RedisStore } = await import('./redis.ts');
-      return new RedisStore({ url: config.connection_string, ttlSeconds: config.ttl_seconds });
+      return new RedisStore({
+        url: config.connection_string,
+        ttlSeconds: config.ttl_seconds,
+        keyPrefix: config.key_prefix,
+        cluster: config.cluster,
+        redisOptions: config.redis_options,
+      });
     }
     default:
       throw new StoreNotAvailableError((config as { type: string }).type);
