@@ -99,7 +99,8 @@ export function parseRedisUrl(url: string): ParsedUrl {
   const db = path === '' ? 0 : Number(path);
   if (!Number.isInteger(db) || db < 0) {
     throw new RedisConfigError(
-      `The Redis connection string's path must be a database number (/0, /1, …), not /${path}.`,
+      // The path is not repeated: with an unencoded password in the URL, it may hold part of it.
+      "The Redis connection string's path must be a database number (/0, /1, …). If the password contains / ? # or @, URL-encode it.",
     );
   }
   let username: string | undefined;
@@ -588,7 +589,9 @@ export class RedisStore implements ConversationStore {
     } else if (/ENOTFOUND|EAI_AGAIN/.test(text)) {
       message = `Cannot connect to Redis at ${where}: the host name does not resolve (${text}).`;
     } else if (/ETIMEDOUT|timed? ?out/i.test(text)) {
-      message = `Cannot connect to Redis at ${where}: the connection timed out (${text}). Check the host, port, firewall, and whether the server expects TLS (rediss://).`;
+      message = `Cannot connect to Redis at ${where}: the connection timed out (${text}). Check the host, port and firewall, and that the scheme matches the server: rediss:// for TLS, redis:// without.`;
+    } else if (/ECONNRESET|Connection is closed/i.test(text)) {
+      message = `Cannot connect to Redis at ${where}: the server closed the connection (${text}). If it expects TLS, use rediss://.`;
     } else {
       message = `Cannot connect to Redis at ${where}: ${text}`;
     }
@@ -616,11 +619,17 @@ export class RedisStore implements ConversationStore {
   }
 
   #redact(text: string): string {
+    const secrets = this.#urls.map((url) => url.password);
+    const extra = this.#options.redisOptions;
+    for (const key of ['password', 'sentinelPassword']) {
+      for (const source of [extra, extra?.redisOptions as Record<string, unknown> | undefined]) {
+        if (typeof source?.[key] === 'string') secrets.push(source[key] as string);
+      }
+    }
     let out = text;
-    for (const url of this.#urls) {
-      if (url.password === undefined || url.password === '') continue;
-      for (const secret of [url.password, encodeURIComponent(url.password)])
-        out = out.split(secret).join('***');
+    for (const secret of secrets) {
+      if (secret === undefined || secret === '') continue;
+      for (const form of [secret, encodeURIComponent(secret)]) out = out.split(form).join('***');
     }
     return out;
   }

@@ -536,6 +536,22 @@ describe('RedisStore: connecting', () => {
     assert.match(error.message, /:\*\*\*@127\.0\.0\.1/);
   });
 
+  it('takes a raw (not URL-encoded) password from redis_options.password, never showing it', async () => {
+    const store = track(
+      new RedisStore({
+        url: `redis://127.0.0.1:${server.port}/0`,
+        ttlSeconds: null,
+        redisOptions: { password: PASSWORD },
+      }),
+    );
+    await store.open();
+    await store.ping();
+    const error = await startupError(`redis://127.0.0.1:${server.port}/0`, {
+      redisOptions: { password: 'wrong-secret-42' },
+    });
+    assert.match(error.message, /rejected the user name or password/);
+  });
+
   it('says clearly when a password is needed', async () => {
     const error = await startupError(`redis://127.0.0.1:${server.port}/0`);
     assert.match(error.message, /requires a password/);
@@ -569,6 +585,11 @@ describe('RedisStore: connecting', () => {
     }
     assert.throws(() => new RedisStore({ url: 'redis://:%zz@host', ttlSeconds: null }), /URL-encoded/);
     assert.throws(() => new RedisStore({ url: 'redis://host/x', ttlSeconds: null }), /database number/);
+    // An unencoded password with a slash: the part after it must not be echoed.
+    assert.throws(
+      () => new RedisStore({ url: 'redis://:abc/secret-tail@host:6379/0', ttlSeconds: null }),
+      (error: Error) => !error.message.includes('secret-tail') && /URL-encode/.test(error.message),
+    );
     assert.throws(
       () => new RedisStore({ url: 'redis://host', ttlSeconds: null, cluster: true, keyPrefix: 'parley:' }),
       /hash tag/,
