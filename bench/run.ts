@@ -11,7 +11,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,7 @@ import { type GatewayProcess, startGateway } from './lib/gateways.ts';
 import { closePools } from './lib/load.ts';
 import { type Peer, portkeyInfo, startPortkey } from './lib/peers.ts';
 import {
+  cpuAccounting,
   killAllNow,
   type Placement,
   pinSelf,
@@ -55,6 +56,13 @@ export interface BenchResult {
   quick: boolean;
   machine: Record<string, string | number>;
   placement: Placement;
+  /** 1-minute load average at the start and after each phase. */
+  loadAverage: Record<string, number>;
+  /**
+   * Per phase, CPU used by other work on the machine (not this run), as a percentage of all CPUs.
+   * Anything above a few percent means the numbers of that phase are perturbed.
+   */
+  foreignCpuPercent: Record<string, number | null>;
   versions: Record<string, string>;
   stores: StoreStatus[];
   peers: { portkey: string | null };
@@ -106,6 +114,26 @@ async function main(): Promise<number> {
     if (!STORE_KINDS.includes(k)) throw new Error(`unknown store '${k}' (${STORE_KINDS.join(', ')})`);
 
   const startedAt = new Date();
+  const loadAverage: Record<string, number> = { start: Math.round(loadavg()[0] * 100) / 100 };
+  const foreignCpuPercent: Record<string, number | null> = {};
+  let mark = { at: performance.now(), cpu: cpuAccounting() };
+  const noteLoad = (phase: string) => {
+    loadAverage[phase] = Math.round(loadavg()[0] * 100) / 100;
+    const now = { at: performance.now(), cpu: cpuAccounting() };
+    if (mark.cpu && now.cpu) {
+      const foreign = now.cpu.machineBusyMs - mark.cpu.machineBusyMs - (now.cpu.oursMs - mark.cpu.oursMs);
+      foreignCpuPercent[phase] = Math.max(
+        0,
+        Math.round((1000 * foreign) / ((now.at - mark.at) * cpus().length)) / 10,
+      );
+    } else {
+      foreignCpuPercent[phase] = null;
+    }
+    mark = now;
+  };
+  // Two idle seconds first: how busy is the machine before we add anything?
+  await new Promise((r) => setTimeout(r, 2000));
+  noteLoad('idle before');
   const started = performance.now();
   const placement: Placement = values['no-pin']
     ? { pinned: false, sut: null, env: null, note: 'not pinned (--no-pin)' }
@@ -185,7 +213,10 @@ async function main(): Promise<number> {
       log(
         `gateways: ${seeded.map((s) => s.gateway.kind).join(', ')}; /v1/chat/completions ${seeded[0]?.gateway.chatCompletions ? 'present' : 'absent'}`,
       );
-      if (phases.has('overhead')) overhead = await runOverhead(ctx, seeded);
+      if (phases.has('overhead')) {
+        overhead = await runOverhead(ctx, seeded);
+        noteLoad('overhead');
+      }
       if (phases.has('throughput')) {
         const dbPid = (kind: StoreKind | null) => env.servers().find((s) => s.kind === kind)?.pid;
         throughput = await runThroughput(
@@ -204,6 +235,7 @@ async function main(): Promise<number> {
           },
           REPLY,
         );
+        noteLoad('throughput');
       }
       closePools();
       for (const g of gateways.splice(0)) await g.stop();
@@ -222,12 +254,14 @@ async function main(): Promise<number> {
         }
       }
       await upstream.call('setReply', { text: REPLY });
+      noteLoad('scaling');
     }
 
     let footprint: FootprintResult | null = null;
     if (phases.has('footprint')) {
       try {
         footprint = await runFootprint(ctx);
+        noteLoad('footprint');
       } catch (error) {
         const message = `footprint: ${(error as Error).stack ?? error}`;
         errors.push(message);
@@ -250,6 +284,8 @@ async function main(): Promise<number> {
         node: process.version,
       },
       placement,
+      loadAverage,
+      foreignCpuPercent,
       versions: {
         parley: `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--', '../src']) ? ' (src modified)' : ''}`,
         portkey: pk

@@ -17,7 +17,9 @@ export interface Profile {
   blockWarmupMs: number;
   blockRounds: number;
   throughputConcurrency: number;
+  /** Measured time per target, split over `throughputRounds` alternating blocks. */
   throughputMs: number;
+  throughputRounds: number;
   throughputWarmupMs: number;
   scalingTurns: number[];
   scalingSamples: number;
@@ -36,8 +38,9 @@ export const FULL: Profile = {
   blockWarmupMs: 250,
   blockRounds: 2,
   throughputConcurrency: 64,
-  throughputMs: 3000,
-  throughputWarmupMs: 750,
+  throughputMs: 4000,
+  throughputRounds: 2,
+  throughputWarmupMs: 500,
   scalingTurns: [1, 10, 100, 1000],
   scalingSamples: 15,
   footprintStarts: 5,
@@ -55,6 +58,7 @@ export const QUICK: Profile = {
   blockRounds: 1,
   throughputConcurrency: 64,
   throughputMs: 1200,
+  throughputRounds: 1,
   throughputWarmupMs: 400,
   scalingTurns: [1, 10, 100],
   scalingSamples: 7,

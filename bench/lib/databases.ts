@@ -184,8 +184,24 @@ export async function startRedis(cpu: string | null): Promise<DatabaseServer> {
     { cpu, stdio: ['ignore', 'ignore', 'ignore'] },
   );
   const { Redis } = await import('ioredis');
-  const admin = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-  await retry(() => admin.connect(), 20_000);
+  // One fresh client per attempt, no reconnection of its own, errors handled: nothing may outlive stop().
+  const admin = await retry(async () => {
+    const client = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+    } catch (error) {
+      client.disconnect();
+      throw error;
+    }
+    return client;
+  }, 20_000);
   const info = await admin.info('server');
   const version = /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
   let nextDb = 1;
@@ -206,7 +222,8 @@ export async function startRedis(cpu: string | null): Promise<DatabaseServer> {
       // Sum of MEMORY USAGE over the database's keys: what the store holds, without server overhead.
       const db = dbs.get(name);
       if (db === undefined) return Number.NaN;
-      const client = new Redis({ port, host: '127.0.0.1', db });
+      const client = new Redis({ port, host: '127.0.0.1', db, retryStrategy: () => null });
+      client.on('error', () => {});
       try {
         let cursor = '0';
         let bytes = 0;

@@ -25,7 +25,7 @@ const SCRIPT = fileURLToPath(new URL('../procs/gateway.ts', import.meta.url));
 export async function startGateway(
   ctx: Context,
   kind: StoreKind | null,
-  options: { label: string; instrument?: boolean; execArgv?: string[] },
+  options: { label: string; instrument?: boolean; execArgv?: string[]; env?: Record<string, string> },
 ): Promise<GatewayProcess> {
   const store = kind === null ? null : await ctx.env.instance(kind, options.label);
   const config: GatewayChildConfig = {
@@ -35,7 +35,7 @@ export async function startGateway(
   };
   const child = await startNodeChild<GatewayReady>(SCRIPT, {
     cpu: ctx.placement.sut,
-    env: { PARLEY_BENCH_GATEWAY: JSON.stringify(config) },
+    env: { PARLEY_BENCH_GATEWAY: JSON.stringify(config), ...options.env },
     execArgv: [...ctx.gatewayExecArgv, ...(options.execArgv ?? [])],
   });
   return {

@@ -114,7 +114,14 @@ export async function runBlock(
           continue;
         }
         if (result.end >= measureFrom && result.end <= stopAt) record(samples, result, target, vu);
-        else target.check?.(result, vu);
+        else {
+          // Outside the window: not counted, but a broken warm-up must still be visible.
+          try {
+            target.check?.(result, vu);
+          } catch (error) {
+            samples.firstError ??= `${target.name} (outside the window): ${(error as Error).message}`;
+          }
+        }
       }
     }),
   );

@@ -2,7 +2,7 @@
 // machine has two or more), tracked so every one is stopped on exit, even after a failure.
 
 import { type ChildProcess, execFileSync, spawn, type StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createRpcClient } from './rpc.ts';
 
@@ -180,5 +180,44 @@ export async function waitForHttp(url: string, timeoutMs: number, intervalMs = 5
     if (performance.now() - started > timeoutMs)
       throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/**
+ * CPU used on the whole machine and by this run (this process, its live descendants, and the
+ * children it has reaped), in milliseconds. The difference is other work sharing the machine.
+ */
+export function cpuAccounting(): { machineBusyMs: number; oursMs: number } | null {
+  try {
+    const stat = readFileSync('/proc/stat', 'utf8');
+    const cpu = stat.slice(0, stat.indexOf('\n')).trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait.
+    const busyTicks = cpu.reduce((a, b) => a + b, 0) - cpu[3] - (cpu[4] ?? 0);
+    const parents = new Map<number, number>();
+    const times = new Map<number, number>();
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        const text = readFileSync(`/proc/${name}/stat`, 'utf8');
+        const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+        parents.set(Number(name), Number(f[1]));
+        // utime stime cutime cstime
+        times.set(Number(name), Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
+      } catch {
+        // exited meanwhile
+      }
+    }
+    let ours = 0;
+    for (const [pid, ticks] of times) {
+      for (let p: number | undefined = pid; p !== undefined && p > 1; p = parents.get(p)) {
+        if (p === process.pid) {
+          ours += ticks;
+          break;
+        }
+      }
+    }
+    return { machineBusyMs: busyTicks * 10, oursMs: ours * 10 };
+  } catch {
+    return null;
   }
 }

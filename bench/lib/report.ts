@@ -144,7 +144,13 @@ function label(name: string): string {
 export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
   const out: string[] = [];
   out.push(
-    `Measured ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.os}, Node ${r.machine.node}; ${r.placement.note}. Parley ${r.versions.parley}. Full data: \`bench/results/latest.json\`; method: \`bench/README.md\`.`,
+    `Measured ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.os}, Node ${r.machine.node}; ${r.placement.note}; 1-minute load average ${Object.entries(
+      r.loadAverage,
+    )
+      .map(([k, v]) => `${v} (${k})`)
+      .join(
+        ', ',
+      )}. Parley ${r.versions.parley}. Full data: \`bench/results/latest.json\`; method: \`bench/README.md\`.`,
   );
   if (r.overhead) {
     const o = r.overhead;
@@ -373,7 +379,7 @@ function groupedBars(
   groups: string[],
   series: { name: string; color: string; values: (number | null)[] }[],
 ): void {
-  const plot = { x: panel.x + 48, y: panel.y + 34, w: panel.w - 60, h: panel.h - 84 };
+  const plot = { x: panel.x + 48, y: panel.y + 34, w: panel.w - 60, h: panel.h - 110 };
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values.map((v) => v ?? 0))));
   svg.push(`<text x="${panel.x}" y="${panel.y + 14}" class="title">${esc(title)}</text>`);
   for (const t of axisTicks(max)) {
@@ -431,7 +437,7 @@ function lineChart(
   xs: number[],
   series: { name: string; color: string; dashed?: boolean; points: [number, number][] }[],
 ): void {
-  const plot = { x: panel.x + 48, y: panel.y + 34, w: panel.w - 60, h: panel.h - 84 };
+  const plot = { x: panel.x + 48, y: panel.y + 34, w: panel.w - 60, h: panel.h - 110 };
   const max = niceMax(Math.max(0, ...series.flatMap((s) => s.points.map((p) => p[1]))));
   const y = (v: number) => plot.y + plot.h - (Math.max(0, v) / max) * plot.h;
   const lx = (v: number) => {
@@ -468,7 +474,7 @@ function lineChart(
 
 export function renderSvg(r: BenchResult): string {
   const W = 1200;
-  const H = 330;
+  const H = 380;
   const svg: string[] = [];
   const pw = W / 3;
   if (r.overhead) {
@@ -531,7 +537,8 @@ export function renderSvg(r: BenchResult): string {
   }
   const header = `Parley benchmark — ${r.startedAt.slice(0, 10)}${r.quick ? ' (quick)' : ''} — ${r.machine.cpus} × ${r.machine.cpu}, Node ${r.machine.node}`;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" role="img" aria-label="${esc(header)}">`,
+    `<title>${esc(header)}</title>`,
     '<style>.title{font-size:13px;font-weight:600;fill:#111827}.tick{font-size:10px;fill:#4b5563}.grid{stroke:#e5e7eb;stroke-width:1}.head{font-size:12px;fill:#374151}</style>',
     `<rect width="${W}" height="${H}" fill="#ffffff"/>`,
     `<text x="12" y="20" class="head">${esc(header)}</text>`,

@@ -6,7 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 import type { Context, Upstream } from '../lib/context.ts';
-import { runBlock } from '../lib/load.ts';
+import { emptySamples, mergeSamples, runBlock } from '../lib/load.ts';
 import { cpuTimeOf, memoryOf, startNodeChild } from '../lib/procs.ts';
 import { round, type Summary, summarize } from '../lib/stats.ts';
 import { hostPort } from '../lib/workload.ts';
@@ -57,40 +57,48 @@ export async function runThroughput(
   const rows: ThroughputRow[] = [];
   try {
     for (const mode of ['json', 'stream'] as const) {
-      for (const target of set.byMode[mode]) {
+      const targets = set.byMode[mode];
+      const acc = new Map(targets.map((t) => [t.name, { samples: emptySamples(), cpuMs: 0, wallMs: 0 }]));
+      // Rounds in alternating order: a burst of noise from the machine lands on every target.
+      for (let r = 0; r < p.throughputRounds; r++) {
+        for (const target of r % 2 === 0 ? targets : [...targets].reverse()) {
+          const info = set.info.get(target.name)!;
+          const pids = info.via === 'upstream' ? [ownUpstream.pid] : pidsOf(info);
+          ctx.log(`throughput: ${mode}, ${target.name}, round ${r + 1}/${p.throughputRounds}`);
+          let cpuStart = 0;
+          let wallStart = 0;
+          const a = acc.get(target.name)!;
+          const cpu = () => pids.reduce((sum, pid) => sum + (cpuTimeOf(pid) ?? Number.NaN), 0);
+          const samples = await runBlock(
+            target,
+            p.throughputConcurrency,
+            p.throughputMs / p.throughputRounds,
+            p.throughputWarmupMs,
+            {
+              start() {
+                cpuStart = cpu();
+                wallStart = performance.now();
+              },
+              end() {
+                a.cpuMs += cpu() - cpuStart;
+                a.wallMs += performance.now() - wallStart;
+              },
+            },
+          );
+          mergeSamples(a.samples, samples);
+        }
+      }
+      for (const target of targets) {
         const info = set.info.get(target.name)!;
         const pids = info.via === 'upstream' ? [ownUpstream.pid] : pidsOf(info);
-        ctx.log(`throughput: ${mode}, ${target.name}`);
-        let cpuStart = 0;
-        let cpuEnd = 0;
-        let wallStart = 0;
-        let wallEnd = 0;
-        const cpu = () => pids.reduce((sum, pid) => sum + (cpuTimeOf(pid) ?? Number.NaN), 0);
-        const samples = await runBlock(
-          target,
-          p.throughputConcurrency,
-          p.throughputMs,
-          p.throughputWarmupMs,
-          {
-            start() {
-              cpuStart = cpu();
-              wallStart = performance.now();
-            },
-            end() {
-              cpuEnd = cpu();
-              wallEnd = performance.now();
-            },
-          },
-        );
-        const cpuMs = cpuEnd - cpuStart;
-        const rps = samples.completed / samples.seconds;
+        const { samples, cpuMs, wallMs } = acc.get(target.name)!;
         rows.push({
           ...info,
           mode,
           concurrency: p.throughputConcurrency,
-          rps: round(rps, 1),
+          rps: round(samples.completed / samples.seconds, 1),
           latency: summarize(samples.latency),
-          cpuPercent: Number.isFinite(cpuMs) ? round((100 * cpuMs) / (wallEnd - wallStart), 1) : null,
+          cpuPercent: Number.isFinite(cpuMs) ? round((100 * cpuMs) / wallMs, 1) : null,
           cpuMsPerRequest:
             Number.isFinite(cpuMs) && samples.completed > 0 ? round(cpuMs / samples.completed, 4) : null,
           errors: samples.errors,
