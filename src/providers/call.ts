@@ -60,8 +60,35 @@ export function toUpstreamError(error: unknown, signal?: AbortSignal): ApiError 
     }
     return new ApiError(502, 'server_error', `The upstream provider failed${status ? ` (HTTP ${status})` : ''}: ${message}`, { code: 'upstream_error', cause: error });
   }
+  const stream = streamError(error);
+  if (stream) {
+    // An error the provider sent inside its stream (Anthropic's `event: error`, OpenAI's error frame).
+    if (stream.statusCode === 429) {
+      return new ApiError(429, 'rate_limit_error', `Upstream rate limit: ${stream.message}`, { code: 'rate_limit_exceeded', cause: error });
+    }
+    return new ApiError(502, 'server_error', `The upstream provider failed${stream.statusCode ? ` (HTTP ${stream.statusCode})` : ''}: ${stream.message}`, {
+      code: 'upstream_error',
+      cause: error,
+    });
+  }
   const message = error instanceof Error ? error.message : String(error);
   return new ApiError(502, 'server_error', `The upstream provider could not be reached or sent an invalid answer: ${message}`, { code: 'upstream_error', cause: error });
+}
+
+/**
+ * The AI SDK reports errors a provider sends mid-stream as plain objects (`{message, type,
+ * statusCode, isRetryable}`), or passes the provider's own error payload through.
+ */
+export function streamError(error: unknown): { message: string; statusCode?: number; isRetryable?: boolean } | null {
+  if (error === null || typeof error !== 'object' || error instanceof Error) return null;
+  const e = error as { message?: unknown; statusCode?: unknown; isRetryable?: unknown; error?: { message?: unknown } };
+  const message = typeof e.message === 'string' ? e.message : typeof e.error?.message === 'string' ? e.error.message : null;
+  if (message === null) return null;
+  return {
+    message,
+    ...(typeof e.statusCode === 'number' ? { statusCode: e.statusCode } : {}),
+    ...(typeof e.isRetryable === 'boolean' ? { isRetryable: e.isRetryable } : {}),
+  };
 }
 
 /** The provider's own error message when its body is the usual `{error: {message}}`. */

@@ -45,6 +45,9 @@ export function openaiOptions(params: RequestParams, api: 'chat' | 'responses'):
     // Parley owns the state; with store:false the SDK asks for encrypted reasoning to replay.
     options.store = false;
     if (params.reasoning?.summary) options.reasoningSummary = params.reasoning.summary;
+    // A client asking for reasoning knows the model reasons, whatever its id (Azure deployments
+    // have names of their own): the SDK then asks for encrypted reasoning to replay next turn.
+    if (params.reasoning?.effort || params.reasoning?.summary) options.forceReasoning = true;
   }
   return options;
 }

@@ -171,7 +171,10 @@ function userPart(part: ContentPart): LanguageModelV4TextPart | LanguageModelV4F
       if (part.image_url === null) {
         throw invalidRequest('Images by `file_id` are not supported by this gateway; send `image_url`.', 'input', 'unsupported_parameter');
       }
-      return { type: 'file', ...fileData(part.image_url, 'image/*') };
+      // `detail` is OpenAI's (and Azure's) to read; other providers have no such setting.
+      return part.detail === 'auto'
+        ? { type: 'file', ...fileData(part.image_url, 'image/*') }
+        : { type: 'file', ...fileData(part.image_url, 'image/*'), providerOptions: { openai: { imageDetail: part.detail }, azure: { imageDetail: part.detail } } };
     case 'input_file': {
       const source = part.file_data ?? part.file_url;
       if (source === undefined) {

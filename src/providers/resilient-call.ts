@@ -8,7 +8,7 @@ import { APICallError, InvalidPromptError, UnsupportedFunctionalityError } from 
 import type { LanguageModelV4CallOptions, LanguageModelV4Prompt, LanguageModelV4StreamPart } from '@ai-sdk/provider';
 import { ApiError } from '../protocol/errors.ts';
 import type { RequestParams } from '../protocol/types.ts';
-import { generatedParts, toUpstreamError } from './call.ts';
+import { generatedParts, streamError, toUpstreamError } from './call.ts';
 import { promptForProvider } from './prompt.ts';
 import type { ModelRegistry, ResolvedModel } from './types.ts';
 
@@ -115,12 +115,13 @@ async function attemptCall(model: ResolvedModel, prompt: LanguageModelV4Prompt, 
   request.signal?.addEventListener('abort', onClientAbort, { once: true });
   const detach = () => request.signal?.removeEventListener('abort', onClientAbort);
 
-  const options: LanguageModelV4CallOptions = {
+  const base: LanguageModelV4CallOptions = {
     ...request.options,
     prompt,
     providerOptions: model.providerOptions(request.params),
     abortSignal: controller.signal,
   };
+  const options = model.adaptCallOptions ? model.adaptCallOptions(base) : base;
 
   if (!request.stream) {
     const timer = setTimeout(() => abortWith(new UpstreamTimeout('total', policy.totalMs, route)), policy.totalMs);
@@ -221,7 +222,8 @@ async function* tagReasoning(parts: AsyncIterable<Part>, namespace: string): Asy
 function isRetryable(error: unknown): boolean {
   if (error instanceof UpstreamTimeout) return error.phase !== 'idle';
   if (APICallError.isInstance(error)) return error.isRetryable;
-  return false;
+  // An error event before any output (e.g. Anthropic's `overloaded_error`) is retryable when the SDK says so.
+  return streamError(error)?.isRetryable === true;
 }
 
 /** Exponential backoff with jitter, or the upstream's retry-after when it asks for longer; null: give up. */

@@ -2,7 +2,7 @@
 // gets back an AI SDK LanguageModelV4 plus what the engine needs to know about it. Each provider
 // type (openai, anthropic, …) is one file exporting a ProviderFactory.
 
-import type { LanguageModelV4, SharedV4ProviderOptions } from '@ai-sdk/provider';
+import type { LanguageModelV4, LanguageModelV4CallOptions, SharedV4ProviderOptions } from '@ai-sdk/provider';
 import type { ProviderConfig } from '../config/types.ts';
 import type { RequestParams } from '../protocol/types.ts';
 
@@ -37,6 +37,8 @@ export interface ResolvedModel {
   policy: CallPolicy;
   /** Provider-specific call options derived from the request (e.g. OpenAI's parallelToolCalls). */
   providerOptions(params: RequestParams): SharedV4ProviderOptions | undefined;
+  /** Last adjustments a provider needs to the call options (e.g. tool settings it cannot take). */
+  adaptCallOptions?(options: LanguageModelV4CallOptions): LanguageModelV4CallOptions;
 }
 
 export interface ModelInfo {

@@ -47,7 +47,7 @@ function summarize(parts: LanguageModelV4StreamPart[]) {
   return { reasoning, text, calls, finish, metadata };
 }
 
-async function rejection(run: () => Promise<unknown>): Promise<APICallError> {
+async function rejection(run: () => PromiseLike<unknown>): Promise<APICallError> {
   try {
     await run();
   } catch (error) {
