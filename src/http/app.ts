@@ -4,6 +4,7 @@
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Engine } from '../engine/engine.ts';
 import { registerErrorHandlers } from './errors.ts';
+import { chatCompletionsRoutes } from './routes/chat-completions.ts';
 import { conversationsRoutes } from './routes/conversations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelsRoutes } from './routes/models.ts';
@@ -35,6 +36,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(healthRoutes(options.engine.store));
   app.register(modelsRoutes(options.engine.models, startedAt));
   app.register(responsesRoutes(options.engine));
+  app.register(chatCompletionsRoutes(options.engine.models));
   app.register(conversationsRoutes(options.engine.conversations));
   return app;
 }
