@@ -737,7 +737,9 @@ export class PostgresStore implements ConversationStore {
       throw new StoreConflictError(
         row.status === null
           ? `Cannot finish response ${id}: it does not exist.`
-          : `Cannot finish response ${id}: it is already ${row.status}.`,
+          : row.status === 'queued' || row.status === 'in_progress'
+            ? `Cannot finish response ${id}: another caller finished it at the same time.`
+            : `Cannot finish response ${id}: it is already ${row.status}.`,
       );
     }
   }
@@ -1146,7 +1148,8 @@ export class PostgresStore implements ConversationStore {
         } else if (/timeout/i.test(original)) {
           message =
             `Cannot connect to PostgreSQL at ${at}: no answer within ${t.connectTimeoutMs / 1000}s. Check the address, ` +
-            `firewalls and security groups (connect_timeout=N in the URL changes the limit).`;
+            `firewalls and security groups (connect_timeout=N in the URL changes the limit); under load, all ` +
+            `${this.#poolSize} pooled connections (state_storage.pool_size) may also have stayed busy that long.`;
         } else if (/terminated unexpectedly|ECONNRESET/i.test(original) || code === 'ECONNRESET') {
           message = `PostgreSQL at ${at} closed the connection (${original}). If a pooler is in between, check that it knows database "${t.database}" and role "${t.user}".`;
         } else {
