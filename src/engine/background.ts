@@ -157,6 +157,7 @@ export class BackgroundRuns {
           usage: null,
           error: null,
           incompleteDetails: null,
+          costUsd: null,
         });
       } catch (error) {
         if (!(error instanceof StoreConflictError)) throw storeUnavailable(error);
@@ -362,6 +363,7 @@ export class Run {
       usage: state.usage,
       error: state.error,
       incompleteDetails: null,
+      costUsd: null,
     }).catch((e: unknown) => this.#onError(e, `recording crashed background response ${state.id}`));
     const last = this.#events.at(-1)?.sequence_number ?? this.#first - 1;
     this.record({ type: 'response.failed', sequence_number: last + 1, response: toResponseObject(state) });

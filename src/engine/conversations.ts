@@ -18,7 +18,9 @@ import { ApiError, invalidRequest, storeUnavailable } from '../protocol/errors.t
 import { newId } from '../protocol/ids.ts';
 import { nowSeconds, toClientItem } from '../protocol/response.ts';
 import type { Item } from '../protocol/types.ts';
+import { emptyConversationUsage } from '../store/codec.ts';
 import type { ConversationStore, ListOptions, StoredConversation } from '../store/types.ts';
+import { DEFAULT_TENANT } from '../store/types.ts';
 
 export interface ConversationLeaseOptions {
   /** How long a lease lives unless renewed; a dead instance blocks a conversation at most this long. */
@@ -78,11 +80,14 @@ export class Conversations {
     const createdAt = nowSeconds();
     const conversation: StoredConversation = {
       id: newId('conv'),
+      tenant: DEFAULT_TENANT,
       createdAt,
       metadata: request.metadata,
       user: request.user,
       itemCount: request.items.length,
       expiresAt: this.#ttlSeconds === null ? null : createdAt + this.#ttlSeconds,
+      usage: emptyConversationUsage(),
+      updatedAt: createdAt,
     };
     await storeCall(() => store.createConversation(conversation, request.items));
     return toConversationObject(conversation);
@@ -145,7 +150,7 @@ export class Conversations {
   /** GET /v1/conversations: a Parley extension, filtered by `user` and metadata pairs. */
   async list(request: ListConversationsRequest): Promise<ListObject<ConversationObject>> {
     const store = this.#requireStore(404);
-    const page = await storeCall(() => store.listConversations(request));
+    const page = await storeCall(() => store.listConversations({ ...request, tenant: DEFAULT_TENANT }));
     return toListObject(page.conversations.map(toConversationObject), page.hasMore);
   }
 

@@ -13,7 +13,7 @@ import { toCallOptions, toModelPrompt } from '../providers/prompt.ts';
 import { startResilientCall } from '../providers/resilient-call.ts';
 import type { ModelRegistry } from '../providers/types.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from '../store/types.ts';
-import { ChainBrokenError, StoreConflictError } from '../store/types.ts';
+import { ChainBrokenError, DEFAULT_TENANT, StoreConflictError } from '../store/types.ts';
 import { type ConversationTurn, Conversations } from './conversations.ts';
 import { type EventSink, OutputAssembler } from './output.ts';
 import { applyStop } from './stop.ts';
@@ -218,10 +218,12 @@ export class Engine {
         await this.store!.finishTurn(state.id, this.toResult(state));
       } catch (error) {
         if (request.background && error instanceof StoreConflictError) {
-          // Finished elsewhere first: cancelled through another gateway instance.
-          state.status = 'cancelled';
-          state.error = null;
-          state.completedAt = null;
+          // Finished elsewhere first (cancelled through another gateway instance, or marked stale):
+          // the stored outcome stands, and is what the client is told.
+          const stored = await this.store!.getResponse(state.id).catch(() => null);
+          state.status = stored?.status ?? 'cancelled';
+          state.error = stored?.error ?? null;
+          state.completedAt = stored?.completedAt ?? null;
         } else {
           // The turn could not be saved: say so rather than report a completion nobody can continue.
           const storeError = storeUnavailable(error);
@@ -364,6 +366,8 @@ export class Engine {
   private toStored(state: ResponseState, input: Item[]): StoredResponse {
     return {
       id: state.id,
+      tenant: DEFAULT_TENANT,
+      user: state.params.user,
       previousResponseId: state.previousResponseId,
       conversationId: state.conversationId ?? null,
       model: state.model,
@@ -388,6 +392,7 @@ export class Engine {
       usage: state.usage,
       error: state.error,
       incompleteDetails: state.incompleteDetails,
+      costUsd: null,
     };
   }
 }

@@ -1,8 +1,14 @@
 // Small rules every backend must apply identically (expiry, paging) and the lazy decoding of
 // params, kept in one place so the backends cannot drift apart.
 
-import type { Item } from '../protocol/types.ts';
-import type { ItemPage, ListOptions, StoredRequestParams, StoredResponse } from './types.ts';
+import type { Item, ResponseError, Usage } from '../protocol/types.ts';
+import type {
+  ConversationUsage,
+  ItemPage,
+  ListOptions,
+  StoredRequestParams,
+  StoredResponse,
+} from './types.ts';
 
 /** Guards a chain walk against a cycle (only possible if a deleted id were reused). */
 export const MAX_CHAIN_DEPTH = 1_000_000;
@@ -64,4 +70,74 @@ export function defineLazyParams(
       Object.defineProperty(this, 'params', { value, writable: true, enumerable: true, configurable: true });
     },
   }) as StoredResponse;
+}
+
+/** A conversation's running totals before its first turn. */
+export function emptyConversationUsage(): ConversationUsage {
+  return { input_tokens: 0, output_tokens: 0, total_tokens: 0, cost_usd: 0, turns: 0 };
+}
+
+/** The totals after one more appended turn (usage and cost count as zero when unknown). */
+export function addTurnUsage(
+  totals: ConversationUsage,
+  usage: Usage | null,
+  costUsd: number | null,
+): ConversationUsage {
+  return {
+    input_tokens: totals.input_tokens + (usage?.input_tokens ?? 0),
+    output_tokens: totals.output_tokens + (usage?.output_tokens ?? 0),
+    total_tokens: totals.total_tokens + (usage?.total_tokens ?? 0),
+    cost_usd: totals.cost_usd + (costUsd ?? 0),
+    turns: totals.turns + 1,
+  };
+}
+
+/** The error failStaleTurns records on a turn whose gateway died mid-turn; identical in every backend. */
+export const INTERRUPTED_ERROR: Readonly<ResponseError> = Object.freeze({
+  code: 'interrupted',
+  message: 'The turn was interrupted: the gateway instance running it stopped before it finished.',
+});
+
+/**
+ * mergeConversationMetadata's rule: string values set, null removes. Keys are written as own
+ * data properties, so a key like `__proto__` is metadata like any other (never a prototype).
+ */
+export function mergeMetadata(
+  metadata: Record<string, string>,
+  patch: Record<string, string | null>,
+): Record<string, string> {
+  const merged: Record<string, string> = {};
+  for (const [key, value] of Object.entries(metadata)) defineOwn(merged, key, value);
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else defineOwn(merged, key, value);
+  }
+  return merged;
+}
+
+function defineOwn(target: Record<string, string>, key: string, value: string): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/**
+ * Export order for responses: given in creation order, returns them so that every response whose
+ * parent is among them comes after that parent (chains import intact). Stable otherwise.
+ */
+export function parentsFirst(responses: readonly StoredResponse[]): StoredResponse[] {
+  const byId = new Map(responses.map((response) => [response.id, response]));
+  const emitted = new Set<string>();
+  const ordered: StoredResponse[] = [];
+  for (const response of responses) {
+    if (emitted.has(response.id)) continue;
+    // Walk up to the first ancestor not yet emitted and out of the set, then emit downwards.
+    const pending: StoredResponse[] = [];
+    let current: StoredResponse | undefined = response;
+    while (current !== undefined && !emitted.has(current.id) && pending.length <= MAX_CHAIN_DEPTH) {
+      pending.push(current);
+      emitted.add(current.id);
+      current = current.previousResponseId === null ? undefined : byId.get(current.previousResponseId);
+    }
+    for (let i = pending.length - 1; i >= 0; i--) ordered.push(pending[i]);
+  }
+  return ordered;
 }

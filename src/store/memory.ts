@@ -2,17 +2,25 @@
 // database cannot grow without limit: past `maxEntries` the least recently used response goes.
 
 import {
+  addTurnUsage,
   defineLazyParams,
   effectiveExpiry,
+  emptyConversationUsage,
+  INTERRUPTED_ERROR,
   isExpired,
   MAX_CHAIN_DEPTH,
+  mergeMetadata,
   nowSeconds,
   pageItems,
+  parentsFirst,
 } from './codec.ts';
 import type { Item } from '../protocol/types.ts';
 import type {
   ConversationQuery,
   ConversationStore,
+  ExportFilter,
+  ExportRecord,
+  ImportSummary,
   ItemPage,
   ListOptions,
   StoredConversation,
@@ -87,11 +95,7 @@ export class MemoryStore implements ConversationStore {
     }
     const stored = structuredClone(response);
     stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
-    this.#responses.set(stored.id, stored);
-    while (this.#responses.size > this.#maxEntries) {
-      const oldest = this.#responses.keys().next().value as string;
-      this.#responses.delete(oldest);
-    }
+    this.#insertResponse(stored);
   }
 
   async finishTurn(id: string, result: TurnResult): Promise<void> {
@@ -112,10 +116,14 @@ export class MemoryStore implements ConversationStore {
     this.#touch(stored);
     // Synchronous from here on: nothing can run between finishing the turn and appending it.
     if (stored.conversationId !== null && (copy.status === 'completed' || copy.status === 'incomplete')) {
-      const conversation = this.#liveConversation(stored.conversationId, nowSeconds());
+      const now = nowSeconds();
+      const conversation = this.#liveConversation(stored.conversationId, now);
       if (conversation !== null) {
         conversation.items.push(...stored.input, ...stored.output);
-        conversation.record.itemCount += stored.input.length + stored.output.length;
+        const record = conversation.record;
+        record.itemCount += stored.input.length + stored.output.length;
+        record.usage = addTurnUsage(record.usage, copy.usage, copy.costUsd);
+        record.updatedAt = now;
         this.#touchConversation(conversation);
       }
     }
@@ -162,6 +170,8 @@ export class MemoryStore implements ConversationStore {
       return defineLazyParams(
         {
           id: stored.id,
+          tenant: stored.tenant,
+          user: stored.user,
           previousResponseId: stored.previousResponseId,
           conversationId: stored.conversationId,
           model: stored.model,
@@ -220,11 +230,7 @@ export class MemoryStore implements ConversationStore {
     const record = structuredClone(conversation);
     record.expiresAt = effectiveExpiry(record.expiresAt, record.createdAt, this.#ttlSeconds);
     record.itemCount = items.length;
-    this.#conversations.set(record.id, { record, items: structuredClone(items), sequence: this.#sequence++ });
-    while (this.#conversations.size > this.#maxEntries) {
-      const oldest = this.#conversations.keys().next().value as string;
-      this.#conversations.delete(oldest);
-    }
+    this.#insertConversation(record, structuredClone(items));
   }
 
   async getConversation(id: string): Promise<StoredConversation | null> {
@@ -238,9 +244,11 @@ export class MemoryStore implements ConversationStore {
     patch: { metadata: Record<string, string> },
   ): Promise<StoredConversation | null> {
     this.#assertOpen();
-    const conversation = this.#liveConversation(id, nowSeconds());
+    const now = nowSeconds();
+    const conversation = this.#liveConversation(id, now);
     if (conversation === null) return null;
     conversation.record.metadata = structuredClone(patch.metadata);
+    conversation.record.updatedAt = now;
     this.#touchConversation(conversation);
     return structuredClone(conversation.record);
   }
@@ -253,10 +261,12 @@ export class MemoryStore implements ConversationStore {
 
   async appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null> {
     this.#assertOpen();
-    const conversation = this.#liveConversation(id, nowSeconds());
+    const now = nowSeconds();
+    const conversation = this.#liveConversation(id, now);
     if (conversation === null) return null;
     conversation.items.push(...structuredClone(items));
     conversation.record.itemCount += items.length;
+    conversation.record.updatedAt = now;
     this.#touchConversation(conversation);
     return structuredClone(conversation.record);
   }
@@ -301,7 +311,10 @@ export class MemoryStore implements ConversationStore {
     const matches = [...this.#conversations.values()].filter(
       ({ record }) =>
         !isExpired(record.expiresAt, now) &&
+        record.tenant === query.tenant &&
         (query.user === undefined || record.user === query.user) &&
+        (query.createdAfter === undefined || record.createdAt >= query.createdAfter) &&
+        (query.createdBefore === undefined || record.createdAt < query.createdBefore) &&
         wanted.every(([key, value]) => Object.hasOwn(record.metadata, key) && record.metadata[key] === value),
     );
     const direction = query.order === 'asc' ? 1 : -1;
@@ -339,6 +352,145 @@ export class MemoryStore implements ConversationStore {
   async releaseConversationLease(conversationId: string, holder: string): Promise<void> {
     this.#assertOpen();
     if (this.#leases.get(conversationId)?.holder === holder) this.#leases.delete(conversationId);
+  }
+
+  async mergeConversationMetadata(
+    id: string,
+    patch: Record<string, string | null>,
+  ): Promise<StoredConversation | null> {
+    this.#assertOpen();
+    const now = nowSeconds();
+    const conversation = this.#liveConversation(id, now);
+    if (conversation === null) return null;
+    conversation.record.metadata = mergeMetadata(conversation.record.metadata, patch);
+    conversation.record.updatedAt = now;
+    this.#touchConversation(conversation);
+    return structuredClone(conversation.record);
+  }
+
+  async forkConversation(
+    sourceId: string,
+    upToItemId: string,
+    target: StoredConversation,
+  ): Promise<StoredConversation | null> {
+    this.#assertOpen();
+    const source = this.#liveConversation(sourceId, nowSeconds());
+    const index = source?.items.findIndex((item) => item.id === upToItemId) ?? -1;
+    if (index === -1) return null;
+    if (this.#conversations.has(target.id)) {
+      throw new StoreConflictError(`Conversation ${target.id} already exists.`);
+    }
+    const record = structuredClone(target);
+    record.expiresAt = effectiveExpiry(record.expiresAt, record.createdAt, this.#ttlSeconds);
+    record.itemCount = index + 1;
+    record.usage = emptyConversationUsage();
+    // The same item objects: items are never changed in place, only added to or removed from lists.
+    this.#insertConversation(record, source!.items.slice(0, index + 1));
+    return structuredClone(record);
+  }
+
+  async deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }> {
+    this.#assertOpen();
+    let responses = 0;
+    let conversations = 0;
+    for (const [id, stored] of this.#responses) {
+      if (stored.tenant === tenant && stored.user === user) {
+        this.#responses.delete(id);
+        responses++;
+      }
+    }
+    for (const [id, { record }] of this.#conversations) {
+      if (record.tenant === tenant && record.user === user) {
+        this.#conversations.delete(id);
+        conversations++;
+      }
+    }
+    return { responses, conversations };
+  }
+
+  async failStaleTurns(before: number): Promise<number> {
+    this.#assertOpen();
+    let failed = 0;
+    for (const stored of this.#responses.values()) {
+      if ((stored.status === 'queued' || stored.status === 'in_progress') && stored.createdAt < before) {
+        stored.status = 'failed';
+        stored.error = { ...INTERRUPTED_ERROR };
+        failed++;
+      }
+    }
+    return failed;
+  }
+
+  async *exportRecords(filter: ExportFilter): AsyncIterable<ExportRecord> {
+    this.#assertOpen();
+    const now = nowSeconds();
+    const since = filter.since;
+    // A snapshot first: the maps may change while the consumer awaits between records.
+    const responses = [...this.#responses.values()].filter(
+      (r) =>
+        !isExpired(r.expiresAt, now) &&
+        (filter.tenant === undefined || r.tenant === filter.tenant) &&
+        (filter.conversationId === undefined || r.conversationId === filter.conversationId) &&
+        (since === undefined || r.createdAt >= since),
+    );
+    responses.sort((a, b) => a.createdAt - b.createdAt);
+    const conversations = [...this.#conversations.values()].filter(
+      ({ record }) =>
+        !isExpired(record.expiresAt, now) &&
+        (filter.tenant === undefined || record.tenant === filter.tenant) &&
+        (filter.conversationId === undefined || record.id === filter.conversationId) &&
+        (since === undefined || record.createdAt >= since),
+    );
+    conversations.sort((a, b) => a.record.createdAt - b.record.createdAt || a.sequence - b.sequence);
+    for (const response of parentsFirst(responses)) {
+      yield { type: 'response', response: structuredClone(response) };
+    }
+    for (const { record, items } of conversations) {
+      yield { type: 'conversation', conversation: structuredClone(record), items: structuredClone(items) };
+    }
+  }
+
+  async importRecords(records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>): Promise<ImportSummary> {
+    this.#assertOpen();
+    const summary: ImportSummary = { responses: 0, conversations: 0, skipped: 0 };
+    for await (const record of records) {
+      if (record.type === 'response') {
+        if (this.#responses.has(record.response.id)) {
+          summary.skipped++;
+          continue;
+        }
+        const stored = structuredClone(record.response);
+        stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
+        this.#insertResponse(stored);
+        summary.responses++;
+      } else {
+        if (this.#conversations.has(record.conversation.id)) {
+          summary.skipped++;
+          continue;
+        }
+        const stored = structuredClone(record.conversation);
+        stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
+        this.#insertConversation(stored, structuredClone(record.items));
+        summary.conversations++;
+      }
+    }
+    return summary;
+  }
+
+  #insertResponse(stored: StoredResponse): void {
+    this.#responses.set(stored.id, stored);
+    while (this.#responses.size > this.#maxEntries) {
+      const oldest = this.#responses.keys().next().value as string;
+      this.#responses.delete(oldest);
+    }
+  }
+
+  #insertConversation(record: StoredConversation, items: Item[]): void {
+    this.#conversations.set(record.id, { record, items, sequence: this.#sequence++ });
+    while (this.#conversations.size > this.#maxEntries) {
+      const oldest = this.#conversations.keys().next().value as string;
+      this.#conversations.delete(oldest);
+    }
   }
 
   #liveConversation(id: string, now: number): MemoryConversation | null {

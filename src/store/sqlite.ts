@@ -5,10 +5,21 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Item } from '../protocol/types.ts';
-import { defineLazyParams, effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds } from './codec.ts';
+import {
+  defineLazyParams,
+  effectiveExpiry,
+  emptyConversationUsage,
+  INTERRUPTED_ERROR,
+  MAX_CHAIN_DEPTH,
+  mergeMetadata,
+  nowSeconds,
+} from './codec.ts';
 import type {
   ConversationQuery,
   ConversationStore,
+  ExportFilter,
+  ExportRecord,
+  ImportSummary,
   ItemPage,
   ListOptions,
   StoredConversation,
@@ -97,7 +108,41 @@ export const MIGRATIONS: readonly string[] = [
      holder TEXT NOT NULL,
      expires_at_ms INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // Contract v2: tenants, a response's `user` as its own column (taken from the stored request
+  // for existing rows), conversation running totals (rebuilt from the turns still stored) and
+  // updated_at. Existing rows belong to the 'default' tenant. Listing is always within one
+  // tenant, so the user index gains the tenant in front; unfinished turns get a small partial
+  // index for failStaleTurns, and a conversation's responses one for export --conversation.
+  `ALTER TABLE responses ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+   ALTER TABLE responses ADD COLUMN user TEXT;
+   UPDATE responses SET user = json_extract(params, '$.user') WHERE json_type(params, '$.user') = 'text';
+   CREATE INDEX responses_tenant_user ON responses (tenant, user) WHERE user IS NOT NULL;
+   CREATE INDEX responses_unfinished ON responses (created_at) WHERE status IN ('queued', 'in_progress');
+   CREATE INDEX responses_conversation ON responses (conversation_id) WHERE conversation_id IS NOT NULL;
+   ALTER TABLE conversations ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+   ALTER TABLE conversations ADD COLUMN input_tokens INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN output_tokens INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN total_tokens INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN cost_usd REAL NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN turns INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+   UPDATE conversations SET updated_at = created_at;
+   UPDATE conversations
+      SET (input_tokens, output_tokens, total_tokens, turns) = (
+        SELECT coalesce(sum(json_extract(r.usage, '$.input_tokens')), 0),
+               coalesce(sum(json_extract(r.usage, '$.output_tokens')), 0),
+               coalesce(sum(json_extract(r.usage, '$.total_tokens')), 0),
+               count(*)
+          FROM responses r
+         WHERE r.conversation_id = conversations.id AND r.status IN ('completed', 'incomplete'));
+   DROP INDEX conversations_user;
+   CREATE INDEX conversations_tenant_user ON conversations (tenant, user, created_at);
+   CREATE INDEX conversations_tenant ON conversations (tenant, created_at);`,
 ];
+
+// Every column of a conversation row, in decodeConversation's shape.
+const CONVERSATION_COLUMNS = `id, tenant, created_at, user, metadata, item_count, expires_at,
+  input_tokens, output_tokens, total_tokens, cost_usd, turns, updated_at`;
 
 // A conversation item's bytes: its own, or those of the turn item it points at.
 const CONVERSATION_ITEM_DATA = `
@@ -128,12 +173,45 @@ SELECT chain.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS pr
        r.conversation_id AS conversation_id, r.model AS model, r.status AS status,
        r.created_at AS created_at, r.completed_at AS completed_at, r.expires_at AS expires_at,
        r.params AS params, r.usage AS usage, r.error AS error, r.incomplete_details AS incomplete_details,
-       NULL AS direction, NULL AS position, NULL AS data
+       r.tenant AS tenant, r.user AS user, NULL AS direction, NULL AS position, NULL AS data
   FROM chain CROSS JOIN responses r ON r.id = chain.id
 UNION ALL
-SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        i.direction, i.position, i.data
   FROM chain CROSS JOIN items i ON i.response_id = chain.id`;
+
+// exportRecords reads responses in batches of rows shaped like the chain's (so decodeChain builds
+// them), in insertion order (rowid): a parent is normally written before its children. `depth`
+// numbers the batch's responses; `seq` is the rowid to continue after; `parent_later` flags a
+// response whose parent is exported too but was written after it (re-imported), which the
+// exporter holds back until the parent is out.
+// ?1 = after rowid, ?2 = now, ?3 = tenant or NULL, ?4 = conversation id or NULL, ?5 = since or NULL,
+// ?6 = batch size.
+const EXPORT_MATCH = (r: string) => `(${r}.expires_at IS NULL OR ${r}.expires_at > ?2)
+   AND (?3 IS NULL OR ${r}.tenant = ?3) AND (?4 IS NULL OR ${r}.conversation_id = ?4)
+   AND (?5 IS NULL OR ${r}.created_at >= ?5)`;
+const EXPORT_RESPONSES_SQL = `
+WITH batch (id, depth) AS (
+  SELECT id, row_number() OVER (ORDER BY seq) FROM (
+    SELECT rowid AS seq, id FROM responses r WHERE rowid > ?1 AND ${EXPORT_MATCH('r')}
+     ORDER BY rowid LIMIT ?6)
+)
+SELECT batch.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS previous_response_id,
+       r.conversation_id AS conversation_id, r.model AS model, r.status AS status,
+       r.created_at AS created_at, r.completed_at AS completed_at, r.expires_at AS expires_at,
+       r.params AS params, r.usage AS usage, r.error AS error, r.incomplete_details AS incomplete_details,
+       r.tenant AS tenant, r.user AS user, NULL AS direction, NULL AS position, NULL AS data,
+       r.rowid AS seq,
+       EXISTS (SELECT 1 FROM responses p WHERE p.id = r.previous_response_id AND p.rowid > r.rowid
+                 AND ${EXPORT_MATCH('p')}) AS parent_later
+  FROM batch CROSS JOIN responses r ON r.id = batch.id
+UNION ALL
+SELECT batch.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       i.direction, i.position, i.data, NULL, NULL
+  FROM batch CROSS JOIN items i ON i.response_id = batch.id`;
+const EXPORT_BATCH = 200;
+/** Records written per import transaction. */
+const IMPORT_BATCH = 100;
 
 // The chain statement returns arrays (no per-row object with 17 keys): these are its columns.
 const COL = {
@@ -151,9 +229,14 @@ const COL = {
   usage: 11,
   error: 12,
   incompleteDetails: 13,
-  direction: 14,
-  position: 15,
-  data: 16,
+  tenant: 14,
+  user: 15,
+  direction: 16,
+  position: 17,
+  data: 18,
+  // Export rows only.
+  seq: 19,
+  parentLater: 20,
 } as const;
 type ChainRow = (string | number | null)[];
 
@@ -196,15 +279,34 @@ interface Statements {
   acquireLease: StatementSync;
   renewLease: StatementSync;
   releaseLease: StatementSync;
+  appendTurnTotals: StatementSync;
+  conversationMetadata: StatementSync;
+  setConversationMetadata: StatementSync;
+  forkItems: StatementSync;
+  setItemCount: StatementSync;
+  deleteUserConversations: StatementSync;
+  deleteUserResponses: StatementSync;
+  failStaleTurns: StatementSync;
+  exportResponses: StatementSync;
+  exportConversations: StatementSync;
+  importItemSource: StatementSync;
+  insertConversationItemRef: StatementSync;
 }
 
 interface ConversationRow {
   id: string;
+  tenant: string;
   created_at: number;
   user: string | null;
   metadata: string;
   item_count: number;
   expires_at: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  cost_usd: number;
+  turns: number;
+  updated_at: number;
 }
 
 export class SqliteStore implements ConversationStore {
@@ -271,6 +373,8 @@ export class SqliteStore implements ConversationStore {
         jsonOrNull(response.usage),
         jsonOrNull(response.error),
         jsonOrNull(response.incompleteDetails),
+        response.tenant,
+        response.user,
       );
       if (Number(inserted.changes) === 0)
         throw new StoreConflictError(`Response ${response.id} already exists.`);
@@ -305,7 +409,7 @@ export class SqliteStore implements ConversationStore {
         updated.conversation_id !== null &&
         (result.status === 'completed' || result.status === 'incomplete')
       ) {
-        this.#appendTurn(updated.conversation_id, id);
+        this.#appendTurn(updated.conversation_id, id, result);
       }
     });
   }
@@ -379,14 +483,7 @@ export class SqliteStore implements ConversationStore {
     const s = this.#stmts();
     const expiresAt = effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds);
     this.#transaction(() => {
-      const inserted = s.insertConversation.run(
-        conversation.id,
-        conversation.createdAt,
-        conversation.user,
-        JSON.stringify(conversation.metadata),
-        items.length,
-        expiresAt,
-      );
+      const inserted = s.insertConversation.run(...conversationValues(conversation, items.length, expiresAt));
       if (Number(inserted.changes) === 0) {
         throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
       }
@@ -423,7 +520,7 @@ export class SqliteStore implements ConversationStore {
       const count = s.conversationCount.get(id, nowSeconds()) as { item_count: number } | undefined;
       if (count === undefined) return;
       insertConversationItems(s.insertConversationItem, id, count.item_count, items);
-      row = s.addItemCount.get(items.length, id) as ConversationRow | undefined;
+      row = s.addItemCount.get(items.length, nowSeconds(), id) as ConversationRow | undefined;
     });
     return row === undefined ? null : decodeConversation(row);
   }
@@ -478,23 +575,20 @@ export class SqliteStore implements ConversationStore {
     const limit = Math.max(0, query.limit);
     return this.#read(() => {
       const now = nowSeconds();
-      const args: (string | number | null)[] = [now];
+      const args: (string | number | null)[] = [now, query.tenant];
       if (query.user !== undefined) args.push(query.user);
+      if (query.createdAfter !== undefined) args.push(query.createdAfter);
+      if (query.createdBefore !== undefined) args.push(query.createdBefore);
       for (const [key, value] of pairs) args.push(key, value);
       if (query.after !== undefined) {
-        const anchor = s.conversationAnchor.get(query.after, now) as
+        const anchor = s.conversationAnchor.get(query.after, now, query.tenant) as
           | { created_at: number; seq: number }
           | undefined;
         if (anchor === undefined) return { conversations: [], hasMore: false };
         args.push(anchor.created_at, anchor.seq);
       }
       args.push(limit + 1);
-      const statement = this.#listStatement(
-        query.user !== undefined,
-        pairs.length,
-        query.after !== undefined,
-        query.order,
-      );
+      const statement = this.#listStatement(query, pairs.length);
       const rows = statement.all(...args) as unknown as ConversationRow[];
       const hasMore = rows.length > limit;
       if (hasMore) rows.length = limit;
@@ -515,28 +609,260 @@ export class SqliteStore implements ConversationStore {
     this.#stmts().releaseLease.run(conversationId, holder);
   }
 
-  /** Appends a finishing turn's input then output rows (by reference) to its conversation, if it is live. */
-  #appendTurn(conversationId: string, responseId: string): void {
+  async mergeConversationMetadata(
+    id: string,
+    patch: Record<string, string | null>,
+  ): Promise<StoredConversation | null> {
     const s = this.#stmts();
-    const count = s.conversationCount.get(conversationId, nowSeconds()) as { item_count: number } | undefined;
-    if (count === undefined) return;
-    const appended = s.appendTurnItems.run(conversationId, count.item_count, responseId);
-    s.addItemCount.get(Number(appended.changes), conversationId);
+    let row: ConversationRow | undefined;
+    // Read, merge and write under the write lock: concurrent merges (from any process) serialise.
+    this.#transaction(() => {
+      const now = nowSeconds();
+      const current = s.conversationMetadata.get(id, now) as { metadata: string } | undefined;
+      if (current === undefined) return;
+      const merged = mergeMetadata(JSON.parse(current.metadata) as Record<string, string>, patch);
+      row = s.setConversationMetadata.get(JSON.stringify(merged), now, id) as ConversationRow | undefined;
+    });
+    return row === undefined ? null : decodeConversation(row);
   }
 
-  #listStatement(byUser: boolean, pairs: number, after: boolean, order: 'asc' | 'desc'): StatementSync {
-    const key = `${byUser ? 'u' : ''}${pairs}${after ? 'a' : ''}${order}`;
+  async forkConversation(
+    sourceId: string,
+    upToItemId: string,
+    target: StoredConversation,
+  ): Promise<StoredConversation | null> {
+    const s = this.#stmts();
+    const expiresAt = effectiveExpiry(target.expiresAt, target.createdAt, this.#ttlSeconds);
+    let row: ConversationRow | undefined;
+    this.#transaction(() => {
+      if (s.conversationCount.get(sourceId, nowSeconds()) === undefined) return;
+      const upTo = s.conversationItemPosition.get(sourceId, upToItemId) as { position: number } | undefined;
+      if (upTo === undefined) return;
+      const fresh = { ...target, usage: emptyConversationUsage() };
+      const inserted = s.insertConversation.run(...conversationValues(fresh, 0, expiresAt));
+      if (Number(inserted.changes) === 0) {
+        throw new StoreConflictError(`Conversation ${target.id} already exists.`);
+      }
+      // Rows that point at turn items are copied as pointers: those bytes stay stored once.
+      const copied = s.forkItems.run(target.id, sourceId, upTo.position);
+      row = s.setItemCount.get(Number(copied.changes), target.id) as ConversationRow | undefined;
+    });
+    return row === undefined ? null : decodeConversation(row);
+  }
+
+  async deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }> {
+    const s = this.#stmts();
+    let counts = { responses: 0, conversations: 0 };
+    this.#transaction(() => {
+      // Conversations first, so the trigger does not copy the user's turn items into rows about to go.
+      const conversations = Number(s.deleteUserConversations.run(tenant, user).changes);
+      const responses = Number(s.deleteUserResponses.run(tenant, user).changes);
+      counts = { responses, conversations };
+    });
+    return counts;
+  }
+
+  async failStaleTurns(before: number): Promise<number> {
+    return Number(this.#stmts().failStaleTurns.run(JSON.stringify(INTERRUPTED_ERROR), before).changes);
+  }
+
+  async *exportRecords(filter: ExportFilter): AsyncIterable<ExportRecord> {
+    const s = this.#stmts();
+    const tenant = filter.tenant ?? null;
+    const conversationId = filter.conversationId ?? null;
+    const since = filter.since ?? null;
+    // Batches, each one query: no transaction stays open while the consumer awaits (other calls on
+    // this connection would land inside it). Records written meanwhile may or may not be exported.
+    const waiting = new Map<string, StoredResponse[]>(); // parent id -> children held back for it
+    function* emit(response: StoredResponse): Generator<ExportRecord> {
+      yield { type: 'response', response };
+      const children = waiting.get(response.id);
+      if (children === undefined) return;
+      waiting.delete(response.id);
+      for (const child of children) yield* emit(child);
+    }
+    let after = 0;
+    for (;;) {
+      const rows = s.exportResponses.all(
+        after,
+        nowSeconds(),
+        tenant,
+        conversationId,
+        since,
+        EXPORT_BATCH,
+      ) as unknown as ChainRow[];
+      if (rows.length === 0) break;
+      const held = new Set<string>();
+      for (const row of rows) {
+        if (row[COL.kind] !== 0) continue;
+        after = Math.max(after, row[COL.seq] as number);
+        if (row[COL.parentLater] === 1) held.add(row[COL.id] as string);
+      }
+      // decodeChain orders by descending depth; depth numbers the batch in rowid order.
+      const batch = decodeChain(rows).reverse();
+      for (const response of batch) {
+        if (held.has(response.id)) {
+          const parent = response.previousResponseId as string;
+          const siblings = waiting.get(parent);
+          if (siblings === undefined) waiting.set(parent, [response]);
+          else siblings.push(response);
+          continue;
+        }
+        yield* emit(response);
+      }
+    }
+    // Parents deleted or expired meanwhile: their children still go out.
+    while (waiting.size > 0) {
+      const [parent, children] = waiting.entries().next().value as [string, StoredResponse[]];
+      waiting.delete(parent);
+      for (const child of children) yield* emit(child);
+    }
+
+    let anchor: [number, number] = [Number.MIN_SAFE_INTEGER, 0];
+    for (;;) {
+      const rows = s.exportConversations.all(
+        anchor[0],
+        anchor[1],
+        nowSeconds(),
+        tenant,
+        conversationId,
+        since,
+        EXPORT_BATCH,
+      ) as unknown as (ConversationRow & { seq: number })[];
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        anchor = [row.created_at, row.seq];
+        const items = (s.conversationItemsAll.all(row.id) as unknown as [string][]).map((item) =>
+          decodeItemData(item[0], row.id),
+        );
+        yield { type: 'conversation', conversation: decodeConversation(row), items };
+      }
+    }
+  }
+
+  async importRecords(records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>): Promise<ImportSummary> {
+    this.#stmts();
+    const summary: ImportSummary = { responses: 0, conversations: 0, skipped: 0 };
+    let batch: ExportRecord[] = [];
+    for await (const record of records) {
+      batch.push(record);
+      if (batch.length >= IMPORT_BATCH) {
+        this.#importBatch(batch, summary);
+        batch = [];
+      }
+    }
+    this.#importBatch(batch, summary);
+    return summary;
+  }
+
+  /** One transaction: a batch lands whole or (on error) not at all. */
+  #importBatch(batch: ExportRecord[], summary: ImportSummary): void {
+    if (batch.length === 0) return;
+    const s = this.#stmts();
+    const counted = { ...summary };
+    this.#transaction(() => {
+      for (const record of batch) {
+        if (record.type === 'response') {
+          const r = record.response;
+          const inserted = s.insertResponse.run(
+            r.id,
+            r.previousResponseId,
+            r.conversationId,
+            r.model,
+            r.status,
+            r.createdAt,
+            r.completedAt,
+            effectiveExpiry(r.expiresAt, r.createdAt, this.#ttlSeconds),
+            JSON.stringify(r.params),
+            jsonOrNull(r.usage),
+            jsonOrNull(r.error),
+            jsonOrNull(r.incompleteDetails),
+            r.tenant,
+            r.user,
+          );
+          if (Number(inserted.changes) === 0) {
+            counted.skipped++;
+            continue;
+          }
+          insertItems(s.insertItem, r.id, 'input', r.input);
+          insertItems(s.insertItem, r.id, 'output', r.output);
+          counted.responses++;
+        } else {
+          const c = record.conversation;
+          const expiresAt = effectiveExpiry(c.expiresAt, c.createdAt, this.#ttlSeconds);
+          const inserted = s.insertConversation.run(...conversationValues(c, c.itemCount, expiresAt));
+          if (Number(inserted.changes) === 0) {
+            counted.skipped++;
+            continue;
+          }
+          // An item that is byte-for-byte a turn item of this conversation's own responses becomes
+          // a pointer to it (stored once, as a live turn would have left it); others get a copy.
+          for (let position = 0; position < record.items.length; position++) {
+            const item = record.items[position];
+            const data = JSON.stringify(item);
+            const source = s.importItemSource.get(item.id, c.id, data) as
+              | { response_id: string; direction: string; position: number }
+              | undefined;
+            if (source === undefined) s.insertConversationItem.run(c.id, position, item.id, data);
+            else {
+              s.insertConversationItemRef.run(
+                c.id,
+                position,
+                item.id,
+                source.response_id,
+                source.direction,
+                source.position,
+              );
+            }
+          }
+          counted.conversations++;
+        }
+      }
+    });
+    Object.assign(summary, counted);
+  }
+
+  /**
+   * Appends a finishing turn's input then output rows (by reference) to its conversation, if it is
+   * live, and adds the turn's usage and cost to the conversation's totals.
+   */
+  #appendTurn(conversationId: string, responseId: string, result: TurnResult): void {
+    const s = this.#stmts();
+    const now = nowSeconds();
+    const count = s.conversationCount.get(conversationId, now) as { item_count: number } | undefined;
+    if (count === undefined) return;
+    const appended = s.appendTurnItems.run(conversationId, count.item_count, responseId);
+    s.appendTurnTotals.run(
+      Number(appended.changes),
+      result.usage?.input_tokens ?? 0,
+      result.usage?.output_tokens ?? 0,
+      result.usage?.total_tokens ?? 0,
+      result.costUsd ?? 0,
+      now,
+      conversationId,
+    );
+  }
+
+  #listStatement(query: ConversationQuery, pairs: number): StatementSync {
+    const byUser = query.user !== undefined;
+    const after = query.after !== undefined;
+    const createdAfter = query.createdAfter !== undefined;
+    const createdBefore = query.createdBefore !== undefined;
+    const order = query.order;
+    const key = `${byUser ? 'u' : ''}${createdAfter ? 'f' : ''}${createdBefore ? 't' : ''}${pairs}${after ? 'a' : ''}${order}`;
     let statement = this.#listStatements.get(key);
     if (statement === undefined) {
-      const where = ['(expires_at IS NULL OR expires_at > ?)'];
+      const where = ['(expires_at IS NULL OR expires_at > ?)', 'tenant = ?'];
       if (byUser) where.push('user = ?');
+      if (createdAfter) where.push('created_at >= ?');
+      if (createdBefore) where.push('created_at < ?');
       for (let i = 0; i < pairs; i++) {
         where.push('EXISTS (SELECT 1 FROM json_each(c.metadata) m WHERE m.key = ? AND m.value = ?)');
       }
       if (after) where.push(`(created_at, rowid) ${order === 'asc' ? '>' : '<'} (?, ?)`);
       const direction = order === 'asc' ? 'ASC' : 'DESC';
       statement = this.#db!.prepare(
-        `SELECT id, created_at, user, metadata, item_count, expires_at FROM conversations c
+        `SELECT ${CONVERSATION_COLUMNS} FROM conversations c
           WHERE ${where.join(' AND ')}
           ORDER BY created_at ${direction}, rowid ${direction} LIMIT ?`,
       );
@@ -607,8 +933,8 @@ function prepareStatements(db: DatabaseSync): Statements {
     ping: db.prepare('SELECT 1'),
     insertResponse: db.prepare(
       `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at,
-         completed_at, expires_at, params, usage, error, incomplete_details)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+         completed_at, expires_at, params, usage, error, incomplete_details, tenant, user)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
     insertItem: db.prepare(
       'INSERT INTO items (response_id, direction, position, item_id, type, data) VALUES (?, ?, ?, ?, ?, ?)',
@@ -645,21 +971,21 @@ function prepareStatements(db: DatabaseSync): Statements {
        SELECT ?1, ?2 + row_number() OVER (ORDER BY direction, position) - 1, item_id, response_id, direction, position
          FROM items WHERE response_id = ?3`,
     ),
+    // Values in conversationValues' order.
     insertConversation: db.prepare(
-      `INSERT INTO conversations (id, created_at, user, metadata, item_count, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      `INSERT INTO conversations (${CONVERSATION_COLUMNS})
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
-    conversation: db.prepare(
-      `SELECT id, created_at, user, metadata, item_count, expires_at FROM conversations WHERE id = ?1 AND ${live}`,
-    ),
+    conversation: db.prepare(`SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND ${live}`),
     conversationCount: db.prepare(`SELECT item_count FROM conversations WHERE id = ?1 AND ${live}`),
     addItemCount: db.prepare(
-      `UPDATE conversations SET item_count = item_count + ? WHERE id = ?
-       RETURNING id, created_at, user, metadata, item_count, expires_at`,
+      `UPDATE conversations SET item_count = item_count + ?, updated_at = ? WHERE id = ?
+       RETURNING ${CONVERSATION_COLUMNS}`,
     ),
     updateConversationMetadata: db.prepare(
-      `UPDATE conversations SET metadata = ?1 WHERE id = ?2 AND (expires_at IS NULL OR expires_at > ?3)
-       RETURNING id, created_at, user, metadata, item_count, expires_at`,
+      `UPDATE conversations SET metadata = ?1, updated_at = ?3
+        WHERE id = ?2 AND (expires_at IS NULL OR expires_at > ?3)
+       RETURNING ${CONVERSATION_COLUMNS}`,
     ),
     deleteConversation: db.prepare(`DELETE FROM conversations WHERE id = ?1 AND ${live}`),
     insertConversationItem: db.prepare(
@@ -693,7 +1019,7 @@ function prepareStatements(db: DatabaseSync): Statements {
          AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?3))`,
     ),
     conversationAnchor: db.prepare(
-      `SELECT created_at, rowid AS seq FROM conversations WHERE id = ?1 AND ${live}`,
+      `SELECT created_at, rowid AS seq FROM conversations WHERE id = ?1 AND ${live} AND tenant = ?3`,
     ),
     pruneConversations: db.prepare(
       'DELETE FROM conversations WHERE expires_at IS NOT NULL AND expires_at <= ?',
@@ -709,6 +1035,46 @@ function prepareStatements(db: DatabaseSync): Statements {
       'UPDATE conversation_leases SET expires_at_ms = ? WHERE conversation_id = ? AND holder = ?',
     ),
     releaseLease: db.prepare('DELETE FROM conversation_leases WHERE conversation_id = ? AND holder = ?'),
+    appendTurnTotals: db.prepare(
+      `UPDATE conversations
+          SET item_count = item_count + ?1, input_tokens = input_tokens + ?2, output_tokens = output_tokens + ?3,
+              total_tokens = total_tokens + ?4, cost_usd = cost_usd + ?5, turns = turns + 1, updated_at = ?6
+        WHERE id = ?7`,
+    ),
+    conversationMetadata: db.prepare(`SELECT metadata FROM conversations WHERE id = ?1 AND ${live}`),
+    setConversationMetadata: db.prepare(
+      `UPDATE conversations SET metadata = ?, updated_at = ? WHERE id = ? RETURNING ${CONVERSATION_COLUMNS}`,
+    ),
+    // Renumbered from 0 (the source may have gaps where items were deleted).
+    forkItems: db.prepare(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position, data)
+       SELECT ?1, row_number() OVER (ORDER BY position) - 1, item_id, response_id, direction, item_position, data
+         FROM conversation_items WHERE conversation_id = ?2 AND position <= ?3`,
+    ),
+    setItemCount: db.prepare(
+      `UPDATE conversations SET item_count = ? WHERE id = ? RETURNING ${CONVERSATION_COLUMNS}`,
+    ),
+    deleteUserConversations: db.prepare('DELETE FROM conversations WHERE tenant = ? AND user = ?'),
+    deleteUserResponses: db.prepare('DELETE FROM responses WHERE tenant = ? AND user = ?'),
+    failStaleTurns: db.prepare(
+      `UPDATE responses SET status = 'failed', error = ?
+        WHERE status IN ('queued', 'in_progress') AND created_at < ?`,
+    ),
+    exportResponses: prepareArrays(db, EXPORT_RESPONSES_SQL),
+    exportConversations: db.prepare(
+      `SELECT rowid AS seq, ${CONVERSATION_COLUMNS} FROM conversations
+        WHERE (created_at, rowid) > (?1, ?2) AND (expires_at IS NULL OR expires_at > ?3)
+          AND (?4 IS NULL OR tenant = ?4) AND (?5 IS NULL OR id = ?5) AND (?6 IS NULL OR created_at >= ?6)
+        ORDER BY created_at, rowid LIMIT ?7`,
+    ),
+    importItemSource: db.prepare(
+      `SELECT i.response_id, i.direction, i.position FROM items i JOIN responses r ON r.id = i.response_id
+        WHERE i.item_id = ?1 AND r.conversation_id = ?2 AND i.data = ?3 LIMIT 1`,
+    ),
+    insertConversationItemRef: db.prepare(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+    ),
   };
 }
 
@@ -752,13 +1118,46 @@ function decodeItemData(data: string | null, conversationId: string): Item {
 function decodeConversation(row: ConversationRow): StoredConversation {
   return {
     id: row.id,
+    tenant: row.tenant,
     createdAt: row.created_at,
     // JSON.parse keeps keys like `__proto__` as plain own data.
     metadata: JSON.parse(row.metadata) as Record<string, string>,
     user: row.user,
     itemCount: Number(row.item_count),
     expiresAt: row.expires_at,
+    usage: {
+      input_tokens: Number(row.input_tokens),
+      output_tokens: Number(row.output_tokens),
+      total_tokens: Number(row.total_tokens),
+      cost_usd: Number(row.cost_usd),
+      turns: Number(row.turns),
+    },
+    updatedAt: row.updated_at,
   };
+}
+
+/** A conversation row's values in CONVERSATION_COLUMNS order. */
+function conversationValues(
+  conversation: StoredConversation,
+  itemCount: number,
+  expiresAt: number | null,
+): (string | number | null)[] {
+  const usage = conversation.usage;
+  return [
+    conversation.id,
+    conversation.tenant,
+    conversation.createdAt,
+    conversation.user,
+    JSON.stringify(conversation.metadata),
+    itemCount,
+    expiresAt,
+    usage.input_tokens,
+    usage.output_tokens,
+    usage.total_tokens,
+    usage.cost_usd,
+    usage.turns,
+    conversation.updatedAt,
+  ];
 }
 
 function jsonOrNull(value: unknown): string | null {
@@ -807,6 +1206,8 @@ function decodeResponse(row: ChainRow, input: Item[], output: Item[]): StoredRes
   return defineLazyParams(
     {
       id: row[COL.id] as string,
+      tenant: row[COL.tenant] as string,
+      user: row[COL.user] as string | null,
       previousResponseId: row[COL.previousResponseId] as string | null,
       conversationId: row[COL.conversationId] as string | null,
       model: row[COL.model] as string,

@@ -3,6 +3,12 @@
 
 import type { Item, RequestParams, ResponseError, ResponseStatus, Usage } from '../protocol/types.ts';
 
+/**
+ * The tenant of every record while the gateway runs without API keys (and of rows written before
+ * tenants existed). Code refers to it only through this constant.
+ */
+export const DEFAULT_TENANT = 'default';
+
 /** The request parameters a response echoes back; stored once with the response. */
 export type StoredRequestParams = RequestParams;
 
@@ -12,6 +18,10 @@ export type StoredRequestParams = RequestParams;
  */
 export interface StoredResponse {
   id: string;
+  /** Who owns it (an API key's tenant; `default` without auth). Another tenant's id behaves as unknown. */
+  tenant: string;
+  /** The request's `user`, kept as its own field so all of a user's data can be found and deleted. */
+  user: string | null;
   previousResponseId: string | null;
   conversationId: string | null;
   model: string;
@@ -42,6 +52,12 @@ export interface TurnResult {
   usage: Usage | null;
   error: ResponseError | null;
   incompleteDetails: { reason: string } | null;
+  /**
+   * What the turn cost in USD by the configured price table, null when unpriced. When the turn is
+   * appended to a conversation, its usage and cost are added to the conversation's running
+   * totals in the same transaction.
+   */
+  costUsd: number | null;
 }
 
 /** An unfinished turn's state, as saveProgress records it. */
@@ -172,10 +188,90 @@ export interface ConversationStore {
 
   /** Releases the lease if this holder still owns it. */
   releaseConversationLease(conversationId: string, holder: string): Promise<void>;
+
+  /**
+   * Merges metadata atomically: keys with a string value are set, keys with null are removed.
+   * Null when the conversation is unknown. (Limits are validated by the caller.)
+   */
+  mergeConversationMetadata(
+    id: string,
+    patch: Record<string, string | null>,
+  ): Promise<StoredConversation | null>;
+
+  /**
+   * Creates `target` (its id, tenant, user, metadata, createdAt, expiresAt as given; usage zero)
+   * holding the source's items from the first up to and including `upToItemId`, in order, with
+   * the same item ids. Later changes to either conversation do not affect the other. Null (and
+   * nothing created) when the source or the item is unknown. `upToItemId` names the first item with
+   * that id; `itemCount` becomes the number of items copied; the store's default TTL applies as in
+   * createConversation; an existing target id fails with StoreConflictError.
+   */
+  forkConversation(
+    sourceId: string,
+    upToItemId: string,
+    target: StoredConversation,
+  ): Promise<StoredConversation | null>;
+
+  /**
+   * Deletes every response and conversation of this tenant whose `user` matches (a data-protection
+   * request), with their items. Returns how many of each went.
+   */
+  deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }>;
+
+  /**
+   * Marks turns still `queued`/`in_progress` that were created before `before` (unix seconds) as
+   * `failed` with error code `interrupted` — turns whose gateway died mid-stream. Returns how many.
+   * Such turns never become context; this only makes their status honest. The error is exactly
+   * codec's INTERRUPTED_ERROR; progress output and everything else stay as they were.
+   */
+  failStaleTurns(before: number): Promise<number>;
+
+  /**
+   * Every record matching the filter, for `parley export`: responses first, each after its parent
+   * (so an import can link chains), then conversations with their items. Expired records are skipped.
+   * `since` keeps records created at or after it (unix seconds); `conversationId` keeps that
+   * conversation and the responses that belong to it. Not a snapshot: records written while the
+   * export runs may or may not be in it.
+   */
+  exportRecords(filter: ExportFilter): AsyncIterable<ExportRecord>;
+
+  /**
+   * Writes exported records losslessly (ids, timestamps, items, statuses, usage, tenant, user all
+   * kept). Records whose id already exists are skipped and counted, never overwritten. Imported
+   * turns are not appended to conversations again (a conversation record brings its own items),
+   * and the store's default TTL applies to records without an expiry, as when they were first written.
+   */
+  importRecords(records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>): Promise<ImportSummary>;
+}
+
+export interface ExportFilter {
+  tenant?: string;
+  conversationId?: string;
+  since?: number;
+}
+
+export type ExportRecord =
+  | { type: 'response'; response: StoredResponse }
+  | { type: 'conversation'; conversation: StoredConversation; items: Item[] };
+
+export interface ImportSummary {
+  responses: number;
+  conversations: number;
+  skipped: number;
+}
+
+export interface ConversationUsage {
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  cost_usd: number;
+  /** Turns appended to the conversation. */
+  turns: number;
 }
 
 export interface StoredConversation {
   id: string;
+  tenant: string;
   createdAt: number; // unix seconds
   metadata: Record<string, string>;
   /** The `user` that created it (listing extension; also the handle for deleting a user's data). */
@@ -183,10 +279,22 @@ export interface StoredConversation {
   /** Number of items ever appended; grows monotonically (positions are never reused). */
   itemCount: number;
   expiresAt: number | null;
+  /** Running totals of the turns appended to it (see TurnResult.costUsd). */
+  usage: ConversationUsage;
+  /**
+   * Unix seconds of the last append (items or a turn) or metadata change (update or merge);
+   * createConversation and importRecords store the value given.
+   */
+  updatedAt: number;
 }
 
 export interface ConversationQuery {
+  /** Listing is always within one tenant. */
+  tenant: string;
   user?: string;
+  /** Keep conversations created at or after / before these unix seconds. */
+  createdAfter?: number;
+  createdBefore?: number;
   metadata?: Record<string, string>;
   limit: number;
   order: 'asc' | 'desc';

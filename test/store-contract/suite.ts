@@ -14,15 +14,21 @@ import type {
   Item,
   MessageItem,
   ReasoningItem,
+  Usage,
 } from '../../src/protocol/types.ts';
+import { INTERRUPTED_ERROR } from '../../src/store/codec.ts';
 import type {
+  ConversationQuery,
   ConversationStore,
+  ConversationUsage,
+  ExportFilter,
+  ExportRecord,
   StoredConversation,
   StoredRequestParams,
   StoredResponse,
   TurnResult,
 } from '../../src/store/types.ts';
-import { ChainBrokenError, StoreConflictError } from '../../src/store/types.ts';
+import { ChainBrokenError, DEFAULT_TENANT, StoreConflictError } from '../../src/store/types.ts';
 
 export type MakeStore = () => Promise<{ store: ConversationStore; cleanup?: () => Promise<void> }>;
 
@@ -76,6 +82,8 @@ export function assistantMessage(text: string, id = newId('msg')): MessageItem {
 export function newTurn(overrides: Partial<StoredResponse> = {}): StoredResponse {
   return {
     id: newId('resp'),
+    tenant: DEFAULT_TENANT,
+    user: null,
     previousResponseId: null,
     conversationId: null,
     model: 'openai/gpt-4o',
@@ -107,6 +115,7 @@ export function completed(output: Item[], overrides: Partial<TurnResult> = {}): 
     },
     error: null,
     incompleteDetails: null,
+    costUsd: null,
     ...overrides,
   };
 }
@@ -124,20 +133,50 @@ export function finished(turn: StoredResponse, result: TurnResult): StoredRespon
   };
 }
 
-/** A new conversation record; `itemCount` should equal the number of initial items passed with it. */
+/** A conversation's running totals before its first turn. */
+export function zeroUsage(): ConversationUsage {
+  return { input_tokens: 0, output_tokens: 0, total_tokens: 0, cost_usd: 0, turns: 0 };
+}
+
+/**
+ * A new conversation record; `itemCount` should equal the number of initial items passed with it.
+ * `updatedAt` defaults to the createdAt given.
+ */
 export function newConversation(overrides: Partial<StoredConversation> = {}): StoredConversation {
+  const createdAt = overrides.createdAt ?? NOW();
   return {
     id: newId('conv'),
-    createdAt: NOW(),
+    tenant: DEFAULT_TENANT,
+    createdAt,
     metadata: {},
     user: null,
     itemCount: 0,
     expiresAt: null,
+    usage: zeroUsage(),
+    updatedAt: createdAt,
     ...overrides,
   };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `expected` with the updatedAt the store set on `actual`, once that is checked to lie between
+ * `since` and now (a change stamps the time it happened, in unix seconds).
+ */
+export function withUpdatedAt(
+  expected: StoredConversation,
+  actual: StoredConversation | null | undefined,
+  since: number,
+): StoredConversation {
+  assert.ok(actual, 'the conversation is missing');
+  const now = NOW();
+  assert.ok(
+    actual.updatedAt >= since && actual.updatedAt <= now,
+    `updatedAt ${actual.updatedAt} is not within [${since}, ${now}]`,
+  );
+  return { ...expected, updatedAt: actual.updatedAt };
+}
 
 /** Items of every type and content part the store must keep verbatim. */
 function everyKindOfItem(): { input: Item[]; output: Item[] } {
@@ -209,6 +248,73 @@ function everyKindOfItem(): { input: Item[]; output: Item[] } {
     ],
   };
   return { input: [developer, image, priorOutput, callOutput], output: [reasoning, call, answer] };
+}
+
+// ---------- export helpers (also for tests that move state between backends) ----------
+
+/** Every record `exportRecords(filter)` yields, in its order. */
+export async function collectExport(
+  store: ConversationStore,
+  filter: ExportFilter = {},
+): Promise<ExportRecord[]> {
+  const records: ExportRecord[] = [];
+  for await (const record of store.exportRecords(filter)) records.push(record);
+  return records;
+}
+
+/**
+ * The order exportRecords promises: responses first, each after its parent when the parent is
+ * exported too, then conversations; nothing twice.
+ */
+export function assertExportOrder(records: readonly ExportRecord[]): void {
+  const exported = new Set(records.flatMap((r) => (r.type === 'response' ? [r.response.id] : [])));
+  const seen = new Set<string>();
+  let inConversations = false;
+  for (const record of records) {
+    const id = record.type === 'response' ? record.response.id : record.conversation.id;
+    assert.ok(!seen.has(id), `${id} is exported twice`);
+    seen.add(id);
+    if (record.type === 'conversation') {
+      inConversations = true;
+      continue;
+    }
+    assert.ok(!inConversations, `response ${id} comes after a conversation`);
+    const parent = record.response.previousResponseId;
+    if (parent !== null && exported.has(parent)) {
+      assert.ok(seen.has(parent), `response ${id} comes before its parent ${parent}`);
+    }
+  }
+}
+
+export interface ExportSnapshot {
+  /** By id. */
+  responses: StoredResponse[];
+  /** By conversation id. */
+  conversations: { conversation: StoredConversation; items: Item[] }[];
+}
+
+const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
+/**
+ * Everything a store holds as export sees it, checked for export order, then sorted by id: an
+ * order every backend agrees on, so snapshots of stores of any two backends compare with deepEqual
+ * (for example after memory -> sqlite -> postgres -> redis -> sqlite).
+ */
+export async function exportAll(
+  store: ConversationStore,
+  filter: ExportFilter = {},
+): Promise<ExportSnapshot> {
+  const records = await collectExport(store, filter);
+  assertExportOrder(records);
+  const responses: StoredResponse[] = [];
+  const conversations: ExportSnapshot['conversations'] = [];
+  for (const record of records) {
+    if (record.type === 'response') responses.push(record.response);
+    else conversations.push({ conversation: record.conversation, items: record.items });
+  }
+  responses.sort(byId);
+  conversations.sort((a, b) => byId(a.conversation, b.conversation));
+  return { responses, conversations };
 }
 
 // ---------- the suite ----------
@@ -328,6 +434,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           },
           error: { code: 'server_error', message: 'upstream stopped early' },
           incompleteDetails: { reason: 'max_output_tokens' },
+          costUsd: null,
         };
         await store.finishTurn(turn.id, result);
         assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
@@ -349,6 +456,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           usage: null,
           error: { code: 'rate_limit_exceeded', message: 'Upstream said 429.' },
           incompleteDetails: null,
+          costUsd: null,
         };
         await store.finishTurn(failedTurn.id, failure);
         assert.deepEqual(await store.getResponse(failedTurn.id), finished(failedTurn, failure));
@@ -571,6 +679,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           usage: null,
           error: { code: 'server_error', message: 'boom' },
           incompleteDetails: null,
+          costUsd: null,
         };
         await store.finishTurn(failedTurn.id, failure);
         const pending = newTurn({ previousResponseId: failedTurn.id });
@@ -789,6 +898,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         usage: null,
         error: status === 'failed' ? { code: 'server_error', message: 'boom' } : null,
         incompleteDetails: null,
+        costUsd: null,
       };
     }
 
@@ -846,16 +956,19 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
 
       it('updateConversation replaces the metadata and leaves the items alone', async () => {
         const items = [userMessage('a'), assistantMessage('b')];
-        const conversation = await storeConversation(items, { metadata: { a: '1', b: '2' }, user: 'u' });
+        const conversation = await storeConversation(items, {
+          metadata: { a: '1', b: '2' },
+          user: 'u',
+          createdAt: 1_750_000_000,
+        });
+        const since = NOW();
         const updated = await store.updateConversation(conversation.id, { metadata: { c: '3' } });
-        const expected = { ...conversation, metadata: { c: '3' } };
+        const expected = withUpdatedAt({ ...conversation, metadata: { c: '3' } }, updated, since);
         assert.deepEqual(updated, expected);
         assert.deepEqual(await store.getConversation(conversation.id), expected);
         assert.deepEqual(await store.loadConversationItems(conversation.id), items);
-        assert.deepEqual(await store.updateConversation(conversation.id, { metadata: {} }), {
-          ...conversation,
-          metadata: {},
-        });
+        const emptied = await store.updateConversation(conversation.id, { metadata: {} });
+        assert.deepEqual(emptied, withUpdatedAt({ ...conversation, metadata: {} }, emptied, since));
       });
 
       it('deleteConversation removes it and its items, once', async () => {
@@ -869,7 +982,12 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         assert.equal(await store.listConversationItems(conversation.id, { limit: 10, order: 'asc' }), null);
         assert.equal(await store.getConversationItem(conversation.id, items[0].id), null);
         assert.equal(await store.appendConversationItems(conversation.id, [userMessage('late')]), null);
-        const listed = await store.listConversations({ user: 'u-del', limit: 10, order: 'asc' });
+        const listed = await store.listConversations({
+          tenant: DEFAULT_TENANT,
+          user: 'u-del',
+          limit: 10,
+          order: 'asc',
+        });
         assert.deepEqual(listed, { conversations: [other], hasMore: false });
         assert.equal((await store.loadConversationItems(other.id))?.length, 1);
       });
@@ -913,21 +1031,16 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     describe('conversations: appending', () => {
       it('appends items at the end in order and counts every item ever appended', async () => {
         const initial = [userMessage('zero')];
-        const conversation = await storeConversation(initial);
+        const conversation = await storeConversation(initial, { createdAt: 1_750_000_000 });
         const first = [userMessage('one', 'msg_zzz'), assistantMessage('two', 'msg_000')];
         const second = [userMessage('three')];
-        assert.deepEqual(await store.appendConversationItems(conversation.id, first), {
-          ...conversation,
-          itemCount: 3,
-        });
-        assert.deepEqual(await store.appendConversationItems(conversation.id, second), {
-          ...conversation,
-          itemCount: 4,
-        });
-        assert.deepEqual(await store.appendConversationItems(conversation.id, []), {
-          ...conversation,
-          itemCount: 4,
-        });
+        const since = NOW();
+        const afterFirst = await store.appendConversationItems(conversation.id, first);
+        assert.deepEqual(afterFirst, withUpdatedAt({ ...conversation, itemCount: 3 }, afterFirst, since));
+        const afterSecond = await store.appendConversationItems(conversation.id, second);
+        assert.deepEqual(afterSecond, withUpdatedAt({ ...conversation, itemCount: 4 }, afterSecond, since));
+        const afterNone = await store.appendConversationItems(conversation.id, []);
+        assert.deepEqual(afterNone, withUpdatedAt({ ...conversation, itemCount: 4 }, afterNone, since));
         assert.deepEqual(await store.loadConversationItems(conversation.id), [
           ...initial,
           ...first,
@@ -1237,24 +1350,34 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
 
       it('filters by user', async () => {
         const { a, b, c } = await seeded();
-        assert.deepEqual(await store.listConversations({ user: 'u1', limit: 10, order: 'desc' }), {
-          conversations: [b, a],
-          hasMore: false,
-        });
-        assert.deepEqual(await store.listConversations({ user: 'u2', limit: 10, order: 'asc' }), {
-          conversations: [c],
-          hasMore: false,
-        });
-        assert.deepEqual(await store.listConversations({ user: 'nobody', limit: 10, order: 'asc' }), {
-          conversations: [],
-          hasMore: false,
-        });
+        assert.deepEqual(
+          await store.listConversations({ tenant: DEFAULT_TENANT, user: 'u1', limit: 10, order: 'desc' }),
+          {
+            conversations: [b, a],
+            hasMore: false,
+          },
+        );
+        assert.deepEqual(
+          await store.listConversations({ tenant: DEFAULT_TENANT, user: 'u2', limit: 10, order: 'asc' }),
+          {
+            conversations: [c],
+            hasMore: false,
+          },
+        );
+        assert.deepEqual(
+          await store.listConversations({ tenant: DEFAULT_TENANT, user: 'nobody', limit: 10, order: 'asc' }),
+          {
+            conversations: [],
+            hasMore: false,
+          },
+        );
       });
 
       it('filters by metadata: every pair must match', async () => {
         const { a, b, c, d } = await seeded();
         const list = (metadata: Record<string, string>, user?: string) =>
           store.listConversations({
+            tenant: DEFAULT_TENANT,
             metadata,
             limit: 10,
             order: 'asc',
@@ -1273,11 +1396,19 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
 
       it('sees updated metadata', async () => {
         const { a, b } = await seeded();
-        await store.updateConversation(b.id, { metadata: { team: 'red' } });
+        const since = NOW();
+        const updated = await store.updateConversation(b.id, { metadata: { team: 'red' } });
         assert.deepEqual(
-          (await store.listConversations({ user: 'u1', metadata: { team: 'red' }, limit: 10, order: 'asc' }))
-            .conversations,
-          [a, { ...b, metadata: { team: 'red' } }],
+          (
+            await store.listConversations({
+              tenant: DEFAULT_TENANT,
+              user: 'u1',
+              metadata: { team: 'red' },
+              limit: 10,
+              order: 'asc',
+            })
+          ).conversations,
+          [a, withUpdatedAt({ ...b, metadata: { team: 'red' } }, updated, since)],
         );
       });
 
@@ -1288,7 +1419,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           all.push(await storeConversation([], { user: 'pager', createdAt: base + i * 10 }));
         await storeConversation([], { user: 'someone else', createdAt: base + 15 });
         const list = (options: { limit: number; order: 'asc' | 'desc'; after?: string }) =>
-          store.listConversations({ user: 'pager', ...options });
+          store.listConversations({ tenant: DEFAULT_TENANT, user: 'pager', ...options });
         assert.deepEqual(await list({ limit: 3, order: 'asc' }), {
           conversations: all.slice(0, 3),
           hasMore: true,
@@ -1328,7 +1459,13 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           const seen: string[] = [];
           let after: string | undefined;
           for (let guard = 0; guard < 20; guard++) {
-            const page = await store.listConversations({ user: 'burst', limit: 2, order, after });
+            const page = await store.listConversations({
+              tenant: DEFAULT_TENANT,
+              user: 'burst',
+              limit: 2,
+              order,
+              after,
+            });
             seen.push(...page.conversations.map((c) => c.id));
             if (!page.hasMore) break;
             after = page.conversations[page.conversations.length - 1].id;
@@ -1336,9 +1473,12 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
           assert.equal(seen.length, 9, `${order}: ${seen.length} seen`);
           assert.deepEqual(new Set(seen), new Set(all.map((c) => c.id)));
         }
-        const asc = (await store.listConversations({ user: 'burst', limit: 9, order: 'asc' })).conversations;
-        const desc = (await store.listConversations({ user: 'burst', limit: 9, order: 'desc' }))
-          .conversations;
+        const asc = (
+          await store.listConversations({ tenant: DEFAULT_TENANT, user: 'burst', limit: 9, order: 'asc' })
+        ).conversations;
+        const desc = (
+          await store.listConversations({ tenant: DEFAULT_TENANT, user: 'burst', limit: 9, order: 'desc' })
+        ).conversations;
         assert.deepEqual(desc, [...asc].reverse());
       });
     });
@@ -1458,10 +1598,13 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         assert.equal(await store.listConversationItems(expired.id, { limit: 10, order: 'asc' }), null);
         assert.equal(await store.appendConversationItems(expired.id, [userMessage('x')]), null);
         assert.equal(await store.updateConversation(expired.id, { metadata: {} }), null);
-        assert.deepEqual(await store.listConversations({ user: 'exp', limit: 10, order: 'asc' }), {
-          conversations: [live],
-          hasMore: false,
-        });
+        assert.deepEqual(
+          await store.listConversations({ tenant: DEFAULT_TENANT, user: 'exp', limit: 10, order: 'asc' }),
+          {
+            conversations: [live],
+            hasMore: false,
+          },
+        );
         assert.deepEqual(await store.getConversation(live.id), live);
 
         assert.equal(await store.pruneExpired(now), 1);
@@ -1469,6 +1612,919 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         assert.equal(await store.deleteConversation(expired.id), false);
         assert.equal(await store.pruneExpired(now + 7200), 1);
         assert.equal(await store.getConversation(live.id), null);
+      });
+    });
+
+    // ---------- contract v2: tenants, users, running totals, merge, fork, data protection,
+    // stale turns, export and import ----------
+
+    /** A second new, empty, open store of the same backend; closed and cleaned up afterwards. */
+    async function withFreshStore<T>(work: (fresh: ConversationStore) => Promise<T>): Promise<T> {
+      const made = await makeStore();
+      await made.store.open();
+      try {
+        return await work(made.store);
+      } finally {
+        await made.store.close();
+        await made.cleanup?.();
+      }
+    }
+
+    /** A turn finished `completed` with this usage and cost. */
+    async function pricedTurn(
+      conversationId: string | null,
+      usage: Usage | null,
+      costUsd: number | null,
+      overrides: Partial<StoredResponse> = {},
+      status: TurnResult['status'] = 'completed',
+    ): Promise<StoredResponse> {
+      const turn = newTurn({ conversationId, input: [userMessage('q')], ...overrides });
+      await store.beginTurn(turn);
+      const result: TurnResult = {
+        ...completed([assistantMessage('a')]),
+        status,
+        usage,
+        costUsd,
+        ...(status === 'failed' ? { error: { code: 'server_error', message: 'boom' } } : {}),
+        ...(status === 'incomplete' ? { incompleteDetails: { reason: 'max_output_tokens' } } : {}),
+      };
+      await store.finishTurn(turn.id, result);
+      return finished(turn, result);
+    }
+
+    describe('tenants and users', () => {
+      it('round-trips tenant and user on responses, chains and conversations', async () => {
+        const root = await storeTurn(newTurn({ tenant: 'acme', user: 'alice' }));
+        const child = await storeTurn(newTurn({ tenant: 'acme', user: null, previousResponseId: root.id }));
+        assert.deepEqual(await store.getResponse(root.id), root);
+        assert.equal((await store.getResponse(root.id))?.tenant, 'acme');
+        assert.equal((await store.getResponse(root.id))?.user, 'alice');
+        assert.deepEqual(await store.loadChain(child.id), [root, child]);
+        const conversation = await storeConversation([userMessage('hi')], { tenant: 'acme', user: 'alice' });
+        assert.deepEqual(await store.getConversation(conversation.id), conversation);
+        const unicode = await storeTurn(newTurn({ tenant: 'tenant ключ 🔑 "x" *?[', user: 'user\u0000 é' }));
+        assert.deepEqual(await store.getResponse(unicode.id), unicode);
+      });
+
+      it('reads single records by id alone: the engine compares their tenant', async () => {
+        const turn = await storeTurn(newTurn({ tenant: 'globex' }));
+        const conversation = await storeConversation([], { tenant: 'globex' });
+        assert.equal((await store.getResponse(turn.id))?.tenant, 'globex');
+        assert.equal((await store.getConversation(conversation.id))?.tenant, 'globex');
+      });
+
+      it('lists only the conversations of the tenant asked for', async () => {
+        const base = 1_750_000_000;
+        const acme1 = await storeConversation([], {
+          tenant: 'acme',
+          user: 'shared',
+          metadata: { k: 'v' },
+          createdAt: base + 1,
+        });
+        const globex = await storeConversation([], {
+          tenant: 'globex',
+          user: 'shared',
+          metadata: { k: 'v' },
+          createdAt: base + 2,
+        });
+        const acme2 = await storeConversation([], {
+          tenant: 'acme',
+          user: null,
+          metadata: { k: 'v' },
+          createdAt: base + 3,
+        });
+        const plain = await storeConversation([], {
+          user: 'shared',
+          metadata: { k: 'v' },
+          createdAt: base + 4,
+        });
+        const list = (query: Partial<ConversationQuery> & { tenant: string }) =>
+          store.listConversations({ limit: 10, order: 'asc', ...query });
+        assert.deepEqual(await list({ tenant: 'acme' }), { conversations: [acme1, acme2], hasMore: false });
+        assert.deepEqual(await list({ tenant: 'globex' }), { conversations: [globex], hasMore: false });
+        assert.deepEqual(await list({ tenant: DEFAULT_TENANT }), { conversations: [plain], hasMore: false });
+        assert.deepEqual(await list({ tenant: 'initech' }), { conversations: [], hasMore: false });
+        assert.deepEqual((await list({ tenant: 'acme', user: 'shared' })).conversations, [acme1]);
+        assert.deepEqual((await list({ tenant: 'acme', metadata: { k: 'v' } })).conversations, [
+          acme1,
+          acme2,
+        ]);
+        assert.deepEqual((await list({ tenant: 'acme', order: 'desc' })).conversations, [acme2, acme1]);
+        assert.deepEqual((await list({ tenant: 'acme', limit: 1, after: acme1.id })).conversations, [acme2]);
+        assert.deepEqual(
+          await list({ tenant: 'acme', after: globex.id }),
+          { conversations: [], hasMore: false },
+          "another tenant's id is an unknown `after`",
+        );
+      });
+
+      it('filters listing by createdAfter (inclusive) and createdBefore (exclusive)', async () => {
+        const base = 1_750_000_000;
+        const all: StoredConversation[] = [];
+        for (let i = 0; i < 6; i++)
+          all.push(await storeConversation([], { user: 'timed', createdAt: base + i * 10 }));
+        await storeConversation([], { tenant: 'other', user: 'timed', createdAt: base + 20 });
+        const list = (query: Partial<ConversationQuery>) =>
+          store.listConversations({ tenant: DEFAULT_TENANT, limit: 10, order: 'asc', ...query });
+        assert.deepEqual((await list({ createdAfter: base + 20 })).conversations, all.slice(2));
+        assert.deepEqual((await list({ createdAfter: base + 21 })).conversations, all.slice(3));
+        assert.deepEqual((await list({ createdBefore: base + 20 })).conversations, all.slice(0, 2));
+        assert.deepEqual((await list({ createdBefore: base + 21 })).conversations, all.slice(0, 3));
+        assert.deepEqual(
+          (await list({ createdAfter: base + 10, createdBefore: base + 40 })).conversations,
+          all.slice(1, 4),
+        );
+        assert.deepEqual(
+          (await list({ createdAfter: base + 40, createdBefore: base + 40 })).conversations,
+          [],
+        );
+        assert.deepEqual(
+          (await list({ user: 'timed', createdAfter: base + 10, createdBefore: base + 50, order: 'desc' }))
+            .conversations,
+          [all[4], all[3], all[2], all[1]],
+        );
+        assert.deepEqual(
+          await list({ createdAfter: base + 10, createdBefore: base + 50, limit: 2, after: all[1].id }),
+          {
+            conversations: [all[2], all[3]],
+            hasMore: true,
+          },
+        );
+        assert.deepEqual(
+          await list({ createdAfter: base + 10, createdBefore: base + 50, limit: 2, after: all[3].id }),
+          {
+            conversations: [all[4]],
+            hasMore: false,
+          },
+        );
+      });
+    });
+
+    describe('conversation running totals and updatedAt', () => {
+      const usage = (input: number, output: number): Usage => ({
+        input_tokens: input,
+        output_tokens: output,
+        total_tokens: input + output,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens_details: { reasoning_tokens: 0 },
+      });
+
+      it('adds every appended turn to the totals; failed and cancelled turns add nothing', async () => {
+        const conversation = await storeConversation([userMessage('context')]);
+        const other = await storeConversation();
+        await pricedTurn(conversation.id, usage(10, 5), 0.25);
+        await pricedTurn(conversation.id, usage(100, 50), 0.125, {}, 'incomplete');
+        await pricedTurn(conversation.id, usage(1000, 500), 0.5, {}, 'failed');
+        await pricedTurn(conversation.id, usage(1000, 500), 0.5, {}, 'cancelled');
+        await pricedTurn(conversation.id, null, null); // unknown usage and no price: a turn all the same
+        await pricedTurn(other.id, usage(7, 7), 1);
+        await pricedTurn(null, usage(7, 7), 1);
+        await store.appendConversationItems(conversation.id, [userMessage('direct items are not turns')]);
+        const expected: ConversationUsage = {
+          input_tokens: 110,
+          output_tokens: 55,
+          total_tokens: 165,
+          cost_usd: 0.375,
+          turns: 3,
+        };
+        const got = await store.getConversation(conversation.id);
+        assert.deepEqual(got?.usage, expected);
+        assert.equal(got?.itemCount, 1 + 3 * 2 + 1);
+        assert.deepEqual((await store.getConversation(other.id))?.usage, {
+          input_tokens: 7,
+          output_tokens: 7,
+          total_tokens: 14,
+          cost_usd: 1,
+          turns: 1,
+        });
+        const listed = await store.listConversations({ tenant: DEFAULT_TENANT, limit: 10, order: 'asc' });
+        assert.deepEqual(listed.conversations.find((c) => c.id === conversation.id)?.usage, expected);
+      });
+
+      it('keeps the totals exact under 10 concurrent turns', async () => {
+        const conversation = await storeConversation();
+        await Promise.all(Array.from({ length: 10 }, () => pricedTurn(conversation.id, usage(10, 5), 0.25)));
+        assert.deepEqual((await store.getConversation(conversation.id))?.usage, {
+          input_tokens: 100,
+          output_tokens: 50,
+          total_tokens: 150,
+          cost_usd: 2.5,
+          turns: 10,
+        });
+      });
+
+      it('moves updatedAt on appends and metadata changes, not on reads or failed turns', async () => {
+        const old = 1_750_000_000;
+        const conversation = await storeConversation([userMessage('a')], { createdAt: old });
+        assert.equal(conversation.updatedAt, old);
+        await store.loadConversationItems(conversation.id);
+        await store.listConversationItems(conversation.id, { limit: 10, order: 'asc' });
+        await pricedTurn(conversation.id, usage(1, 1), null, {}, 'failed');
+        assert.deepEqual(await store.getConversation(conversation.id), conversation);
+
+        const since = NOW();
+        const turn = await pricedTurn(conversation.id, usage(1, 1), null);
+        const afterTurn = await store.getConversation(conversation.id);
+        assert.deepEqual(
+          afterTurn,
+          withUpdatedAt(
+            {
+              ...conversation,
+              itemCount: 3,
+              usage: { input_tokens: 1, output_tokens: 1, total_tokens: 2, cost_usd: 0, turns: 1 },
+            },
+            afterTurn,
+            since,
+          ),
+        );
+        assert.equal(turn.status, 'completed');
+
+        const changes: [string, (id: string) => Promise<StoredConversation | null>][] = [
+          ['append', (id) => store.appendConversationItems(id, [userMessage('b')])],
+          ['update', (id) => store.updateConversation(id, { metadata: { x: '1' } })],
+          ['merge', (id) => store.mergeConversationMetadata(id, { y: '2' })],
+        ];
+        for (const [name, change] of changes) {
+          const other = await storeConversation([], { createdAt: old });
+          const changedSince = NOW();
+          const changed = await change(other.id);
+          assert.ok(changed, name);
+          assert.ok(
+            changed.updatedAt >= changedSince && changed.updatedAt <= NOW(),
+            `${name} moves updatedAt`,
+          );
+          assert.deepEqual(await store.getConversation(other.id), changed, name);
+        }
+      });
+    });
+
+    describe('mergeConversationMetadata', () => {
+      it('sets string values and removes null ones in one step, leaving the rest', async () => {
+        const items = [userMessage('a')];
+        const conversation = await storeConversation(items, {
+          metadata: { a: '1', b: '2', c: '3', 'dots.and "quotes"': 'q' },
+          user: 'm',
+          createdAt: 1_750_000_000,
+        });
+        const since = NOW();
+        const merged = await store.mergeConversationMetadata(conversation.id, {
+          b: null,
+          c: '30',
+          d: '4',
+          missing: null,
+          'dots.and "quotes"': 'q2',
+          'ключ 🔑': 'значение',
+        });
+        const expected = withUpdatedAt(
+          {
+            ...conversation,
+            metadata: { a: '1', c: '30', d: '4', 'dots.and "quotes"': 'q2', 'ключ 🔑': 'значение' },
+          },
+          merged,
+          since,
+        );
+        assert.deepEqual(merged, expected);
+        assert.deepEqual(await store.getConversation(conversation.id), expected);
+        assert.deepEqual(await store.loadConversationItems(conversation.id), items);
+        assert.deepEqual(
+          (await store.mergeConversationMetadata(conversation.id, {}))?.metadata,
+          expected.metadata,
+          'an empty patch changes nothing',
+        );
+        const listed = await store.listConversations({
+          tenant: DEFAULT_TENANT,
+          metadata: { c: '30', d: '4' },
+          limit: 10,
+          order: 'asc',
+        });
+        assert.deepEqual(
+          listed.conversations.map((c) => c.id),
+          [conversation.id],
+        );
+        assert.deepEqual(
+          (
+            await store.listConversations({
+              tenant: DEFAULT_TENANT,
+              metadata: { b: '2' },
+              limit: 10,
+              order: 'asc',
+            })
+          ).conversations,
+          [],
+        );
+      });
+
+      it('treats a `__proto__` key as metadata like any other', async () => {
+        const conversation = await storeConversation([], { metadata: { a: '1' } });
+        const patch = JSON.parse('{"__proto__": "x", "constructor": "y"}') as Record<string, string | null>;
+        const merged = await store.mergeConversationMetadata(conversation.id, patch);
+        assert.deepEqual(merged?.metadata, JSON.parse('{"a": "1", "__proto__": "x", "constructor": "y"}'));
+        assert.deepEqual(
+          (await store.getConversation(conversation.id))?.metadata,
+          JSON.parse('{"a": "1", "__proto__": "x", "constructor": "y"}'),
+        );
+        const removed = await store.mergeConversationMetadata(
+          conversation.id,
+          JSON.parse('{"__proto__": null}') as Record<string, string | null>,
+        );
+        assert.deepEqual(removed?.metadata, { a: '1', constructor: 'y' });
+        assert.equal(Object.getPrototypeOf(removed?.metadata), Object.prototype);
+      });
+
+      it('returns null for an unknown or expired conversation', async () => {
+        assert.equal(await store.mergeConversationMetadata(newId('conv'), { a: '1' }), null);
+        const expired = await storeConversation([], { expiresAt: NOW() - 10 });
+        assert.equal(await store.mergeConversationMetadata(expired.id, { a: '1' }), null);
+      });
+
+      it('lands 20 concurrent merges of distinct keys, and concurrent removals', async () => {
+        const initial: Record<string, string> = {};
+        for (let i = 0; i < 5; i++) initial[`old_${i}`] = `o${i}`;
+        const conversation = await storeConversation([], { metadata: { ...initial, keep: 'k' } });
+        await Promise.all([
+          ...Array.from({ length: 20 }, (_, i) =>
+            store.mergeConversationMetadata(conversation.id, { [`key_${i}`]: `v${i}` }),
+          ),
+          ...Array.from({ length: 5 }, (_, i) =>
+            store.mergeConversationMetadata(conversation.id, { [`old_${i}`]: null }),
+          ),
+        ]);
+        const expected: Record<string, string> = { keep: 'k' };
+        for (let i = 0; i < 20; i++) expected[`key_${i}`] = `v${i}`;
+        assert.deepEqual((await store.getConversation(conversation.id))?.metadata, expected);
+      });
+    });
+
+    describe('forkConversation', () => {
+      /** A conversation whose items come from all three sources: initial, appended and a turn. */
+      async function source() {
+        const items = Array.from({ length: 6 }, (_, i) =>
+          i % 2 === 0
+            ? userMessage(`item ${i}`, `msg_src${String.fromCharCode(120 - i)}${i}`)
+            : assistantMessage(`item ${i}`),
+        );
+        const conversation = await storeConversation(items.slice(0, 2), {
+          metadata: { origin: 'yes' },
+          user: 'src',
+        });
+        await store.appendConversationItems(conversation.id, items.slice(2, 3));
+        const turn = newTurn({ conversationId: conversation.id, input: items.slice(3, 4) });
+        await store.beginTurn(turn);
+        const result = completed(items.slice(4, 6), { costUsd: 0.5 });
+        await store.finishTurn(turn.id, result);
+        return { conversation, items, turn: finished(turn, result) };
+      }
+
+      function forkTarget(overrides: Partial<StoredConversation> = {}): StoredConversation {
+        return newConversation({
+          tenant: 'acme',
+          user: 'forker',
+          metadata: { forked: 'true' },
+          createdAt: 1_760_000_000,
+          expiresAt: NOW() + 86_400,
+          // Ignored: a fork starts with zero totals.
+          usage: { input_tokens: 9, output_tokens: 9, total_tokens: 18, cost_usd: 9, turns: 9 },
+          ...overrides,
+        });
+      }
+
+      it('holds the items up to and including the given one, same ids, in order', async () => {
+        const { conversation, items } = await source();
+        for (const upTo of [0, 1, 2, 3, 4, 5]) {
+          const target = forkTarget();
+          const forked = await store.forkConversation(conversation.id, items[upTo].id, target);
+          const expected: StoredConversation = { ...target, itemCount: upTo + 1, usage: zeroUsage() };
+          assert.deepEqual(forked, expected, `fork at ${upTo}`);
+          assert.deepEqual(await store.getConversation(target.id), expected);
+          assert.deepEqual(await store.loadConversationItems(target.id), items.slice(0, upTo + 1));
+        }
+      });
+
+      it('pages, gets and lists the fork like any conversation', async () => {
+        const { conversation, items } = await source();
+        const target = forkTarget();
+        await store.forkConversation(conversation.id, items[4].id, target);
+        assert.deepEqual(await store.listConversationItems(target.id, { limit: 2, order: 'desc' }), {
+          items: [items[4], items[3]],
+          hasMore: true,
+        });
+        assert.deepEqual(
+          await store.listConversationItems(target.id, { limit: 2, order: 'asc', after: items[2].id }),
+          {
+            items: [items[3], items[4]],
+            hasMore: false,
+          },
+        );
+        assert.deepEqual(await store.getConversationItem(target.id, items[3].id), items[3]);
+        assert.equal(await store.getConversationItem(target.id, items[5].id), null);
+        assert.deepEqual(
+          (
+            await store.listConversations({ tenant: 'acme', user: 'forker', limit: 10, order: 'asc' })
+          ).conversations.map((c) => c.id),
+          [target.id],
+        );
+      });
+
+      it('is independent of its source afterwards, in both directions', async () => {
+        const { conversation, items, turn } = await source();
+        const target = forkTarget();
+        await store.forkConversation(conversation.id, items[5].id, target);
+        await store.appendConversationItems(conversation.id, [userMessage('source only')]);
+        await store.appendConversationItems(target.id, [userMessage('fork only')]);
+        const forkTurn = await pricedTurn(target.id, completed([]).usage, 0.25);
+        assert.equal(await store.deleteConversationItem(target.id, items[1].id), true);
+        assert.equal(await store.deleteConversationItem(conversation.id, items[2].id), true);
+
+        const sourceItems = await store.loadConversationItems(conversation.id);
+        const forkItems = await store.loadConversationItems(target.id);
+        assert.deepEqual(
+          sourceItems?.map((i) => (i as MessageItem).content[0]),
+          [
+            ...items.filter((_, i) => i !== 2).map((i) => (i as MessageItem).content[0]),
+            { type: 'input_text', text: 'source only' },
+          ],
+        );
+        assert.deepEqual(
+          forkItems?.slice(0, 5),
+          items.filter((_, i) => i !== 1),
+        );
+        assert.deepEqual(((forkItems![5] as MessageItem).content[0] as { text: string }).text, 'fork only');
+        assert.deepEqual(forkItems?.slice(6), [...forkTurn.input, ...forkTurn.output]);
+        assert.equal((await store.getConversation(conversation.id))?.usage.turns, 1);
+        assert.equal((await store.getConversation(conversation.id))?.usage.cost_usd, 0.5);
+        assert.equal((await store.getConversation(target.id))?.usage.turns, 1);
+        assert.equal((await store.getConversation(target.id))?.usage.cost_usd, 0.25);
+
+        // Removing the source's turn and the source itself takes nothing out of the fork.
+        assert.equal(await store.deleteResponse(turn.id), true);
+        assert.equal(await store.deleteConversation(conversation.id), true);
+        assert.deepEqual(await store.loadConversationItems(target.id), forkItems);
+        assert.deepEqual(await store.getConversationItem(target.id, items[4].id), items[4]);
+      });
+
+      it('forks a fork, and forks past deleted items', async () => {
+        const { conversation, items } = await source();
+        assert.equal(await store.deleteConversationItem(conversation.id, items[2].id), true);
+        const first = forkTarget();
+        const forked = await store.forkConversation(conversation.id, items[4].id, first);
+        assert.equal(forked?.itemCount, 4);
+        assert.deepEqual(await store.loadConversationItems(first.id), [
+          items[0],
+          items[1],
+          items[3],
+          items[4],
+        ]);
+        const second = forkTarget({ tenant: DEFAULT_TENANT });
+        assert.equal((await store.forkConversation(first.id, items[1].id, second))?.itemCount, 2);
+        assert.deepEqual(await store.loadConversationItems(second.id), items.slice(0, 2));
+        const late = userMessage('late');
+        assert.equal((await store.appendConversationItems(second.id, [late]))?.itemCount, 3);
+        assert.deepEqual(await store.loadConversationItems(second.id), [...items.slice(0, 2), late]);
+      });
+
+      it('returns null and creates nothing for an unknown source or item', async () => {
+        const { conversation, items } = await source();
+        const other = await storeConversation([userMessage('elsewhere')]);
+        const expired = await storeConversation([userMessage('gone')], { expiresAt: NOW() - 10 });
+        const attempts: [string, string][] = [
+          [newId('conv'), items[0].id],
+          [conversation.id, 'msg_nope'],
+          [conversation.id, (await store.loadConversationItems(other.id))![0].id],
+          [expired.id, newId('msg')],
+        ];
+        for (const [sourceId, itemId] of attempts) {
+          const target = forkTarget();
+          assert.equal(await store.forkConversation(sourceId, itemId, target), null);
+          assert.equal(await store.getConversation(target.id), null);
+          assert.equal(await store.loadConversationItems(target.id), null);
+        }
+        assert.equal(
+          (await store.listConversations({ tenant: 'acme', limit: 10, order: 'asc' })).conversations.length,
+          0,
+        );
+      });
+
+      it('rejects a target id that exists, leaving it untouched', async () => {
+        const { conversation, items } = await source();
+        const existing = await storeConversation([userMessage('mine')]);
+        await assert.rejects(
+          store.forkConversation(conversation.id, items[3].id, forkTarget({ id: existing.id })),
+          StoreConflictError,
+        );
+        assert.deepEqual(await store.getConversation(existing.id), existing);
+        assert.equal((await store.loadConversationItems(existing.id))?.length, 1);
+      });
+    });
+
+    describe('deleteUserData', () => {
+      it("deletes only that tenant's user's responses and conversations, with their items", async () => {
+        const alice = { tenant: 'acme', user: 'alice' };
+        const root = await storeTurn(newTurn({ ...alice }));
+        const child = await storeTurn(newTurn({ ...alice, previousResponseId: root.id }));
+        const aliceConversation = await storeConversation([userMessage('secret')], { ...alice });
+        const aliceTurn2 = newTurn({ ...alice, conversationId: aliceConversation.id });
+        await store.beginTurn(aliceTurn2);
+        await store.finishTurn(aliceTurn2.id, completed([assistantMessage('a2')]));
+        const aliceEmpty = await storeConversation([], { ...alice });
+
+        const bob = await storeTurn(newTurn({ tenant: 'acme', user: 'bob', previousResponseId: root.id }));
+        const bobConversation = await storeConversation([userMessage('bob')], {
+          tenant: 'acme',
+          user: 'bob',
+        });
+        const otherTenant = await storeTurn(newTurn({ tenant: 'globex', user: 'alice' }));
+        const otherTenantConversation = await storeConversation([userMessage('x')], {
+          tenant: 'globex',
+          user: 'alice',
+        });
+        const anonymous = await storeTurn(newTurn({ tenant: 'acme', user: null }));
+        const anonymousConversation = await storeConversation([], { tenant: 'acme', user: null });
+
+        assert.deepEqual(await store.deleteUserData('acme', 'alice'), { responses: 3, conversations: 2 });
+        for (const id of [root.id, child.id, aliceTurn2.id]) {
+          assert.equal(await store.getResponse(id), null);
+          assert.equal(await store.listInputItems(id, { limit: 10, order: 'asc' }), null);
+        }
+        for (const id of [aliceConversation.id, aliceEmpty.id]) {
+          assert.equal(await store.getConversation(id), null);
+          assert.equal(await store.loadConversationItems(id), null);
+        }
+        assert.deepEqual(
+          (await store.listConversations({ tenant: 'acme', user: 'alice', limit: 10, order: 'asc' }))
+            .conversations,
+          [],
+        );
+        assert.deepEqual(await store.getResponse(bob.id), bob);
+        assert.deepEqual(await store.getConversation(bobConversation.id), bobConversation);
+        assert.deepEqual(await store.getResponse(otherTenant.id), otherTenant);
+        assert.deepEqual(await store.getConversation(otherTenantConversation.id), otherTenantConversation);
+        assert.equal((await store.loadConversationItems(otherTenantConversation.id))?.length, 1);
+        assert.equal((await store.loadConversationItems(bobConversation.id))?.length, 1);
+        assert.deepEqual(await store.getResponse(anonymous.id), anonymous);
+        assert.deepEqual(await store.getConversation(anonymousConversation.id), anonymousConversation);
+
+        assert.deepEqual(await store.deleteUserData('acme', 'alice'), { responses: 0, conversations: 0 });
+        assert.deepEqual(await store.deleteUserData('acme', 'nobody'), { responses: 0, conversations: 0 });
+      });
+    });
+
+    describe('failStaleTurns', () => {
+      it('fails only unfinished turns created before the cutoff, with error code interrupted', async () => {
+        const now = NOW();
+        const context = userMessage('context');
+        const conversation = await storeConversation([context]);
+        const oldQueued = newTurn({ status: 'queued', createdAt: now - 600 });
+        const oldRunning = newTurn({
+          status: 'in_progress',
+          createdAt: now - 600,
+          conversationId: conversation.id,
+        });
+        const atCutoff = newTurn({ status: 'in_progress', createdAt: now - 60 });
+        const recent = newTurn({ status: 'in_progress', createdAt: now });
+        for (const turn of [oldQueued, oldRunning, atCutoff, recent]) await store.beginTurn(turn);
+        const progress = [{ ...assistantMessage('half an ans'), status: 'in_progress' as const }];
+        assert.equal(
+          await store.saveProgress(oldRunning.id, { status: 'in_progress', output: progress }),
+          true,
+        );
+        const oldDone = await storeTurn(newTurn({ createdAt: now - 600 }));
+        const oldFailed = newTurn({ createdAt: now - 600 });
+        await store.beginTurn(oldFailed);
+        const failure: TurnResult = {
+          ...completed([]),
+          status: 'failed',
+          usage: null,
+          error: { code: 'server_error', message: 'boom' },
+        };
+        await store.finishTurn(oldFailed.id, failure);
+
+        assert.equal(await store.failStaleTurns(now - 60), 2);
+        assert.deepEqual(await store.getResponse(oldQueued.id), {
+          ...oldQueued,
+          status: 'failed',
+          error: { ...INTERRUPTED_ERROR },
+        });
+        assert.deepEqual(await store.getResponse(oldRunning.id), {
+          ...oldRunning,
+          status: 'failed',
+          output: progress,
+          error: { ...INTERRUPTED_ERROR },
+        });
+        assert.equal((await store.getResponse(oldRunning.id))?.error?.code, 'interrupted');
+        assert.deepEqual(await store.getResponse(atCutoff.id), atCutoff);
+        assert.deepEqual(await store.getResponse(recent.id), recent);
+        assert.deepEqual(await store.getResponse(oldDone.id), oldDone);
+        assert.deepEqual(await store.getResponse(oldFailed.id), finished(oldFailed, failure));
+        // Never context, and finished for good.
+        assert.deepEqual(await store.loadConversationItems(conversation.id), [context]);
+        assert.equal((await store.getConversation(conversation.id))?.itemCount, 1);
+        assert.equal((await store.getConversation(conversation.id))?.usage.turns, 0);
+        await assert.rejects(
+          store.finishTurn(oldRunning.id, completed([assistantMessage('late')])),
+          StoreConflictError,
+        );
+        assert.equal(await store.saveProgress(oldQueued.id, { status: 'in_progress', output: [] }), false);
+        assert.equal(await store.failStaleTurns(now - 60), 0);
+        assert.equal(await store.failStaleTurns(now + 1), 2, 'the two younger turns');
+      });
+    });
+
+    describe('exportRecords / importRecords', () => {
+      /** A varied store: chains with branches, conversations with every kind of item, tenants, statuses. */
+      async function populate(): Promise<void> {
+        const { input, output } = everyKindOfItem();
+        const trunk = await storeChain(3);
+        await storeChain(2, trunk[1].id);
+        await storeChain(1, trunk[2].id);
+        await storeTurn(
+          newTurn({
+            tenant: 'acme',
+            user: 'alice',
+            input,
+            expiresAt: NOW() + 86_400,
+            createdAt: 1_750_000_000,
+          }),
+          output,
+        );
+        const failing = newTurn({ tenant: 'acme', user: 'bob', previousResponseId: trunk[0].id });
+        await store.beginTurn(failing);
+        await store.finishTurn(failing.id, {
+          ...completed([]),
+          status: 'failed',
+          usage: null,
+          error: { code: 'x', message: 'y' },
+        });
+        const queued = newTurn({ status: 'queued', tenant: 'globex' });
+        await store.beginTurn(queued);
+        await store.saveProgress(queued.id, {
+          status: 'in_progress',
+          output: [{ ...assistantMessage('par'), status: 'in_progress' }],
+        });
+
+        const conversation = await storeConversation([...input], {
+          tenant: 'acme',
+          user: 'alice',
+          metadata: { topic: 'weather', 'ключ 🔑': 'значение' },
+          createdAt: 1_750_000_100,
+        });
+        await store.appendConversationItems(conversation.id, [userMessage('appended')]);
+        for (let i = 0; i < 3; i++) {
+          await pricedTurn(conversation.id, completed([]).usage, 0.125, { tenant: 'acme', user: 'alice' });
+        }
+        await pricedTurn(conversation.id, null, null, { tenant: 'acme' }, 'cancelled');
+        const firstItem = (await store.loadConversationItems(conversation.id))![1];
+        assert.equal(await store.deleteConversationItem(conversation.id, firstItem.id), true);
+        const fork = newConversation({ tenant: 'acme', user: 'carol' });
+        assert.ok(await store.forkConversation(conversation.id, input[2].id, fork));
+        await storeConversation([], { metadata: { empty: 'yes' }, expiresAt: NOW() + 86_400 });
+      }
+
+      it('exports responses parents first, then conversations with their items; expired records are skipped', async () => {
+        await populate();
+        const expiredTurn = await storeTurn(newTurn({ expiresAt: NOW() - 1 }));
+        const expiredConversation = await storeConversation([userMessage('old')], { expiresAt: NOW() - 1 });
+        const records = await collectExport(store);
+        assertExportOrder(records);
+        const ids = records.map((r) => (r.type === 'response' ? r.response.id : r.conversation.id));
+        assert.ok(!ids.includes(expiredTurn.id));
+        assert.ok(!ids.includes(expiredConversation.id));
+        assert.equal(records.filter((r) => r.type === 'response').length, 3 + 2 + 1 + 1 + 1 + 1 + 4);
+        assert.equal(records.filter((r) => r.type === 'conversation').length, 3);
+        for (const record of records) {
+          if (record.type === 'response') {
+            assert.deepEqual(record.response, await store.getResponse(record.response.id));
+          } else {
+            assert.deepEqual(record.conversation, await store.getConversation(record.conversation.id));
+            assert.deepEqual(record.items, await store.loadConversationItems(record.conversation.id));
+          }
+        }
+      });
+
+      it('filters by tenant, conversation and since', async () => {
+        const base = 1_750_000_000;
+        const acmeRoot = await storeTurn(newTurn({ tenant: 'acme', createdAt: base }));
+        const acmeChild = await storeTurn(
+          newTurn({ tenant: 'acme', createdAt: base + 100, previousResponseId: acmeRoot.id }),
+        );
+        const globexTurn = await storeTurn(newTurn({ tenant: 'globex', createdAt: base + 100 }));
+        const acmeConversation = await storeConversation([userMessage('a')], {
+          tenant: 'acme',
+          createdAt: base + 50,
+        });
+        const inConversation = await pricedTurn(acmeConversation.id, null, null, {
+          tenant: 'acme',
+          createdAt: base + 60,
+        });
+        const globexConversation = await storeConversation([], { tenant: 'globex', createdAt: base + 200 });
+        const ids = async (filter: ExportFilter) =>
+          (await collectExport(store, filter)).map((r) =>
+            r.type === 'response' ? r.response.id : r.conversation.id,
+          );
+
+        assert.deepEqual(
+          new Set(await ids({ tenant: 'acme' })),
+          new Set([acmeRoot.id, acmeChild.id, inConversation.id, acmeConversation.id]),
+        );
+        assert.deepEqual(await ids({ tenant: 'globex' }), [globexTurn.id, globexConversation.id]);
+        assert.deepEqual(await ids({ tenant: 'initech' }), []);
+        assert.deepEqual(await ids({ conversationId: acmeConversation.id }), [
+          inConversation.id,
+          acmeConversation.id,
+        ]);
+        assert.deepEqual(await ids({ conversationId: acmeConversation.id, tenant: 'globex' }), []);
+        assert.deepEqual(await ids({ conversationId: newId('conv') }), []);
+        assert.deepEqual(
+          new Set(await ids({ since: base + 60 })),
+          new Set([acmeChild.id, globexTurn.id, inConversation.id, globexConversation.id]),
+        );
+        assert.deepEqual(await ids({ since: base + 100, tenant: 'globex' }), [
+          globexTurn.id,
+          globexConversation.id,
+        ]);
+        assert.deepEqual(await ids({ since: base + 201 }), []);
+        const all = await collectExport(store, {});
+        assert.equal(all.length, 6);
+        assertExportOrder(all);
+      });
+
+      it('keeps parents first when a parent was re-imported after its children', async () => {
+        const chain = await storeChain(3);
+        const before = await collectExport(store);
+        assert.equal(await store.deleteResponse(chain[0].id), true);
+        assert.equal(await store.deleteResponse(chain[1].id), true);
+        // Written back parent-last: the store's own insertion order now has children first.
+        assert.deepEqual(
+          await store.importRecords(
+            before.filter((r) => r.type === 'response' && r.response.id === chain[1].id),
+          ),
+          {
+            responses: 1,
+            conversations: 0,
+            skipped: 0,
+          },
+        );
+        assert.deepEqual(await store.importRecords(before), { responses: 1, conversations: 0, skipped: 2 });
+        const after = await collectExport(store);
+        assertExportOrder(after);
+        assert.deepEqual(
+          after.map((r) => (r as { response: StoredResponse }).response.id),
+          chain.map((r) => r.id),
+        );
+        assert.deepEqual(await store.loadChain(chain[2].id), chain);
+      });
+
+      it('imports into an empty store of the same backend, reproducing everything', async () => {
+        await populate();
+        const records = await collectExport(store);
+        const snapshot = await exportAll(store);
+        await withFreshStore(async (fresh) => {
+          assert.deepEqual(await fresh.importRecords(records), {
+            responses: snapshot.responses.length,
+            conversations: snapshot.conversations.length,
+            skipped: 0,
+          });
+          assert.deepEqual(await exportAll(fresh), snapshot);
+          for (const response of snapshot.responses) {
+            assert.deepEqual(await fresh.getResponse(response.id), response);
+            let chain: StoredResponse[] | null = null;
+            try {
+              chain = await store.loadChain(response.id);
+            } catch (error) {
+              assert.ok(error instanceof ChainBrokenError);
+            }
+            if (chain !== null) assert.deepEqual(await fresh.loadChain(response.id), chain);
+            assert.deepEqual(
+              await fresh.listInputItems(response.id, { limit: 100, order: 'desc' }),
+              await store.listInputItems(response.id, { limit: 100, order: 'desc' }),
+            );
+          }
+          for (const { conversation, items } of snapshot.conversations) {
+            assert.deepEqual(await fresh.getConversation(conversation.id), conversation);
+            assert.deepEqual(await fresh.loadConversationItems(conversation.id), items);
+            assert.deepEqual(
+              await fresh.listConversationItems(conversation.id, {
+                limit: 3,
+                order: 'desc',
+                after: items[items.length - 2]?.id,
+              }),
+              await store.listConversationItems(conversation.id, {
+                limit: 3,
+                order: 'desc',
+                after: items[items.length - 2]?.id,
+              }),
+            );
+          }
+          for (const tenant of [DEFAULT_TENANT, 'acme', 'globex']) {
+            for (const order of ['asc', 'desc'] as const) {
+              assert.deepEqual(
+                await fresh.listConversations({ tenant, limit: 100, order }),
+                await store.listConversations({ tenant, limit: 100, order }),
+              );
+            }
+          }
+
+          // The imported store works on: a turn on an imported conversation adds to its totals and items.
+          const conversation = snapshot.conversations.find((c) => c.conversation.usage.turns === 3)!;
+          const turn = newTurn({
+            tenant: 'acme',
+            conversationId: conversation.conversation.id,
+            input: [userMessage('after import')],
+          });
+          await fresh.beginTurn(turn);
+          const result = completed([assistantMessage('still here')], { costUsd: 0.125 });
+          await fresh.finishTurn(turn.id, result);
+          const continued = await fresh.getConversation(conversation.conversation.id);
+          assert.equal(continued?.usage.turns, 4);
+          assert.equal(continued?.usage.cost_usd, 0.5);
+          assert.equal(continued?.itemCount, conversation.conversation.itemCount + 2);
+          assert.deepEqual(await fresh.loadConversationItems(conversation.conversation.id), [
+            ...conversation.items,
+            ...turn.input,
+            ...result.output,
+          ]);
+        });
+      });
+
+      it('skips and counts records whose id exists, never overwriting them', async () => {
+        await populate();
+        const records = await collectExport(store);
+        const snapshot = await exportAll(store);
+        assert.deepEqual(await store.importRecords(records), {
+          responses: 0,
+          conversations: 0,
+          skipped: records.length,
+        });
+        const altered: ExportRecord[] = records.map((record) =>
+          record.type === 'response'
+            ? {
+                type: 'response',
+                response: { ...record.response, model: 'impostor', input: [userMessage('impostor')] },
+              }
+            : {
+                ...record,
+                conversation: { ...record.conversation, metadata: { impostor: 'yes' } },
+                items: [],
+              },
+        );
+        const fresh = newTurn();
+        const summary = await store.importRecords(
+          (async function* () {
+            yield* altered;
+            yield { type: 'response', response: fresh } as ExportRecord;
+          })(),
+        );
+        assert.deepEqual(summary, { responses: 1, conversations: 0, skipped: records.length });
+        assert.deepEqual(await exportAll(store), {
+          ...snapshot,
+          responses: [...snapshot.responses, fresh].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)),
+        });
+      });
+
+      it('round-trips 1,000 turns: a chain and a conversation', async () => {
+        const conversation = await storeConversation([userMessage('start')], {
+          tenant: 'acme',
+          user: 'long',
+        });
+        let previous: string | null = null;
+        for (let i = 0; i < 1000; i++) {
+          // Both links on one set of turns: the store allows it, and it covers both at once.
+          const turn = newTurn({
+            tenant: 'acme',
+            user: 'long',
+            previousResponseId: previous,
+            conversationId: conversation.id,
+            input: [userMessage(`question ${i}`)],
+          });
+          await store.beginTurn(turn);
+          await store.finishTurn(turn.id, completed([assistantMessage(`answer ${i}`)], { costUsd: 0.125 }));
+          previous = turn.id;
+        }
+        const records = await collectExport(store);
+        assert.equal(records.length, 1001);
+        assertExportOrder(records);
+        const chain = await store.loadChain(previous!);
+        await withFreshStore(async (fresh) => {
+          assert.deepEqual(await fresh.importRecords(records), {
+            responses: 1000,
+            conversations: 1,
+            skipped: 0,
+          });
+          assert.deepEqual(await fresh.loadChain(previous!), chain);
+          const got = await fresh.getConversation(conversation.id);
+          assert.equal(got?.itemCount, 2001);
+          assert.deepEqual(got?.usage, {
+            input_tokens: 10_000,
+            output_tokens: 5_000,
+            total_tokens: 15_000,
+            cost_usd: 125,
+            turns: 1000,
+          });
+          assert.deepEqual(
+            await fresh.loadConversationItems(conversation.id),
+            await store.loadConversationItems(conversation.id),
+          );
+          assert.deepEqual(await exportAll(fresh), await exportAll(store));
+        });
       });
     });
   });

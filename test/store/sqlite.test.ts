@@ -2,18 +2,20 @@
 // pragmas, and the storage layout (each item stored once).
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import type { Item } from '../../src/protocol/types.ts';
 import { MIGRATIONS, SqliteStore } from '../../src/store/sqlite.ts';
-import type { StoredResponse } from '../../src/store/types.ts';
+import type { ExportRecord, StoredConversation, StoredResponse } from '../../src/store/types.ts';
+import { DEFAULT_TENANT } from '../../src/store/types.ts';
 import {
   assistantMessage,
   completed,
+  defaultParams,
   finished,
   newConversation,
   newTurn,
@@ -53,6 +55,46 @@ function inspect<T>(path: string, sql: string): T {
     return db.prepare(sql).get() as T;
   } finally {
     db.close();
+  }
+}
+
+/** A database at schema version `version`, as an older Parley left it; the caller closes it. */
+function legacyDatabase(path: string, version: number): DatabaseSync {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
+  for (let step = 0; step < version; step++) db.exec(MIGRATIONS[step]);
+  db.exec(`PRAGMA user_version = ${version}`);
+  return db;
+}
+
+/** Writes a response and its items with the first schema's columns. */
+function insertLegacyResponse(db: DatabaseSync, response: StoredResponse): void {
+  db.prepare(
+    `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
+       expires_at, params, usage, error, incomplete_details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(
+    response.id,
+    response.previousResponseId,
+    response.conversationId,
+    response.model,
+    response.status,
+    response.createdAt,
+    response.completedAt,
+    response.expiresAt,
+    JSON.stringify(response.params),
+    response.usage === null ? null : JSON.stringify(response.usage),
+    response.error === null ? null : JSON.stringify(response.error),
+    response.incompleteDetails === null ? null : JSON.stringify(response.incompleteDetails),
+  );
+  for (const [direction, items] of [
+    ['input', response.input],
+    ['output', response.output],
+  ] as const) {
+    items.forEach((item: Item, position: number) => {
+      db.prepare(
+        'INSERT INTO items (response_id, direction, position, item_id, type, data) VALUES (?, ?, ?, ?, ?, ?)',
+      ).run(response.id, direction, position, item.id, item.type, JSON.stringify(item));
+    });
   }
 }
 
@@ -184,14 +226,11 @@ describe('SqliteStore', () => {
 
   it('upgrades a database written by the first schema version, keeping its responses', async () => {
     const path = freshPath();
-    const v1 = await opened(path);
-    const chain = await storeChain(v1, 2);
-    await v1.close();
-    const db = new DatabaseSync(path);
-    db.exec('PRAGMA user_version = 1');
-    db.exec('DROP TRIGGER items_keep_conversation_copies');
-    for (const table of ['conversation_leases', 'conversation_items', 'conversations'])
-      db.exec(`DROP TABLE ${table}`);
+    const db = legacyDatabase(path, 1);
+    const root = newTurn({ params: { ...defaultParams(), user: 'alice' } });
+    const child = newTurn({ previousResponseId: root.id, input: [userMessage('q1'), userMessage('q1b')] });
+    const chain = [root, child].map((turn) => finished(turn, completed([assistantMessage(`to ${turn.id}`)])));
+    for (const turn of chain) insertLegacyResponse(db, turn);
     db.close();
 
     const store = await opened(path);
@@ -199,11 +238,171 @@ describe('SqliteStore', () => {
       inspect<{ user_version: number }>(path, 'PRAGMA user_version').user_version,
       MIGRATIONS.length,
     );
-    assert.deepEqual(await store.loadChain(chain[1].id), chain);
+    // Rows from before tenants: the default tenant, and the user the request named.
+    assert.deepEqual(await store.loadChain(child.id), [{ ...chain[0], user: 'alice' }, chain[1]]);
     const conversation = newConversation();
     await store.createConversation(conversation, []);
     assert.deepEqual(await store.getConversation(conversation.id), conversation);
+    assert.deepEqual(await store.deleteUserData(DEFAULT_TENANT, 'alice'), { responses: 1, conversations: 0 });
     await store.close();
+  });
+
+  it('upgrades a version-2 database: default tenant, users from requests, totals from the turns', async () => {
+    const path = freshPath();
+    const db = legacyDatabase(path, 2);
+    const createdAt = 1_750_000_000;
+    db.prepare(
+      `INSERT INTO conversations (id, created_at, user, metadata, item_count, expires_at)
+       VALUES ('conv_old', ?, 'bob', '{"k":"v"}', 5, NULL)`,
+    ).run(createdAt);
+    db.prepare(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, data) VALUES ('conv_old', 0, 'msg_first', ?)`,
+    ).run(JSON.stringify(userMessage('first', 'msg_first')));
+    const usage = (input: number, output: number) => ({
+      ...completed([]).usage!,
+      input_tokens: input,
+      output_tokens: output,
+      total_tokens: input + output,
+    });
+    const turns = [
+      finished(newTurn({ conversationId: 'conv_old', params: { ...defaultParams(), user: 'bob' } }), {
+        ...completed([assistantMessage('a1')]),
+        usage: usage(10, 5),
+      }),
+      finished(newTurn({ conversationId: 'conv_old' }), {
+        ...completed([assistantMessage('a2')]),
+        status: 'incomplete',
+        usage: usage(20, 7),
+      }),
+      finished(newTurn({ conversationId: 'conv_old' }), {
+        ...completed([]),
+        status: 'failed',
+        usage: usage(1000, 1000),
+        error: { code: 'x', message: 'y' },
+      }),
+    ];
+    for (const turn of turns) insertLegacyResponse(db, turn);
+    let position = 1;
+    for (const turn of turns.slice(0, 2)) {
+      for (const [direction, items] of [
+        ['input', turn.input],
+        ['output', turn.output],
+      ] as const) {
+        items.forEach((item, i) => {
+          db.prepare(
+            `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+             VALUES ('conv_old', ?, ?, ?, ?, ?)`,
+          ).run(position++, item.id, turn.id, direction, i);
+        });
+      }
+    }
+    db.exec('PRAGMA user_version = 2');
+    db.close();
+
+    const store = await opened(path);
+    const expected: StoredConversation = {
+      id: 'conv_old',
+      tenant: DEFAULT_TENANT,
+      createdAt,
+      metadata: { k: 'v' },
+      user: 'bob',
+      itemCount: 5,
+      expiresAt: null,
+      usage: { input_tokens: 30, output_tokens: 12, total_tokens: 42, cost_usd: 0, turns: 2 },
+      updatedAt: createdAt,
+    };
+    assert.deepEqual(await store.getConversation('conv_old'), expected);
+    assert.deepEqual(
+      await store.listConversations({ tenant: DEFAULT_TENANT, user: 'bob', limit: 10, order: 'asc' }),
+      { conversations: [expected], hasMore: false },
+    );
+    assert.equal((await store.loadConversationItems('conv_old'))?.length, 5);
+    assert.equal((await store.getResponse(turns[0].id))?.user, 'bob');
+    assert.equal((await store.getResponse(turns[1].id))?.user, null);
+    assert.equal((await store.getResponse(turns[1].id))?.tenant, DEFAULT_TENANT);
+    assert.deepEqual(await store.deleteUserData(DEFAULT_TENANT, 'bob'), { responses: 1, conversations: 1 });
+    await store.close();
+  });
+
+  it('forks by reference: turn items stay stored once, and survive their response', async () => {
+    const path = freshPath();
+    const store = await opened(path);
+    const conversation = newConversation({ itemCount: 1 });
+    await store.createConversation(conversation, [userMessage('initial')]);
+    const turns: StoredResponse[] = [];
+    for (let i = 0; i < 3; i++) {
+      const turn = newTurn({ conversationId: conversation.id, input: [userMessage(`q${i}`)] });
+      await store.beginTurn(turn);
+      const result = completed([assistantMessage(`a${i}`)]);
+      await store.finishTurn(turn.id, result);
+      turns.push(finished(turn, result));
+    }
+    const count = (sql: string) => inspect<{ n: number }>(path, sql).n;
+    const target = newConversation();
+    assert.equal((await store.forkConversation(conversation.id, turns[2].input[0].id, target))?.itemCount, 6);
+    assert.equal(count('SELECT count(*) AS n FROM items'), 6, 'no item was copied');
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items'), 7 + 6);
+    assert.equal(
+      count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'),
+      2,
+      'only the initial item (in each) has its own bytes',
+    );
+    const forked = await store.loadConversationItems(target.id);
+    await store.deleteResponse(turns[1].id);
+    await store.deleteConversation(conversation.id);
+    assert.deepEqual(await store.loadConversationItems(target.id), forked);
+    await store.close();
+  });
+
+  it('imports conversation items as pointers to the imported turn items', async () => {
+    const sourcePath = freshPath();
+    const source = await opened(sourcePath);
+    const conversation = newConversation({ itemCount: 1 });
+    await source.createConversation(conversation, [userMessage('initial')]);
+    for (let i = 0; i < 3; i++) {
+      const turn = newTurn({ conversationId: conversation.id, input: [userMessage(`q${i}`)] });
+      await source.beginTurn(turn);
+      await source.finishTurn(turn.id, completed([assistantMessage(`a${i}`)]));
+    }
+    // A turn elsewhere with an item identical to the conversation's own: not a pointer target.
+    await source.beginTurn(newTurn({ input: [(await source.loadConversationItems(conversation.id))![0]] }));
+    const records: ExportRecord[] = [];
+    for await (const record of source.exportRecords({})) records.push(record);
+    await source.close();
+
+    const path = freshPath();
+    const store = await opened(path);
+    assert.deepEqual(await store.importRecords(records), { responses: 4, conversations: 1, skipped: 0 });
+    const count = (sql: string) => inspect<{ n: number }>(path, sql).n;
+    assert.equal(count('SELECT count(*) AS n FROM items'), 7);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items'), 7);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'), 1);
+    const expected = records.at(-1) as Extract<ExportRecord, { type: 'conversation' }>;
+    assert.deepEqual(await store.getConversation(conversation.id), expected.conversation);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), expected.items);
+    await store.close();
+  });
+
+  it('answers failStaleTurns, deleteUserData and tenant listing through indexes', async () => {
+    const path = freshPath();
+    await (await opened(path)).close();
+    const db = new DatabaseSync(path, { readOnly: true });
+    const plan = (sql: string) =>
+      (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((row) => row.detail).join('\n');
+    assert.match(
+      plan(`UPDATE responses SET status = 'failed' WHERE status IN ('queued', 'in_progress') AND created_at < 5`),
+      /USING (COVERING )?INDEX responses_unfinished/,
+    );
+    assert.match(plan(`DELETE FROM responses WHERE tenant = 't' AND user = 'u'`), /USING (COVERING )?INDEX responses_tenant_user/);
+    assert.match(
+      plan(`DELETE FROM conversations WHERE tenant = 't' AND user = 'u'`),
+      /USING (COVERING )?INDEX conversations_tenant_user/,
+    );
+    assert.match(
+      plan(`SELECT id FROM conversations WHERE tenant = 't' ORDER BY created_at DESC, rowid DESC LIMIT 5`),
+      /USING (COVERING )?INDEX conversations_tenant\b/,
+    );
+    db.close();
   });
 
   it('finds the conversation rows of a deleted item through an index', async () => {
