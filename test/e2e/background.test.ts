@@ -82,7 +82,7 @@ function deltas(events: Event[]): string {
 
 describe('background responses', () => {
   it('answers queued at once, runs detached, and polls through in_progress to completed with progress visible', async () => {
-    const words = ['one ', 'two ', 'three ', 'four ', 'five ', 'six ', 'seven ', 'eight'];
+    const words = ['one ', 'two ', 'three ', 'four ', 'five ', 'six ', 'seven ', 'eight ', 'nine ', 'ten'];
     h.upstream.enqueue({ kind: 'slow', text: words.join(''), chunks: words, chunkDelayMs: 200 });
     const started = Date.now();
     const queued = await h.client.responses.create({ model: 'gpt-4o-mini', input: 'count slowly', background: true });
@@ -111,9 +111,9 @@ describe('background responses', () => {
     assert.equal(h.upstream.lastRequest()?.body.stream, true, 'background turns stream upstream');
 
     // A completed background response is context like any other.
-    h.upstream.enqueue({ kind: 'text', text: 'nine' });
+    h.upstream.enqueue({ kind: 'text', text: 'eleven' });
     const next = await h.client.responses.create({ model: 'gpt-4o-mini', input: 'go on', previous_response_id: queued.id });
-    assert.equal(next.output_text, 'nine');
+    assert.equal(next.output_text, 'eleven');
     assert.deepEqual(h.upstream.lastRequest()?.body.messages.at(-2), { role: 'assistant', content: words.join('') });
   });
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { encodeChat } from 'gpt-tokenizer/encoding/o200k_base';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { signatureFor } from '../fake-upstream/wire.ts';
 import { type Harness, provider, readSse, startHarness } from '../helpers/harness.ts';
 import { assertValidError, assertValidResponse, assertValidStreamEvent } from '../helpers/spec.ts';
