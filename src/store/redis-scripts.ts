@@ -5,6 +5,11 @@
 // the record the call is about, which routes the call in a cluster; a cluster keeps every Parley
 // key in one hash slot (the prefix carries a hash tag), so keys built inside a script are local.
 // The key layout is documented in docs/redis.md and at the top of redis.ts.
+//
+// JSON is never decoded here (Redis' cjson would re-encode numbers and lose key order): records
+// are stored as JSON text written by Node, and the few fields a script needs are kept raw beside
+// it. The one exception is conversation metadata, a flat string -> string object: md_pairs
+// splits JSON.stringify's output into its (still encoded) key and value tokens.
 
 import { createHash } from 'node:crypto';
 
@@ -14,7 +19,7 @@ export interface LuaScript {
   readonly sha: string;
 }
 
-/** How long an expiry index outlives its last member, so pruneExpired can still count and clean it. */
+/** How long the expiry index outlives its last member, so pruneExpired can still count and clean it. */
 export const INDEX_GRACE_MS = 24 * 60 * 60 * 1000;
 /**
  * An unfinished turn is kept physically at least this long even when its expiry is already close or
@@ -28,6 +33,7 @@ const HEADER = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local P = ARGV[1]
 local INDEX_GRACE_MS = ${INDEX_GRACE_MS}
+local IN_PROGRESS_GRACE_MS = ${IN_PROGRESS_GRACE_MS}
 
 -- Length-prefixed strings ("3:abc"): lists of ids or key names without any reserved character.
 local function lp(s) return #s .. ':' .. s end
@@ -85,22 +91,53 @@ local function hset_from(key, from)
   end
 end
 
--- The conversation sequence counter lives exactly as long as the index of all conversations.
-local function sync_counter()
-  local ttl = redis.call('PTTL', P .. 'ca')
-  if ttl == -2 then redis.call('DEL', P .. 'n')
-  elseif ttl == -1 then redis.call('PERSIST', P .. 'n')
-  else redis.call('PEXPIRE', P .. 'n', ttl) end
+-- The (encoded) key and value tokens of JSON.stringify(Record<string, string>), flat: k1, v1, ...
+local function md_pairs(md)
+  local out = {}
+  local i, n = 2, #md
+  while i < n do
+    for _ = 1, 2 do
+      local j = i + 1
+      while true do
+        local c = string.byte(md, j)
+        if c == 92 then j = j + 2
+        elseif c == 34 then break
+        else j = j + 1 end
+      end
+      out[#out + 1] = string.sub(md, i, j)
+      i = j + 2
+    end
+  end
+  return out
 end
 
--- Index keys (without the prefix) of a conversation: all, by user, by each metadata pair.
-local function suffixes(user, pairs, from, count)
-  local s = {'ca'}
-  if user then s[#s + 1] = 'cu:' .. user end
-  for k = from, from + 2 * count - 1, 2 do
-    s[#s + 1] = 'cm:' .. #pairs[k] .. ':' .. pairs[k] .. pairs[k + 1]
-  end
+local function md_json(pairs)
+  local parts = {}
+  for k = 1, #pairs, 2 do parts[#parts + 1] = pairs[k] .. ':' .. pairs[k + 1] end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+
+-- Index keys (without the prefix) of a conversation: all of its tenant, by user, by metadata pair.
+local function suffixes(tenant, user, pairs)
+  local s = {'ca:' .. tenant}
+  if user then s[#s + 1] = 'cu:' .. lp(tenant) .. user end
+  for k = 1, #pairs, 2 do s[#s + 1] = 'cm:' .. lp(tenant) .. lp(pairs[k]) .. pairs[k + 1] end
   return s
+end
+
+local function encode_list(list)
+  local out = {}
+  for _, s in ipairs(list) do out[#out + 1] = lp(s) end
+  return table.concat(out)
+end
+
+-- A tenant's conversation sequence counter lives exactly as long as its index of all conversations.
+local function sync_counter(tenant)
+  local n = P .. 'cn:' .. tenant
+  local ttl = redis.call('PTTL', P .. 'ca:' .. tenant)
+  if ttl == -2 then redis.call('DEL', n)
+  elseif ttl == -1 then redis.call('PERSIST', n)
+  else redis.call('PEXPIRE', n, ttl) end
 end
 
 -- Appends items (ids[k], jsons[k]) to a conversation whose hash is ckey; e is its expiry field.
@@ -131,33 +168,98 @@ local function positions(v)
   local last = string.match(v, '[^,]+$')
   return first, last
 end
+
+-- What a conversation read returns, decoded by decodeConversation in redis.ts.
+local CONVERSATION_FIELDS = {'m', 'md', 'n', 'ua', 'gi', 'go', 'gt', 'gc', 'gn'}
+local function conversation_fields(ckey)
+  return redis.call('HMGET', ckey, unpack(CONVERSATION_FIELDS))
+end
+
+-- Creates a conversation (the id must be free). c: a table of its fields; ids/jsons: its items.
+local function create_conversation(ckey, xkey, c, ids, jsons)
+  local seq = redis.call('INCR', P .. 'cn:' .. c.tenant)
+  local q = string.format('%016d', seq) .. c.id
+  local sfx = suffixes(c.tenant, c.user, md_pairs(c.md))
+  local ix = encode_list(sfx)
+  redis.call('HSET', ckey, 'm', c.m, 'md', c.md, 'n', 0, 'q', q, 't', c.created, 'ix', ix, 'tn', c.tenant,
+    'ua', c.updated, 'gi', c.gi, 'go', c.go, 'gt', c.gt, 'gc', c.gc, 'gn', c.gn)
+  if c.user then redis.call('HSET', ckey, 'u', c.user) end
+  local exp = expiry_ms(c.e)
+  if exp then redis.call('HSET', ckey, 'e', c.e) end
+  for _, s in ipairs(sfx) do index_add(P .. s, c.created, q, exp, 0) end
+  sync_counter(c.tenant)
+  if exp then
+    local xm = 'c' .. lp(q) .. ix
+    redis.call('HSET', ckey, 'xm', xm)
+    index_add(xkey, c.e, xm, exp, INDEX_GRACE_MS)
+  end
+  append(c.id, ckey, ids, jsons, c.e)
+  if c.count and c.count ~= '' then redis.call('HSET', ckey, 'n', c.count) end
+  if exp then redis.call('PEXPIREAT', ckey, exp) end
+end
+
+-- Conversation fields from ARGV[i..i+14], in the order redis.ts writes them.
+local function conversation_args(i)
+  local c = {
+    id = ARGV[i], tenant = ARGV[i + 1], m = ARGV[i + 2], md = ARGV[i + 3], created = ARGV[i + 4],
+    user = false, e = ARGV[i + 7], updated = ARGV[i + 8], gi = ARGV[i + 9], go = ARGV[i + 10],
+    gt = ARGV[i + 11], gc = ARGV[i + 12], gn = ARGV[i + 13], count = ARGV[i + 14],
+  }
+  if ARGV[i + 5] == '1' then c.user = ARGV[i + 6] end
+  return c
+end
+
+-- Removes a conversation and its index entries. h = HMGET of q, e, ix, xm, tn.
+local function delete_conversation(id, h)
+  for _, s in ipairs(unlp(h[3])) do redis.call('ZREM', P .. s, h[1]) end
+  if h[4] then redis.call('ZREM', P .. 'x', h[4]) end
+  redis.call('DEL', P .. 'c:' .. id, P .. 'ci:' .. id, P .. 'cx:' .. id)
+  if h[5] and redis.call('EXISTS', P .. 'ca:' .. h[5]) == 0 then redis.call('DEL', P .. 'cn:' .. h[5]) end
+end
+local function conversation_for_delete(id)
+  return redis.call('HMGET', P .. 'c:' .. id, 'q', 'e', 'ix', 'xm', 'tn')
+end
+
+-- Removes a response and its index entries; returns 1 when its hash existed.
+local function delete_response(id)
+  local key = P .. 'r:' .. id
+  local ru = redis.call('HGET', key, 'ru') or ''
+  redis.call('ZREM', P .. 'x', 'r' .. lp(id) .. lp(ru))
+  if ru ~= '' then redis.call('ZREM', P .. ru, id) end
+  redis.call('ZREM', P .. 'u', id)
+  return redis.call('DEL', key)
+end
 `;
 
 // ---------- responses ----------
 
 /**
- * KEYS[1] = r:<id>, KEYS[2] = x.  ARGV: P, expiresAt ('' = none), x member, status, then the
- * response hash as field/value pairs. Returns 1, or 0 when the id exists.
+ * KEYS[1] = r:<id>, KEYS[2] = x, KEYS[3] = u.  ARGV: P, expiresAt ('' = none), id, status,
+ * createdAt, user index ('' = none), then the response hash as field/value pairs.
+ * Returns 1, or 0 when the id exists. Also writes imported (already finished) responses.
  */
 const BEGIN_TURN = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-hset_from(KEYS[1], 5)
-local exp = expiry_ms(ARGV[2])
+local e, id, status, created, ru = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+hset_from(KEYS[1], 7)
+local exp = expiry_ms(e)
+local unfinished = status == 'in_progress' or status == 'queued'
+local physical = exp
 if exp then
-  if ARGV[4] == 'in_progress' or ARGV[4] == 'queued' then
-    redis.call('PEXPIREAT', KEYS[1], math.max(exp, server_ms() + ${IN_PROGRESS_GRACE_MS}))
-  else
-    redis.call('PEXPIREAT', KEYS[1], exp)
-  end
-  index_add(KEYS[2], ARGV[2], ARGV[3], exp, INDEX_GRACE_MS)
+  if unfinished then physical = math.max(exp, server_ms() + IN_PROGRESS_GRACE_MS) end
+  redis.call('PEXPIREAT', KEYS[1], physical)
+  index_add(KEYS[2], e, 'r' .. lp(id) .. lp(ru), exp, INDEX_GRACE_MS)
 end
+if ru ~= '' then index_add(P .. ru, created, id, exp, 0) end
+if unfinished then index_add(KEYS[3], created, id, physical, 0) end
 return 1
 `;
 
 /**
- * KEYS[1] = r:<id>.  ARGV: P, now (s), status, then fields to set (s, f, no, ko, o0..). Returns 'ok',
- * 'missing', or the status the response already has. A completed or incomplete turn of a live
- * conversation is appended to it (input, then output) in the same script.
+ * KEYS[1] = r:<id>.  ARGV: P, now (s), id, status, input/output/total tokens, cost, then fields to
+ * set (s, fc, fu, fe, fi, no, ko, o0..). Returns 'ok', 'missing', or the status the response
+ * already has. A completed or incomplete turn of a live conversation is appended to it (input,
+ * then output) and added to its usage totals, in the same script.
  */
 const FINISH_TURN = `
 local key = KEYS[1]
@@ -167,12 +269,13 @@ if not status then return 'missing' end
 if status ~= 'in_progress' and status ~= 'queued' then return status end
 local old = tonumber(redis.call('HGET', key, 'no') or '0')
 for k = 0, old - 1 do redis.call('HDEL', key, 'o' .. k) end
-hset_from(key, 4)
-if ARGV[3] == 'completed' or ARGV[3] == 'incomplete' then
+hset_from(key, 9)
+redis.call('ZREM', P .. 'u', ARGV[3])
+if ARGV[4] == 'completed' or ARGV[4] == 'incomplete' then
   local conv = redis.call('HGET', key, 'uc')
   if conv then
     local ckey = P .. 'c:' .. conv
-    local c = redis.call('HMGET', ckey, 'n', 'e')
+    local c = redis.call('HMGET', ckey, 'n', 'e', 'gc')
     if c[1] and live(c[2], now) then
       local h = redis.call('HMGET', key, 'ki', 'ko', 'ni', 'no')
       local ids = unlp(h[1])
@@ -181,6 +284,13 @@ if ARGV[3] == 'completed' or ARGV[3] == 'incomplete' then
       for k = 0, tonumber(h[3]) - 1 do jsons[#jsons + 1] = redis.call('HGET', key, 'i' .. k) end
       for k = 0, tonumber(h[4]) - 1 do jsons[#jsons + 1] = redis.call('HGET', key, 'o' .. k) end
       append(conv, ckey, ids, jsons, c[2])
+      redis.call('HINCRBY', ckey, 'gi', ARGV[5])
+      redis.call('HINCRBY', ckey, 'go', ARGV[6])
+      redis.call('HINCRBY', ckey, 'gt', ARGV[7])
+      redis.call('HINCRBY', ckey, 'gn', 1)
+      -- Doubles, like the other backends' arithmetic; %.17g reads back as the same double.
+      local cost = tonumber(c[3] or '0') + tonumber(ARGV[8])
+      redis.call('HSET', ckey, 'gc', string.format('%.17g', cost), 'ua', ARGV[2])
     end
   end
 end
@@ -204,9 +314,30 @@ return 1
 `;
 
 /**
+ * KEYS[1] = u.  ARGV: P, before (s), the interrupted error (JSON), batch size. Marks unfinished
+ * turns created before \`before\` as failed; returns {failed, examined}.
+ */
+const FAIL_STALE_TURNS = `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
+local failed = 0
+for _, id in ipairs(ids) do
+  local key = P .. 'r:' .. id
+  local h = redis.call('HMGET', key, 's', 'e')
+  if h[1] == 'in_progress' or h[1] == 'queued' then
+    redis.call('HSET', key, 's', 'failed', 'fe', ARGV[3])
+    local exp = expiry_ms(h[2])
+    if exp then redis.call('PEXPIREAT', key, exp) end
+    failed = failed + 1
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+return {failed, #ids}
+`;
+
+/**
  * KEYS[1] = r:<id>.  ARGV: P, now (s), max depth. Walks parent links server-side and returns
  * { stoppedAt, { hash, hash, ... } }, tip first, each hash as a flat field/value list. stoppedAt is
- * false when the walk reached a root, else the id of the missing or expired ancestor (or the tip).
+ * false when the walk reached a root, else the id of the missing or expired ancestor.
  */
 const LOAD_CHAIN = `
 local now = tonumber(ARGV[2])
@@ -235,32 +366,35 @@ end
 return {id, chain}
 `;
 
-/** KEYS[1] = r:<id>, KEYS[2] = x.  ARGV: P, x member. Returns 1 when the response existed. */
+/** KEYS[1] = r:<id>.  ARGV: P, id. Returns 1 when the response existed. */
 const DELETE_RESPONSE = `
-redis.call('ZREM', KEYS[2], ARGV[2])
-return redis.call('DEL', KEYS[1])
+return delete_response(ARGV[2])
 `;
 
-/** KEYS[1] = x.  ARGV: P, now (s), batch size. Removes what expired by `now`; returns how many records. */
+/** KEYS[1] = x.  ARGV: P, now (s), batch size. Removes what expired by \`now\`; returns how many records. */
 const PRUNE = `
 local now = tonumber(ARGV[2])
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, m in ipairs(members) do
+  local parts = unlp(m, 2)
   if string.sub(m, 1, 1) == 'r' then
-    local key = P .. 'r:' .. string.sub(m, 2)
-    local e = redis.call('HGET', key, 'e')
+    local id, ru = parts[1], parts[2] or ''
+    local key = P .. 'r:' .. id
+    if ru ~= '' then redis.call('ZREM', P .. ru, id) end
+    redis.call('ZREM', P .. 'u', id)
     -- A response recreated under the same id without an expiry is not this record.
+    local e = redis.call('HGET', key, 'e')
     if e and not live(e, now) then redis.call('DEL', key) end
   else
-    local parts = unlp(m, 2)
     local q = parts[1]
     local id = string.sub(q, 17)
     for i = 2, #parts do redis.call('ZREM', P .. parts[i], q) end
-    local c = redis.call('HMGET', P .. 'c:' .. id, 'q', 'e')
+    local c = redis.call('HMGET', P .. 'c:' .. id, 'q', 'e', 'tn')
     if (not c[1]) or (c[1] == q and not live(c[2], now)) then
       redis.call('DEL', P .. 'c:' .. id, P .. 'ci:' .. id, P .. 'cx:' .. id)
     end
-    if redis.call('EXISTS', P .. 'ca') == 0 then redis.call('DEL', P .. 'n') end
+    local tenant = string.match(parts[2] or '', '^ca:(.*)$')
+    if tenant and redis.call('EXISTS', P .. 'ca:' .. tenant) == 0 then redis.call('DEL', P .. 'cn:' .. tenant) end
   end
   redis.call('ZREM', KEYS[1], m)
 end
@@ -270,79 +404,79 @@ return #members
 // ---------- conversations ----------
 
 /**
- * KEYS[1] = c:<id>, KEYS[2] = x.  ARGV: P, id, m, md, createdAt, hasUser, user, expiresAt,
- * pair count, pairs..., then (item id, item json) pairs. Returns 1, or 0 when the id exists.
+ * KEYS[1] = c:<id>, KEYS[2] = x.  ARGV: P, then the conversation's fields (see conversation_args:
+ * id, tenant, m, md, createdAt, hasUser, user, expiresAt, updatedAt, usage x5, item count or ''),
+ * then (item id, item json) pairs. Returns 1, or 0 when the id exists.
  */
 const CREATE_CONVERSATION = `
-local ckey = KEYS[1]
-if redis.call('EXISTS', ckey) == 1 then return 0 end
-local id, t, e = ARGV[2], ARGV[5], ARGV[8]
-local user = false
-if ARGV[6] == '1' then user = ARGV[7] end
-local np = tonumber(ARGV[9])
-local seq = redis.call('INCR', P .. 'n')
-local q = string.format('%016d', seq) .. id
-local sfx = suffixes(user, ARGV, 10, np)
-local ix = ''
-for _, s in ipairs(sfx) do ix = ix .. lp(s) end
-redis.call('HSET', ckey, 'm', ARGV[3], 'md', ARGV[4], 'n', 0, 'q', q, 't', t, 'ix', ix)
-if user then redis.call('HSET', ckey, 'u', user) end
-local exp = expiry_ms(e)
-if exp then redis.call('HSET', ckey, 'e', e) end
-for _, s in ipairs(sfx) do index_add(P .. s, t, q, exp, 0) end
-sync_counter()
-if exp then
-  local xm = 'c' .. lp(q) .. ix
-  redis.call('HSET', ckey, 'xm', xm)
-  index_add(KEYS[2], e, xm, exp, INDEX_GRACE_MS)
-end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local ids, jsons = {}, {}
-for k = 10 + 2 * np, #ARGV, 2 do
+for k = 17, #ARGV, 2 do
   ids[#ids + 1] = ARGV[k]
   jsons[#jsons + 1] = ARGV[k + 1]
 end
-append(id, ckey, ids, jsons, e)
-if exp then redis.call('PEXPIREAT', ckey, exp) end
+create_conversation(KEYS[1], KEYS[2], conversation_args(2), ids, jsons)
 return 1
 `;
 
-/** KEYS[1] = c:<id>, KEYS[2] = x.  ARGV: P, now, md, pair count, pairs... Returns {m, md, n} or false. */
-const UPDATE_CONVERSATION = `
+/**
+ * KEYS[1] = c:<id>, KEYS[2] = x.  ARGV: P, now, mode, then for 'replace' the metadata JSON, for
+ * 'merge' (encoded key, set? '1'/'0', encoded value) triples. Updates the metadata and its index
+ * entries; returns the conversation fields, or false when it is unknown.
+ */
+const UPDATE_METADATA = `
 local ckey = KEYS[1]
-local h = redis.call('HMGET', ckey, 'q', 'e', 'ix', 'xm', 't', 'u')
+local h = redis.call('HMGET', ckey, 'q', 'e', 'ix', 'xm', 't', 'u', 'tn', 'md')
 if not h[1] or not live(h[2], tonumber(ARGV[2])) then return false end
-local q, e, t = h[1], h[2], h[5]
+local q, e, t, tenant = h[1], h[2], h[5], h[7]
+local md
+if ARGV[3] == 'replace' then
+  md = ARGV[4]
+else
+  local pairs = md_pairs(h[8])
+  for i = 4, #ARGV, 3 do
+    local key, set, value = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
+    local found = nil
+    for k = 1, #pairs, 2 do
+      if pairs[k] == key then found = k break end
+    end
+    if found and set then pairs[found + 1] = value
+    elseif found then
+      table.remove(pairs, found)
+      table.remove(pairs, found)
+    elseif set then
+      pairs[#pairs + 1] = key
+      pairs[#pairs + 1] = value
+    end
+  end
+  md = md_json(pairs)
+end
 for _, s in ipairs(unlp(h[3])) do redis.call('ZREM', P .. s, q) end
-local sfx = suffixes(h[6], ARGV, 5, tonumber(ARGV[4]))
-local ix = ''
-for _, s in ipairs(sfx) do ix = ix .. lp(s) end
+local sfx = suffixes(tenant, h[6], md_pairs(md))
+local ix = encode_list(sfx)
 local exp = expiry_ms(e)
 for _, s in ipairs(sfx) do index_add(P .. s, t, q, exp, 0) end
-sync_counter()
-redis.call('HSET', ckey, 'md', ARGV[3], 'ix', ix)
+sync_counter(tenant)
+redis.call('HSET', ckey, 'md', md, 'ix', ix, 'ua', ARGV[2])
 if h[4] then
   redis.call('ZREM', KEYS[2], h[4])
   local xm = 'c' .. lp(q) .. ix
   redis.call('HSET', ckey, 'xm', xm)
   index_add(KEYS[2], e, xm, exp, INDEX_GRACE_MS)
 end
-return redis.call('HMGET', ckey, 'm', 'md', 'n')
+return conversation_fields(ckey)
 `;
 
-/** KEYS[1] = c:<id>, KEYS[2] = x.  ARGV: P, now, id. Removes every key and index entry; 1 when it was live. */
+/** KEYS[1] = c:<id>.  ARGV: P, now, id. Removes every key and index entry; 1 when it was live. */
 const DELETE_CONVERSATION = `
-local ckey, id = KEYS[1], ARGV[3]
-local h = redis.call('HMGET', ckey, 'q', 'e', 'ix', 'xm')
+local h = conversation_for_delete(ARGV[3])
 if not h[1] then return 0 end
-for _, s in ipairs(unlp(h[3])) do redis.call('ZREM', P .. s, h[1]) end
-if h[4] then redis.call('ZREM', KEYS[2], h[4]) end
-redis.call('DEL', ckey, P .. 'ci:' .. id, P .. 'cx:' .. id)
-if redis.call('EXISTS', P .. 'ca') == 0 then redis.call('DEL', P .. 'n') end
+delete_conversation(ARGV[3], h)
 if live(h[2], tonumber(ARGV[2])) then return 1 end
 return 0
 `;
 
-/** KEYS[1] = c:<id>.  ARGV: P, now, id, then (item id, json) pairs. Returns {m, md, n} or false. */
+/** KEYS[1] = c:<id>.  ARGV: P, now, id, then (item id, json) pairs. Returns the fields or false. */
 const APPEND_ITEMS = `
 local ckey = KEYS[1]
 local e = redis.call('HGET', ckey, 'e')
@@ -353,7 +487,8 @@ for k = 4, #ARGV, 2 do
   jsons[#jsons + 1] = ARGV[k + 1]
 end
 append(ARGV[3], ckey, ids, jsons, e)
-return redis.call('HMGET', ckey, 'm', 'md', 'n')
+redis.call('HSET', ckey, 'ua', ARGV[2])
+return conversation_fields(ckey)
 `;
 
 /**
@@ -414,19 +549,56 @@ return 1
 `;
 
 /**
- * KEYS[1] = ca.  ARGV: P, now, order, limit, hasAfter, after id, hasUser, user, pair count, pairs...
- * Walks the smallest matching index in order and checks the others; returns {m, md, n} triples,
- * up to limit + 1 of them. Entries whose conversation Redis has already dropped are removed.
+ * KEYS[1] = c:<source>, KEYS[2] = c:<target>, KEYS[3] = x.  ARGV: P, now, source id, item id, then
+ * the target's fields as for CREATE_CONVERSATION. Copies the source's items up to and including the
+ * item into a new conversation. Returns {'ok', fields...}, {'missing'} or {'conflict'}.
+ */
+const FORK_CONVERSATION = `
+local source = ARGV[3]
+local e = redis.call('HGET', KEYS[1], 'e')
+if redis.call('EXISTS', KEYS[1]) == 0 or not live(e, tonumber(ARGV[2])) then return {'missing'} end
+local cx = P .. 'cx:' .. source
+local v = redis.call('HGET', cx, ARGV[4])
+if not v then return {'missing'} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {'conflict'} end
+local first = positions(v)
+local idAt = {}
+local all = redis.call('HGETALL', cx)
+for i = 1, #all, 2 do
+  for pos in string.gmatch(all[i + 1], '[^,]+') do idAt[pos] = all[i] end
+end
+local ids, jsons = {}, {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ci:' .. source, '-inf', first)) do
+  local colon = string.find(member, ':', 1, true)
+  ids[#ids + 1] = idAt[string.sub(member, 1, colon - 1)] or ''
+  jsons[#jsons + 1] = string.sub(member, colon + 1)
+end
+create_conversation(KEYS[2], KEYS[3], conversation_args(5), ids, jsons)
+local fields = conversation_fields(KEYS[2])
+table.insert(fields, 1, 'ok')
+return fields
+`;
+
+/**
+ * KEYS[1] = ca:<tenant>.  ARGV: P, now, order, limit, hasAfter, after id, tenant, hasUser, user,
+ * hasCreatedAfter, createdAfter, hasCreatedBefore, createdBefore, pair count, encoded pairs...
+ * Walks the smallest matching index in order and checks the others; returns the fields of up to
+ * limit + 1 conversations, flat. Entries whose conversation Redis already dropped are removed.
  */
 const LIST_CONVERSATIONS = `
 local now = tonumber(ARGV[2])
 local desc = ARGV[3] == 'desc'
 local want = tonumber(ARGV[4]) + 1
+local tenant = ARGV[7]
+local low = nil
+local high = nil
+if ARGV[10] == '1' then low = tonumber(ARGV[11]) end
+if ARGV[12] == '1' then high = tonumber(ARGV[13]) end
 local sfx = {}
-if ARGV[7] == '1' then sfx[1] = 'cu:' .. ARGV[8] end
-local np = tonumber(ARGV[9])
-for k = 10, 9 + 2 * np, 2 do sfx[#sfx + 1] = 'cm:' .. #ARGV[k] .. ':' .. ARGV[k] .. ARGV[k + 1] end
-if #sfx == 0 then sfx[1] = 'ca' end
+if ARGV[8] == '1' then sfx[1] = 'cu:' .. lp(tenant) .. ARGV[9] end
+local np = tonumber(ARGV[14])
+for k = 15, 14 + 2 * np, 2 do sfx[#sfx + 1] = 'cm:' .. lp(tenant) .. lp(ARGV[k]) .. ARGV[k + 1] end
+if #sfx == 0 then sfx[1] = 'ca:' .. tenant end
 local drive, smallest = nil, nil
 for _, s in ipairs(sfx) do
   local n = redis.call('ZCARD', P .. s)
@@ -441,10 +613,17 @@ local function matches(q)
   end
   return true
 end
+local function in_range(t)
+  return (not low or t >= low) and (not high or t < high)
+end
 local start = 0
+if desc and high then start = redis.call('ZCOUNT', drive, high, '+inf') end
+if not desc and low then start = redis.call('ZCOUNT', drive, '-inf', '(' .. low) end
 if ARGV[5] == '1' then
-  local a = redis.call('HMGET', P .. 'c:' .. ARGV[6], 'q', 'e')
-  if not a[1] or not live(a[2], now) or not matches(a[1]) then return {} end
+  local a = redis.call('HMGET', P .. 'c:' .. ARGV[6], 'q', 'e', 't', 'tn')
+  if not a[1] or a[4] ~= tenant or not live(a[2], now) or not in_range(tonumber(a[3])) or not matches(a[1]) then
+    return {}
+  end
   local rank
   if desc then rank = redis.call('ZREVRANK', drive, a[1]) else rank = redis.call('ZRANK', drive, a[1]) end
   if not rank then return {} end
@@ -452,22 +631,27 @@ if ARGV[5] == '1' then
 end
 local out, stale, found = {}, {}, 0
 local batch = math.max(want, 100)
-while found < want do
+local done = false
+while found < want and not done do
   local qs
   if desc then
-    qs = redis.call('ZREVRANGE', drive, start, start + batch - 1)
+    qs = redis.call('ZREVRANGE', drive, start, start + batch - 1, 'WITHSCORES')
   else
-    qs = redis.call('ZRANGE', drive, start, start + batch - 1)
+    qs = redis.call('ZRANGE', drive, start, start + batch - 1, 'WITHSCORES')
   end
   if #qs == 0 then break end
-  for _, q in ipairs(qs) do
-    local h = redis.call('HMGET', P .. 'c:' .. string.sub(q, 17), 'm', 'md', 'n', 'e', 'q')
-    if not h[1] or h[5] ~= q then
+  for i = 1, #qs, 2 do
+    local q, t = qs[i], tonumber(qs[i + 1])
+    if (desc and low and t < low) or (not desc and high and t >= high) then
+      done = true
+      break
+    end
+    local ckey = P .. 'c:' .. string.sub(q, 17)
+    local h = redis.call('HMGET', ckey, 'q', 'e')
+    if not h[1] or h[1] ~= q then
       stale[#stale + 1] = q
-    elseif live(h[4], now) and matches(q) then
-      out[#out + 1] = h[1]
-      out[#out + 1] = h[2]
-      out[#out + 1] = h[3]
+    elseif live(h[2], now) and matches(q) then
+      for _, f in ipairs(conversation_fields(ckey)) do out[#out + 1] = f end
       found = found + 1
       if found >= want then break end
     end
@@ -476,6 +660,33 @@ while found < want do
 end
 for _, q in ipairs(stale) do redis.call('ZREM', drive, q) end
 return out
+`;
+
+/**
+ * KEYS[1] = ru:<tenant><user>, KEYS[2] = cu:<tenant><user>.  ARGV: P, batch size. Deletes up to a
+ * batch of the user's responses and conversations; returns {responses, conversations, more}.
+ */
+const DELETE_USER_DATA = `
+local batch = tonumber(ARGV[2])
+local responses, conversations = 0, 0
+local ids = redis.call('ZRANGE', KEYS[1], 0, batch - 1)
+for _, id in ipairs(ids) do
+  responses = responses + delete_response(id)
+  redis.call('ZREM', KEYS[1], id)
+end
+local qs = redis.call('ZRANGE', KEYS[2], 0, batch - 1)
+for _, q in ipairs(qs) do
+  local id = string.sub(q, 17)
+  local h = conversation_for_delete(id)
+  if h[1] == q then
+    delete_conversation(id, h)
+    conversations = conversations + 1
+  end
+  redis.call('ZREM', KEYS[2], q)
+end
+local more = 0
+if #ids == batch or #qs == batch then more = 1 end
+return {responses, conversations, more}
 `;
 
 // ---------- leases ----------
@@ -504,17 +715,20 @@ export const SCRIPTS = {
   beginTurn: script('beginTurn', BEGIN_TURN),
   finishTurn: script('finishTurn', FINISH_TURN),
   saveProgress: script('saveProgress', SAVE_PROGRESS),
+  failStaleTurns: script('failStaleTurns', FAIL_STALE_TURNS),
   loadChain: script('loadChain', LOAD_CHAIN),
   deleteResponse: script('deleteResponse', DELETE_RESPONSE),
   prune: script('prune', PRUNE),
   createConversation: script('createConversation', CREATE_CONVERSATION),
-  updateConversation: script('updateConversation', UPDATE_CONVERSATION),
+  updateMetadata: script('updateMetadata', UPDATE_METADATA),
   deleteConversation: script('deleteConversation', DELETE_CONVERSATION),
   appendItems: script('appendItems', APPEND_ITEMS),
   listItems: script('listItems', LIST_ITEMS),
   getItem: script('getItem', GET_ITEM),
   deleteItem: script('deleteItem', DELETE_ITEM),
+  forkConversation: script('forkConversation', FORK_CONVERSATION),
   listConversations: script('listConversations', LIST_CONVERSATIONS),
+  deleteUserData: script('deleteUserData', DELETE_USER_DATA),
   renewLease: script('renewLease', RENEW_LEASE),
   releaseLease: script('releaseLease', RELEASE_LEASE),
 } as const;

@@ -22,11 +22,23 @@
 
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Item } from '../protocol/types.ts';
-import { defineLazyParams, effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds, pageItems } from './codec.ts';
+import {
+  defineLazyParams,
+  effectiveExpiry,
+  emptyConversationUsage,
+  INTERRUPTED_ERROR,
+  MAX_CHAIN_DEPTH,
+  nowSeconds,
+  pageItems,
+} from './codec.ts';
 import { type LuaScript, SCRIPTS } from './redis-scripts.ts';
 import type {
   ConversationQuery,
   ConversationStore,
+  ConversationUsage,
+  ExportFilter,
+  ExportRecord,
+  ImportSummary,
   ItemPage,
   ListOptions,
   StoredConversation,
@@ -59,8 +71,25 @@ export interface RedisStoreOptions {
 export const DEFAULT_KEY_PREFIX = 'parley:';
 export const DEFAULT_CLUSTER_KEY_PREFIX = '{parley}:';
 
-/** Expired records removed per pruneExpired script call, so one call never blocks Redis for long. */
-const PRUNE_BATCH = 500;
+/** Records one script call handles at most (prune, failStaleTurns, deleteUserData), so none blocks Redis for long. */
+const BATCH = 500;
+/** Records fetched or written per pipeline by export and import. */
+const EXPORT_BATCH = 200;
+
+/** What a conversation read returns (conversation_fields in the scripts), decoded by decodeConversation. */
+const CONVERSATION_FIELDS = ['m', 'md', 'n', 'ua', 'gi', 'go', 'gt', 'gc', 'gn'] as const;
+
+/** A response's fixed fields, as stored in its `m` field. */
+type ResponseHead = [
+  id: string,
+  previousResponseId: string | null,
+  conversationId: string | null,
+  model: string,
+  createdAt: number,
+  expiresAt: number | null,
+  tenant: string,
+  user: string | null,
+];
 
 interface ParsedUrl {
   tls: boolean;
@@ -210,6 +239,13 @@ export class RedisStore implements ConversationStore {
   // ---------- responses ----------
 
   async beginTurn(response: StoredResponse): Promise<void> {
+    if ((await this.#writeResponse(response)) !== 1) {
+      throw new StoreConflictError(`Response ${response.id} already exists.`);
+    }
+  }
+
+  /** Writes a response under a free id (a new turn, or an imported record); 0 when the id exists. */
+  async #writeResponse(response: StoredResponse): Promise<unknown> {
     const expiresAt = effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds);
     const fields: (string | number)[] = [
       'm',
@@ -220,13 +256,14 @@ export class RedisStore implements ConversationStore {
         response.model,
         response.createdAt,
         expiresAt,
+        response.tenant,
+        response.user,
       ]),
       'p',
       JSON.stringify(response.params),
       's',
       response.status,
-      'f',
-      resultFields(response),
+      ...resultFields(response),
       'ni',
       response.input.length,
       'no',
@@ -236,25 +273,32 @@ export class RedisStore implements ConversationStore {
       'ko',
       lengthPrefixed(response.output.map(itemId)),
     ];
+    const userIndex = response.user === null ? '' : `ru:${lengthPrefixed([response.tenant])}${response.user}`;
     if (response.previousResponseId !== null) fields.push('up', response.previousResponseId);
     if (response.conversationId !== null) fields.push('uc', response.conversationId);
     if (expiresAt !== null) fields.push('e', String(expiresAt));
+    if (userIndex !== '') fields.push('ru', userIndex);
     pushItems(fields, 'i', response.input);
     pushItems(fields, 'o', response.output);
-    const created = await this.#run(
+    return this.#run(
       SCRIPTS.beginTurn,
-      [this.#key('r:', response.id), this.#key('x')],
-      [expiresAt === null ? '' : String(expiresAt), `r${response.id}`, response.status, ...fields],
+      [this.#key('r:', response.id), this.#key('x'), this.#key('u')],
+      [
+        expiresAt === null ? '' : String(expiresAt),
+        response.id,
+        response.status,
+        response.createdAt,
+        userIndex,
+        ...fields,
+      ],
     );
-    if (created !== 1) throw new StoreConflictError(`Response ${response.id} already exists.`);
   }
 
   async finishTurn(id: string, result: TurnResult): Promise<void> {
     const fields: (string | number)[] = [
       's',
       result.status,
-      'f',
-      resultFields(result),
+      ...resultFields(result),
       'no',
       result.output.length,
       'ko',
@@ -264,7 +308,16 @@ export class RedisStore implements ConversationStore {
     const outcome = await this.#run(
       SCRIPTS.finishTurn,
       [this.#key('r:', id)],
-      [nowSeconds(), result.status, ...fields],
+      [
+        nowSeconds(),
+        id,
+        result.status,
+        result.usage?.input_tokens ?? 0,
+        result.usage?.output_tokens ?? 0,
+        result.usage?.total_tokens ?? 0,
+        String(result.costUsd ?? 0),
+        ...fields,
+      ],
     );
     if (outcome === 'missing')
       throw new StoreConflictError(`Cannot finish response ${id}: it does not exist.`);
@@ -283,6 +336,19 @@ export class RedisStore implements ConversationStore {
     ];
     pushItems(fields, 'o', progress.output);
     return (await this.#run(SCRIPTS.saveProgress, [this.#key('r:', id)], fields)) === 1;
+  }
+
+  async failStaleTurns(before: number): Promise<number> {
+    let failed = 0;
+    for (;;) {
+      const [count, examined] = (await this.#run(
+        SCRIPTS.failStaleTurns,
+        [this.#key('u')],
+        [before, JSON.stringify(INTERRUPTED_ERROR), BATCH],
+      )) as [number, number];
+      failed += count;
+      if (examined < BATCH) return failed;
+    }
   }
 
   async getResponse(id: string): Promise<StoredResponse | null> {
@@ -306,12 +372,7 @@ export class RedisStore implements ConversationStore {
   }
 
   async deleteResponse(id: string): Promise<boolean> {
-    const deleted = await this.#run(
-      SCRIPTS.deleteResponse,
-      [this.#key('r:', id), this.#key('x')],
-      [`r${id}`],
-    );
-    return deleted === 1;
+    return (await this.#run(SCRIPTS.deleteResponse, [this.#key('r:', id)], [id])) === 1;
   }
 
   async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
@@ -323,62 +384,102 @@ export class RedisStore implements ConversationStore {
   async pruneExpired(now: number): Promise<number> {
     let removed = 0;
     for (;;) {
-      const count = (await this.#run(SCRIPTS.prune, [this.#key('x')], [now, PRUNE_BATCH])) as number;
+      const count = (await this.#run(SCRIPTS.prune, [this.#key('x')], [now, BATCH])) as number;
       removed += count;
-      if (count < PRUNE_BATCH) return removed;
+      if (count < BATCH) return removed;
     }
   }
 
   // ---------- conversations ----------
 
   async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {
-    const expiresAt = effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds);
-    const pairs = Object.entries(conversation.metadata);
-    const created = await this.#run(
+    if ((await this.#writeConversation(conversation, items, null)) !== 1) {
+      throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
+    }
+  }
+
+  /** Writes a conversation under a free id; `itemCount` null counts `items`. 0 when the id exists. */
+  async #writeConversation(conversation: StoredConversation, items: Item[], itemCount: number | null) {
+    return this.#run(
       SCRIPTS.createConversation,
       [this.#key('c:', conversation.id), this.#key('x')],
-      [
-        conversation.id,
-        JSON.stringify([conversation.id, conversation.createdAt, conversation.user, expiresAt]),
-        JSON.stringify(conversation.metadata),
-        conversation.createdAt,
-        conversation.user === null ? '0' : '1',
-        conversation.user ?? '',
-        expiresAt === null ? '' : String(expiresAt),
-        pairs.length,
-        ...pairs.flat(),
-        ...itemArgs(items),
-      ],
+      [...this.#conversationArgs(conversation, conversation.usage, itemCount), ...itemArgs(items)],
     );
-    if (created !== 1) throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
+  }
+
+  /** The fields conversation_args in the scripts reads, in its order. */
+  #conversationArgs(
+    conversation: StoredConversation,
+    usage: ConversationUsage,
+    itemCount: number | null,
+  ): (string | number)[] {
+    const expiresAt = effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds);
+    return [
+      conversation.id,
+      conversation.tenant,
+      JSON.stringify([
+        conversation.id,
+        conversation.tenant,
+        conversation.createdAt,
+        conversation.user,
+        expiresAt,
+      ]),
+      JSON.stringify(conversation.metadata),
+      conversation.createdAt,
+      conversation.user === null ? '0' : '1',
+      conversation.user ?? '',
+      expiresAt === null ? '' : String(expiresAt),
+      conversation.updatedAt,
+      usage.input_tokens,
+      usage.output_tokens,
+      usage.total_tokens,
+      String(usage.cost_usd),
+      usage.turns,
+      itemCount === null ? '' : itemCount,
+    ];
   }
 
   async getConversation(id: string): Promise<StoredConversation | null> {
-    const [m, md, n, e] = await this.#command((c) => c.hmget(this.#key('c:', id), 'm', 'md', 'n', 'e'));
-    if (m === null || !isLive(e ?? undefined, nowSeconds())) return null;
-    return decodeConversation(m, md as string, n as string);
+    const fields = await this.#command((c) => c.hmget(this.#key('c:', id), ...CONVERSATION_FIELDS, 'e'));
+    const e = fields.pop();
+    if (fields[0] === null || !isLive(e ?? undefined, nowSeconds())) return null;
+    return decodeConversation(fields as string[], 0);
   }
 
   async updateConversation(
     id: string,
     patch: { metadata: Record<string, string> },
   ): Promise<StoredConversation | null> {
-    const pairs = Object.entries(patch.metadata);
     const fields = (await this.#run(
-      SCRIPTS.updateConversation,
+      SCRIPTS.updateMetadata,
       [this.#key('c:', id), this.#key('x')],
-      [nowSeconds(), JSON.stringify(patch.metadata), pairs.length, ...pairs.flat()],
-    )) as [string, string, string] | null;
-    return fields === null ? null : decodeConversation(...fields);
+      [nowSeconds(), 'replace', JSON.stringify(patch.metadata)],
+    )) as string[] | null;
+    return fields === null ? null : decodeConversation(fields, 0);
+  }
+
+  async mergeConversationMetadata(
+    id: string,
+    patch: Record<string, string | null>,
+  ): Promise<StoredConversation | null> {
+    const triples: string[] = [];
+    for (const [key, value] of Object.entries(patch)) {
+      triples.push(
+        JSON.stringify(key),
+        value === null ? '0' : '1',
+        value === null ? '' : JSON.stringify(value),
+      );
+    }
+    const fields = (await this.#run(
+      SCRIPTS.updateMetadata,
+      [this.#key('c:', id), this.#key('x')],
+      [nowSeconds(), 'merge', ...triples],
+    )) as string[] | null;
+    return fields === null ? null : decodeConversation(fields, 0);
   }
 
   async deleteConversation(id: string): Promise<boolean> {
-    const deleted = await this.#run(
-      SCRIPTS.deleteConversation,
-      [this.#key('c:', id), this.#key('x')],
-      [nowSeconds(), id],
-    );
-    return deleted === 1;
+    return (await this.#run(SCRIPTS.deleteConversation, [this.#key('c:', id)], [nowSeconds(), id])) === 1;
   }
 
   async appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null> {
@@ -386,8 +487,8 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.appendItems,
       [this.#key('c:', id)],
       [nowSeconds(), id, ...itemArgs(items)],
-    )) as [string, string, string] | null;
-    return fields === null ? null : decodeConversation(...fields);
+    )) as string[] | null;
+    return fields === null ? null : decodeConversation(fields, 0);
   }
 
   async loadConversationItems(id: string): Promise<Item[] | null> {
@@ -431,32 +532,181 @@ export class RedisStore implements ConversationStore {
     return deleted === 1;
   }
 
+  async forkConversation(
+    sourceId: string,
+    upToItemId: string,
+    target: StoredConversation,
+  ): Promise<StoredConversation | null> {
+    const reply = (await this.#run(
+      SCRIPTS.forkConversation,
+      [this.#key('c:', sourceId), this.#key('c:', target.id), this.#key('x')],
+      [nowSeconds(), sourceId, upToItemId, ...this.#conversationArgs(target, emptyConversationUsage(), null)],
+    )) as string[];
+    if (reply[0] === 'conflict') throw new StoreConflictError(`Conversation ${target.id} already exists.`);
+    return reply[0] === 'ok' ? decodeConversation(reply, 1) : null;
+  }
+
   async listConversations(
     query: ConversationQuery,
   ): Promise<{ conversations: StoredConversation[]; hasMore: boolean }> {
     const limit = Math.max(0, query.limit);
-    const pairs = Object.entries(query.metadata ?? {});
+    const pairs = Object.entries(query.metadata ?? {}).flatMap(([key, value]) => [
+      JSON.stringify(key),
+      JSON.stringify(value),
+    ]);
     const flat = (await this.#run(
       SCRIPTS.listConversations,
-      [this.#key('ca')],
+      [this.#key('ca:', query.tenant)],
       [
         nowSeconds(),
         query.order,
         limit,
         query.after === undefined ? '0' : '1',
         query.after ?? '',
+        query.tenant,
         query.user === undefined ? '0' : '1',
         query.user ?? '',
-        pairs.length,
-        ...pairs.flat(),
+        query.createdAfter === undefined ? '0' : '1',
+        query.createdAfter ?? '',
+        query.createdBefore === undefined ? '0' : '1',
+        query.createdBefore ?? '',
+        pairs.length / 2,
+        ...pairs,
       ],
     )) as string[];
     const conversations: StoredConversation[] = [];
-    for (let i = 0; i < flat.length; i += 3)
-      conversations.push(decodeConversation(flat[i], flat[i + 1], flat[i + 2]));
+    for (let i = 0; i < flat.length; i += CONVERSATION_FIELDS.length)
+      conversations.push(decodeConversation(flat, i));
     const hasMore = conversations.length > limit;
     if (hasMore) conversations.length = limit;
     return { conversations, hasMore };
+  }
+
+  async deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }> {
+    const scope = `${lengthPrefixed([tenant])}${user}`;
+    const total = { responses: 0, conversations: 0 };
+    for (;;) {
+      const [responses, conversations, more] = (await this.#run(
+        SCRIPTS.deleteUserData,
+        [this.#key('ru:', scope), this.#key('cu:', scope)],
+        [BATCH],
+      )) as [number, number, number];
+      total.responses += responses;
+      total.conversations += conversations;
+      if (more === 0) return total;
+    }
+  }
+
+  // ---------- export / import ----------
+
+  async *exportRecords(filter: ExportFilter): AsyncIterable<ExportRecord> {
+    const now = nowSeconds();
+    // Responses: first their fixed fields only, to filter and order; then whole, a batch at a time.
+    const heads: { id: string; previousResponseId: string | null; createdAt: number }[] = [];
+    for await (const ids of this.#scanIds('r:')) {
+      const rows = await this.#batch(ids.map((id) => ['hmget', this.#key('r:', id), 'm', 'e']));
+      rows.forEach((row, i) => {
+        const [m, e] = row as [string | null, string | null];
+        if (m === null || !isLive(e ?? undefined, now)) return;
+        const [, previousResponseId, conversationId, , createdAt, , tenant] = JSON.parse(m) as ResponseHead;
+        if (filter.tenant !== undefined && tenant !== filter.tenant) return;
+        if (filter.conversationId !== undefined && conversationId !== filter.conversationId) return;
+        if (filter.since !== undefined && createdAt < filter.since) return;
+        heads.push({ id: ids[i], previousResponseId, createdAt });
+      });
+    }
+    heads.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const ordered = parentsFirst(heads);
+    for (let i = 0; i < ordered.length; i += EXPORT_BATCH) {
+      const ids = ordered.slice(i, i + EXPORT_BATCH).map((head) => head.id);
+      const hashes = await this.#batch(ids.map((id) => ['hgetall', this.#key('r:', id)]));
+      for (const hash of hashes) {
+        // ioredis turns HGETALL into an object, in a pipeline too.
+        const record = hash as Record<string, string>;
+        // Deleted since the scan: nothing to export.
+        if (record.m !== undefined) yield { type: 'response', response: decodeResponse(record) };
+      }
+    }
+
+    const conversations: { id: string; createdAt: number; q: string }[] = [];
+    for await (const ids of this.#scanIds('c:')) {
+      const rows = await this.#batch(ids.map((id) => ['hmget', this.#key('c:', id), 'm', 'e', 'q']));
+      rows.forEach((row, i) => {
+        const [m, e, q] = row as [string | null, string | null, string | null];
+        if (m === null || q === null || !isLive(e ?? undefined, now)) return;
+        const [, tenant, createdAt] = JSON.parse(m) as [string, string, number];
+        if (filter.tenant !== undefined && tenant !== filter.tenant) return;
+        if (filter.conversationId !== undefined && ids[i] !== filter.conversationId) return;
+        if (filter.since !== undefined && createdAt < filter.since) return;
+        conversations.push({ id: ids[i], createdAt, q });
+      });
+    }
+    conversations.sort((a, b) => a.createdAt - b.createdAt || (a.q < b.q ? -1 : a.q > b.q ? 1 : 0));
+    for (const { id } of conversations) {
+      const [fields, items] = await Promise.all([
+        this.#command((c) => c.hmget(this.#key('c:', id), ...CONVERSATION_FIELDS)),
+        this.loadConversationItems(id),
+      ]);
+      if (fields[0] === null || items === null) continue;
+      yield { type: 'conversation', conversation: decodeConversation(fields as string[], 0), items };
+    }
+  }
+
+  async importRecords(records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>): Promise<ImportSummary> {
+    const summary: ImportSummary = { responses: 0, conversations: 0, skipped: 0 };
+    let pending: Promise<void>[] = [];
+    const flush = async () => {
+      await Promise.all(pending);
+      pending = [];
+    };
+    for await (const record of records) {
+      // Sent without waiting for each reply (ioredis pipelines them); a write never depends on another.
+      pending.push(
+        (async () => {
+          const written =
+            record.type === 'response'
+              ? await this.#writeResponse(record.response)
+              : await this.#writeConversation(
+                  record.conversation,
+                  record.items,
+                  // Positions continue after every item ever appended, never below those present.
+                  Math.max(record.conversation.itemCount, record.items.length),
+                );
+          if (written !== 1) summary.skipped++;
+          else if (record.type === 'response') summary.responses++;
+          else summary.conversations++;
+        })(),
+      );
+      if (pending.length >= EXPORT_BATCH) await flush();
+    }
+    await flush();
+    return summary;
+  }
+
+  /** Ids of every `<tag><id>` key under the prefix, a SCAN page at a time (every master in a cluster). */
+  async *#scanIds(tag: string): AsyncIterable<string[]> {
+    const client = this.#redis();
+    const nodes = client instanceof Cluster ? client.nodes('master') : [client];
+    const start = this.#key(tag);
+    const pattern = `${start.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.#command(() => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        if (keys.length > 0) yield keys.map((key) => key.slice(start.length));
+      } while (cursor !== '0');
+    }
+  }
+
+  /** Runs read commands in one pipeline; replies in order. */
+  async #batch(commands: string[][]): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    const results = await this.#command((c) => c.pipeline(commands).exec());
+    return (results ?? []).map(([error, value]) => {
+      if (error) throw this.#unavailable(error);
+      return value;
+    });
   }
 
   // ---------- leases ----------
@@ -684,8 +934,20 @@ function itemArgs(items: Item[]): string[] {
   return args;
 }
 
-function resultFields(r: Pick<TurnResult, 'completedAt' | 'usage' | 'error' | 'incompleteDetails'>): string {
-  return JSON.stringify([r.completedAt, r.usage ?? null, r.error ?? null, r.incompleteDetails ?? null]);
+/** The result fields of a response hash: completedAt, usage, error, incompleteDetails, as JSON. */
+function resultFields(
+  r: Pick<TurnResult, 'completedAt' | 'usage' | 'error' | 'incompleteDetails'>,
+): string[] {
+  return [
+    'fc',
+    JSON.stringify(r.completedAt ?? null),
+    'fu',
+    JSON.stringify(r.usage ?? null),
+    'fe',
+    JSON.stringify(r.error ?? null),
+    'fi',
+    JSON.stringify(r.incompleteDetails ?? null),
+  ];
 }
 
 function isLive(expiresAt: string | undefined, now: number): boolean {
@@ -705,51 +967,82 @@ function itemsOf(hash: Record<string, string>, tag: 'i' | 'o', count: number): I
 }
 
 function decodeResponse(hash: Record<string, string>): StoredResponse {
-  const [id, previousResponseId, conversationId, model, createdAt, expiresAt] = JSON.parse(hash.m) as [
-    string,
-    string | null,
-    string | null,
-    string,
-    number,
-    number | null,
-  ];
-  const [completedAt, usage, error, incompleteDetails] = JSON.parse(hash.f) as [
-    StoredResponse['completedAt'],
-    StoredResponse['usage'],
-    StoredResponse['error'],
-    StoredResponse['incompleteDetails'],
-  ];
+  const [id, previousResponseId, conversationId, model, createdAt, expiresAt, tenant, user] = JSON.parse(
+    hash.m,
+  ) as ResponseHead;
   const params = hash.p;
   return defineLazyParams(
     {
       id,
+      tenant,
+      user,
       previousResponseId,
       conversationId,
       model,
       status: hash.s as StoredResponse['status'],
       createdAt,
-      completedAt,
+      completedAt: JSON.parse(hash.fc) as StoredResponse['completedAt'],
       expiresAt,
       input: itemsOf(hash, 'i', Number(hash.ni)),
       output: itemsOf(hash, 'o', Number(hash.no)),
-      usage,
-      error,
-      incompleteDetails,
+      usage: JSON.parse(hash.fu) as StoredResponse['usage'],
+      error: JSON.parse(hash.fe) as StoredResponse['error'],
+      incompleteDetails: JSON.parse(hash.fi) as StoredResponse['incompleteDetails'],
     },
     () => JSON.parse(params),
   );
 }
 
-function decodeConversation(m: string, md: string, n: string): StoredConversation {
-  const [id, createdAt, user, expiresAt] = JSON.parse(m) as [string, number, string | null, number | null];
+/** A conversation from CONVERSATION_FIELDS values starting at `at` in `fields`. */
+function decodeConversation(fields: readonly (string | null)[], at: number): StoredConversation {
+  const [m, md, n, updatedAt, input, output, total, cost, turns] = fields.slice(
+    at,
+    at + CONVERSATION_FIELDS.length,
+  );
+  const [id, tenant, createdAt, user, expiresAt] = JSON.parse(m as string) as [
+    string,
+    string,
+    number,
+    string | null,
+    number | null,
+  ];
   return {
     id,
+    tenant,
     createdAt,
-    metadata: JSON.parse(md) as Record<string, string>,
+    metadata: JSON.parse(md as string) as Record<string, string>,
     user,
     itemCount: Number(n),
     expiresAt,
+    usage: {
+      input_tokens: Number(input),
+      output_tokens: Number(output),
+      total_tokens: Number(total),
+      cost_usd: Number(cost),
+      turns: Number(turns),
+    },
+    updatedAt: Number(updatedAt),
   };
+}
+
+/** Orders records so that each comes after its parent when the parent is among them (stable otherwise). */
+function parentsFirst<T extends { id: string; previousResponseId: string | null }>(
+  records: readonly T[],
+): T[] {
+  const byId = new Map(records.map((record) => [record.id, record]));
+  const emitted = new Set<string>();
+  const ordered: T[] = [];
+  for (const record of records) {
+    const pending: T[] = [];
+    let current: T | undefined = record;
+    while (current !== undefined && !emitted.has(current.id)) {
+      pending.push(current);
+      emitted.add(current.id);
+      current = current.previousResponseId === null ? undefined : byId.get(current.previousResponseId);
+    }
+    for (let i = pending.length - 1; i >= 0; i--) ordered.push(pending[i]);
+  }
+  return ordered;
 }
 
 /** A conversation item member is "<position>:<item JSON>". */

@@ -7,8 +7,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { Item, MessageItem } from '../../src/protocol/types.ts';
+import { MemoryStore } from '../../src/store/memory.ts';
 import { parseRedisUrl, RedisStore, type RedisStoreOptions } from '../../src/store/redis.ts';
-import type { StoredResponse } from '../../src/store/types.ts';
+import type {
+  ConversationQuery,
+  ConversationStore,
+  ExportRecord,
+  StoredConversation,
+  StoredResponse,
+} from '../../src/store/types.ts';
+import { StoreConflictError } from '../../src/store/types.ts';
 import {
   type RedisServer,
   startRedisCluster,
@@ -162,7 +170,14 @@ describe('RedisStore: round trips', () => {
       ['updateConversation', () => store.updateConversation(conversation.id, { metadata: { k: 'w' } })],
       [
         'listConversations',
-        () => store.listConversations({ user: 'u', metadata: { k: 'w' }, limit: 10, order: 'desc' }),
+        () =>
+          store.listConversations({
+            tenant: 'default',
+            user: 'u',
+            metadata: { k: 'w' },
+            limit: 10,
+            order: 'desc',
+          }),
       ],
       ['acquireConversationLease', () => store.acquireConversationLease(conversation.id, 'a', 10_000)],
       ['renewConversationLease', () => store.renewConversationLease(conversation.id, 'a', 10_000)],
@@ -236,12 +251,14 @@ describe('RedisStore: expiry by Redis itself', () => {
     const soon = newConversation({ user: 'idx', metadata: { t: '1' }, expiresAt: NOW() + 1 });
     await store.createConversation(soon, [userMessage('bye')]);
     assert.equal(
-      (await store.listConversations({ user: 'idx', limit: 10, order: 'asc' })).conversations.length,
+      (await store.listConversations({ tenant: 'default', user: 'idx', limit: 10, order: 'asc' }))
+        .conversations.length,
       2,
     );
     await sleep(soon.expiresAt! * 1000 - Date.now() + 100);
     assert.equal(await admin.exists(`${prefix}c:${soon.id}`), 0, 'Redis dropped it');
     const listed = await store.listConversations({
+      tenant: 'default',
       user: 'idx',
       metadata: { t: '1' },
       limit: 10,
@@ -249,7 +266,7 @@ describe('RedisStore: expiry by Redis itself', () => {
     });
     assert.deepEqual(listed.conversations, [keep]);
     assert.equal(await store.pruneExpired(NOW()), 1);
-    for (const index of ['ca', 'cu:idx', 'cm:1:t1']) {
+    for (const index of ['ca:default', 'cu:7:defaultidx', 'cm:7:default3:"t""1"']) {
       assert.deepEqual(await admin.zrange(`${prefix}${index}`, '0', '-1'), [
         await admin.hget(`${prefix}c:${keep.id}`, 'q'),
       ]);
@@ -315,29 +332,58 @@ describe('RedisStore: key layout and odd ids', () => {
     await store.createConversation(conversation, []);
     const child = await storeTurn(
       store,
-      newTurn({ previousResponseId: root.id, conversationId: conversation.id, input: [userMessage('b')] }),
+      newTurn({
+        previousResponseId: root.id,
+        conversationId: conversation.id,
+        input: [userMessage('b')],
+        user: 'ann',
+      }),
     );
+    const unfinished = newTurn({ tenant: 'acme' });
+    await store.beginTurn(unfinished);
     await store.acquireConversationLease(conversation.id, 'h', 60_000);
     assert.deepEqual(
       await keysOf(prefix),
       [
         `c:${conversation.id}`,
-        `ca`,
+        `ca:default`,
         `ci:${conversation.id}`,
-        `cm:1:kv`,
-        `cu:ann`,
+        `cm:7:default3:"k""v"`,
+        `cn:default`,
+        `cu:7:defaultann`,
         `cx:${conversation.id}`,
         `l:${conversation.id}`,
-        `n`,
         `r:${child.id}`,
         `r:${root.id}`,
+        `r:${unfinished.id}`,
+        `ru:7:defaultann`,
+        `u`,
       ]
         .map((key) => prefix + key)
         .sort(),
     );
     // The child's hash holds its own two items, not its parent's.
     const fields = Object.keys(await admin.hgetall(`${prefix}r:${child.id}`)).sort();
-    assert.deepEqual(fields, ['f', 'i0', 'ki', 'ko', 'm', 'ni', 'no', 'o0', 'p', 's', 'uc', 'up']);
+    assert.deepEqual(fields, [
+      'fc',
+      'fe',
+      'fi',
+      'fu',
+      'i0',
+      'ki',
+      'ko',
+      'm',
+      'ni',
+      'no',
+      'o0',
+      'p',
+      'ru',
+      's',
+      'uc',
+      'up',
+    ]);
+    assert.deepEqual(await admin.zrange(`${prefix}u`, '0', '-1'), [unfinished.id]);
+    assert.deepEqual(await admin.zrange(`${prefix}ru:7:defaultann`, '0', '-1'), [child.id]);
     assert.equal(await admin.get(`${prefix}l:${conversation.id}`), 'h');
   });
 
@@ -357,12 +403,18 @@ describe('RedisStore: key layout and odd ids', () => {
     for (const id of odd) {
       const got = await store.getResponse(`resp_${id}`);
       assert.deepEqual(got?.input, [userMessage(`for ${id}`, got!.input[0].id)]);
-      const listed = await store.listConversations({ user: `user ${id}`, limit: 10, order: 'asc' });
+      const listed = await store.listConversations({
+        tenant: 'default',
+        user: `user ${id}`,
+        limit: 10,
+        order: 'asc',
+      });
       assert.deepEqual(
         listed.conversations.map((c) => c.id),
         [`conv_${id}`],
       );
       const byMetadata = await store.listConversations({
+        tenant: 'default',
         metadata: { [`k:${id}`]: id },
         limit: 10,
         order: 'asc',
@@ -381,7 +433,12 @@ describe('RedisStore: key layout and odd ids', () => {
     const right = newConversation({ metadata: { a: 'bc' } });
     await store.createConversation(left, []);
     await store.createConversation(right, []);
-    const found = await store.listConversations({ metadata: { ab: 'c' }, limit: 10, order: 'asc' });
+    const found = await store.listConversations({
+      tenant: 'default',
+      metadata: { ab: 'c' },
+      limit: 10,
+      order: 'asc',
+    });
     assert.deepEqual(found.conversations, [left]);
   });
 
@@ -432,8 +489,15 @@ describe('RedisStore: sizes', () => {
     assert.deepEqual(await store.loadConversationItems(conversation.id), items);
     // As index keys and item ids they are UTF-8 (a lone surrogate becomes U+FFFD); still found.
     assert.deepEqual(
-      (await store.listConversations({ user: text, metadata: { [text]: text }, limit: 5, order: 'asc' }))
-        .conversations,
+      (
+        await store.listConversations({
+          tenant: 'default',
+          user: text,
+          metadata: { [text]: text },
+          limit: 5,
+          order: 'asc',
+        })
+      ).conversations,
       [got],
     );
     assert.deepEqual(await store.getConversationItem(conversation.id, `msg_${text}`), items[0]);
@@ -623,7 +687,8 @@ describe('RedisStore: connecting', () => {
     assert.deepEqual((await store.loadChain(chain[2].id))?.length, 3);
     await storeTurn(store, newTurn({ conversationId: conversation.id }));
     assert.equal(
-      (await store.listConversations({ user: 'u', limit: 5, order: 'asc' })).conversations.length,
+      (await store.listConversations({ tenant: 'default', user: 'u', limit: 5, order: 'asc' })).conversations
+        .length,
       1,
     );
     assert.ok(await store.acquireConversationLease(conversation.id, 'h', 1000));
@@ -764,7 +829,8 @@ describe('RedisStore: TLS, Sentinel and Cluster', () => {
       await storeTurn(store, newTurn({ conversationId: conversation.id }));
       assert.equal((await store.loadConversationItems(conversation.id))?.length, 3);
       assert.equal(
-        (await store.listConversations({ user: 'u', limit: 5, order: 'asc' })).conversations.length,
+        (await store.listConversations({ tenant: 'default', user: 'u', limit: 5, order: 'asc' }))
+          .conversations.length,
         1,
       );
       assert.equal(await store.deleteResponse(chain[0].id), true);
@@ -774,5 +840,235 @@ describe('RedisStore: TLS, Sentinel and Cluster', () => {
     } finally {
       await cluster.stop();
     }
+  });
+});
+
+describe('RedisStore: same answers as MemoryStore (tenants, usage, metadata merge, fork, user data, stale turns, export/import)', () => {
+  const TENANT = 'default';
+
+  /** Runs `step` on both stores and asserts equal results (updatedAt may differ by the second boundary). */
+  async function same<T>(
+    name: string,
+    stores: [ConversationStore, ConversationStore],
+    step: (s: ConversationStore) => Promise<T>,
+  ) {
+    const [expected, got] = [await step(stores[0]), await step(stores[1])];
+    assert.deepEqual(normalize(got), normalize(expected), name);
+    return got;
+  }
+
+  function normalize(value: unknown): unknown {
+    return JSON.parse(JSON.stringify(value ?? null), (key, v) =>
+      key === 'updatedAt' && typeof v === 'number' ? 'recent' : v,
+    );
+  }
+
+  async function pair(): Promise<[MemoryStore, RedisStore]> {
+    const memory = new MemoryStore({ maxEntries: 100_000, ttlSeconds: null });
+    await memory.open();
+    return [memory, await opened()];
+  }
+
+  function turn(overrides: Partial<StoredResponse>): StoredResponse {
+    return { ...newTurn(overrides), tenant: overrides.tenant ?? TENANT, user: overrides.user ?? null };
+  }
+
+  function conversation(overrides: Partial<StoredConversation>): StoredConversation {
+    return {
+      ...newConversation(overrides),
+      tenant: overrides.tenant ?? TENANT,
+      usage: { input_tokens: 0, output_tokens: 0, total_tokens: 0, cost_usd: 0, turns: 0 },
+      updatedAt: overrides.createdAt ?? NOW(),
+      ...overrides,
+    };
+  }
+
+  it('keeps tenants apart, totals usage and cost exactly, merges metadata, forks', async () => {
+    const stores = await pair();
+    const base = 1_750_000_000;
+    const a = conversation({ user: 'ann', metadata: { team: 'red', 'quote"d': 'x\\y' }, createdAt: base });
+    const b = conversation({ user: 'ann', metadata: { team: 'red' }, createdAt: base + 10, tenant: 'acme' });
+    const c = conversation({ user: 'bob', metadata: { team: 'blue' }, createdAt: base + 20 });
+    for (const record of [a, b, c]) {
+      await same('create', stores, (s) =>
+        s.createConversation(record, [userMessage('hello', `msg_${record.id}`)]),
+      );
+    }
+    // Costs whose sum is not exact in binary: the totals must be the same doubles as in JavaScript.
+    const costs = [0.1, 0.2, 0.3, 1e-7, 0.000123];
+    const turns: StoredResponse[] = [];
+    for (const [i, cost] of costs.entries()) {
+      const t = turn({ conversationId: a.id, user: 'ann', input: [userMessage(`q${i}`, `msg_q${i}`)] });
+      turns.push(t);
+      await same('begin', stores, (s) => s.beginTurn(t));
+      const result = { ...completed([assistantMessage(`a${i}`, `msg_a${i}`)]), costUsd: cost };
+      await same('finish', stores, (s) => s.finishTurn(t.id, result));
+    }
+    const unpriced = turn({ conversationId: a.id, input: [userMessage('free')] });
+    await same('begin', stores, (s) => s.beginTurn(unpriced));
+    await same('finish unpriced', stores, (s) =>
+      s.finishTurn(unpriced.id, { ...completed([]), usage: null, costUsd: null }),
+    );
+    const totals = await same('totals', stores, (s) => s.getConversation(a.id));
+    assert.equal(
+      totals?.usage.cost_usd,
+      costs.reduce((sum, x) => sum + x, 0),
+    );
+    assert.equal(totals?.usage.turns, 6);
+    assert.deepEqual(totals && Object.keys(totals).sort(), Object.keys(a).sort());
+
+    await same('merge', stores, (s) =>
+      s.mergeConversationMetadata(a.id, {
+        team: 'green',
+        'quote"d': null,
+        new: 'ключ 🔑',
+        __proto__: 'p',
+        '1': 'one',
+      }),
+    );
+    await same('merge unknown', stores, (s) => s.mergeConversationMetadata(newId('conv'), { a: 'b' }));
+    await same('merge nothing', stores, (s) => s.mergeConversationMetadata(a.id, {}));
+    const queries: Partial<ConversationQuery>[] = [
+      { metadata: { team: 'green' } },
+      { metadata: { ['__proto__']: 'p', new: 'ключ 🔑' } },
+      { metadata: { 'quote"d': 'x\\y' } },
+      { metadata: { team: 'red' } },
+      { user: 'ann' },
+      {},
+    ];
+    for (const query of queries) {
+      for (const tenant of [TENANT, 'acme']) {
+        for (const order of ['asc', 'desc'] as const) {
+          await same(`list ${JSON.stringify(query)} ${tenant}`, stores, (s) =>
+            s.listConversations({ tenant, limit: 10, order, ...query }),
+          );
+        }
+      }
+    }
+    for (const [createdAfter, createdBefore] of [
+      [base, base + 20],
+      [base + 1, undefined],
+      [undefined, base + 20],
+      [base + 20, base + 21],
+      [base + 5, base + 6],
+    ]) {
+      for (const order of ['asc', 'desc'] as const) {
+        await same(`created ${createdAfter}..${createdBefore} ${order}`, stores, (s) =>
+          s.listConversations({ tenant: TENANT, limit: 1, order, createdAfter, createdBefore }),
+        );
+        await same(`created ${createdAfter}..${createdBefore} ${order} after`, stores, (s) =>
+          s.listConversations({ tenant: TENANT, limit: 5, order, createdAfter, createdBefore, after: a.id }),
+        );
+      }
+    }
+
+    const fork = conversation({ user: 'ann', metadata: { forked: 'yes' }, createdAt: base + 30 });
+    await same('fork', stores, (s) => s.forkConversation(a.id, 'msg_a2', fork));
+    await same('fork unknown item', stores, (s) => s.forkConversation(a.id, 'msg_nope', conversation({})));
+    await same('fork unknown source', stores, (s) =>
+      s.forkConversation(newId('conv'), 'msg_a2', conversation({})),
+    );
+    for (const s of stores)
+      await assert.rejects(s.forkConversation(a.id, 'msg_a2', fork), StoreConflictError);
+    const later = userMessage('later');
+    await same('append to the source', stores, (s) => s.appendConversationItems(a.id, [later]));
+    await same('delete an item of the fork', stores, (s) => s.deleteConversationItem(fork.id, 'msg_q1'));
+    await same('fork items', stores, (s) => s.loadConversationItems(fork.id));
+    await same('source items', stores, (s) => s.loadConversationItems(a.id));
+    await same('fork record', stores, (s) => s.getConversation(fork.id));
+    await same('fork item', stores, (s) => s.getConversationItem(fork.id, 'msg_a2'));
+  });
+
+  it('fails stale turns, deletes a user’s data, and exports and imports losslessly', async () => {
+    const stores = await pair();
+    const old = NOW() - 600;
+    const stale = turn({ createdAt: old, user: 'ann' });
+    const queued = turn({ createdAt: old, status: 'queued' });
+    const fresh = turn({});
+    const done = turn({ createdAt: old, user: 'ann' });
+    for (const t of [stale, queued, fresh, done]) await same('begin', stores, (s) => s.beginTurn(t));
+    await same('progress', stores, (s) =>
+      s.saveProgress(stale.id, { status: 'in_progress', output: [assistantMessage('par', 'msg_par')] }),
+    );
+    await same('finish', stores, (s) => s.finishTurn(done.id, completed([assistantMessage('ok', 'msg_ok')])));
+    await same('fail stale', stores, (s) => s.failStaleTurns(NOW() - 60));
+    await same('fail stale again', stores, (s) => s.failStaleTurns(NOW() - 60));
+    for (const t of [stale, queued, fresh, done])
+      await same('after failing', stores, (s) => s.getResponse(t.id));
+    await assert.rejects(stores[1].finishTurn(stale.id, completed([])), StoreConflictError);
+
+    const child = turn({
+      previousResponseId: done.id,
+      user: 'ann',
+      input: [userMessage('child', 'msg_child')],
+    });
+    await same('child', stores, (s) => s.beginTurn(child));
+    const annConversation = conversation({ user: 'ann', metadata: { k: 'v' } });
+    const otherTenant = conversation({ user: 'ann', tenant: 'acme' });
+    for (const record of [annConversation, otherTenant]) {
+      await same('create', stores, (s) =>
+        s.createConversation(record, [userMessage('x', `msg_${record.id}`)]),
+      );
+    }
+
+    // Export: the same records (the order of equal creation times may differ), parents first.
+    const exported = [];
+    for await (const record of stores[1].exportRecords({})) exported.push(record);
+    const reference = [];
+    for await (const record of stores[0].exportRecords({})) reference.push(record);
+    const key = (r: ExportRecord) => (r.type === 'response' ? `r${r.response.id}` : `c${r.conversation.id}`);
+    const byKey = (records: ExportRecord[]) =>
+      normalize([...records].sort((x, y) => (key(x) < key(y) ? -1 : 1)));
+    assert.deepEqual(exported.map(key).sort(), reference.map(key).sort());
+    assert.deepEqual(byKey(exported), byKey(reference));
+    const position = new Map(exported.map((r, i) => [key(r), i]));
+    assert.ok(position.get(`r${done.id}`)! < position.get(`r${child.id}`)!, 'a parent before its child');
+    assert.ok(
+      exported.findIndex((r) => r.type === 'conversation') >
+        exported.findLastIndex((r) => r.type === 'response'),
+    );
+    for (const filter of [
+      { tenant: 'acme' },
+      { conversationId: annConversation.id },
+      { since: NOW() - 60 },
+    ]) {
+      const got = [];
+      for await (const record of stores[1].exportRecords(filter)) got.push(record);
+      const want = [];
+      for await (const record of stores[0].exportRecords(filter)) want.push(record);
+      assert.deepEqual(byKey(got), byKey(want), JSON.stringify(filter));
+    }
+
+    // Import into a fresh Redis store and back out: identical; a second import skips everything.
+    const copy = await opened();
+    assert.deepEqual(await copy.importRecords(exported), { responses: 5, conversations: 2, skipped: 0 });
+    const again = [];
+    for await (const record of copy.exportRecords({})) again.push(record);
+    assert.deepEqual(byKey(again), byKey(exported));
+    assert.deepEqual(await copy.importRecords(exported), { responses: 0, conversations: 0, skipped: 7 });
+    assert.deepEqual(
+      normalize(await copy.loadChain(child.id)),
+      normalize(await stores[0].loadChain(child.id)),
+    );
+
+    await same('delete user data', stores, (s) => s.deleteUserData(TENANT, 'ann'));
+    await same('nothing left of ann', stores, (s) =>
+      s.listConversations({ tenant: TENANT, user: 'ann', limit: 10, order: 'asc' }),
+    );
+    await same('other tenant kept', stores, (s) =>
+      s.listConversations({ tenant: 'acme', user: 'ann', limit: 10, order: 'asc' }),
+    );
+    for (const t of [stale, queued, fresh, done, child])
+      await same('after deleting', stores, (s) => s.getResponse(t.id));
+  });
+
+  it('deletes a user with more records than one script call handles, leaving no index behind', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix });
+    for (let i = 0; i < 1200; i++) await store.beginTurn(turn({ user: 'many', tenant: 't' }));
+    for (let i = 0; i < 30; i++)
+      await store.createConversation(conversation({ user: 'many', tenant: 't' }), []);
+    assert.deepEqual(await store.deleteUserData('t', 'many'), { responses: 1200, conversations: 30 });
+    assert.deepEqual(await keysOf(prefix), []);
   });
 });
