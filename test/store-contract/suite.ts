@@ -250,6 +250,86 @@ function everyKindOfItem(): { input: Item[]; output: Item[] } {
   return { input: [developer, image, priorOutput, callOutput], output: [reasoning, call, answer] };
 }
 
+/** How many records seedVariedStore writes (all live, so all exported). */
+export const VARIED_STORE_COUNTS = { responses: 13, conversations: 3 } as const;
+
+/**
+ * Fills an open store with a bit of everything export and import must carry: chains with branches,
+ * every kind of item, several tenants and users, completed, failed, cancelled and unfinished turns
+ * (one with progress output), a conversation with initial, appended and turn items, running totals
+ * with cost, a deleted item (itemCount above the items held), a fork, an empty conversation, expiries.
+ */
+export async function seedVariedStore(store: ConversationStore): Promise<void> {
+  const finish = async (turn: StoredResponse, result: TurnResult) => {
+    await store.beginTurn(turn);
+    await store.finishTurn(turn.id, result);
+    return turn;
+  };
+  const chain = async (length: number, parent: string | null) => {
+    const turns: StoredResponse[] = [];
+    for (let i = 0; i < length; i++) {
+      const previousResponseId = turns.at(-1)?.id ?? parent;
+      const turn = newTurn({ previousResponseId, input: [userMessage(`question ${i}`)] });
+      turns.push(await finish(turn, completed([assistantMessage(`answer ${i}`)])));
+    }
+    return turns;
+  };
+  const { input, output } = everyKindOfItem();
+  const trunk = await chain(3, null);
+  await chain(2, trunk[1].id);
+  await chain(1, trunk[2].id);
+  await finish(
+    newTurn({ tenant: 'acme', user: 'alice', input, expiresAt: NOW() + 86_400, createdAt: 1_750_000_000 }),
+    completed(output),
+  );
+  await finish(newTurn({ tenant: 'acme', user: 'bob', previousResponseId: trunk[0].id }), {
+    ...completed([]),
+    status: 'failed',
+    usage: null,
+    error: { code: 'x', message: 'y' },
+  });
+  const queued = newTurn({ status: 'queued', tenant: 'globex' });
+  await store.beginTurn(queued);
+  await store.saveProgress(queued.id, {
+    status: 'in_progress',
+    output: [{ ...assistantMessage('par'), status: 'in_progress' }],
+  });
+
+  const conversation = newConversation({
+    tenant: 'acme',
+    user: 'alice',
+    metadata: { topic: 'weather', 'ключ 🔑': 'значение' },
+    createdAt: 1_750_000_100,
+    itemCount: input.length,
+  });
+  await store.createConversation(conversation, [...input]);
+  await store.appendConversationItems(conversation.id, [userMessage('appended')]);
+  for (let i = 0; i < 3; i++) {
+    await finish(
+      newTurn({
+        tenant: 'acme',
+        user: 'alice',
+        conversationId: conversation.id,
+        input: [userMessage(`q${i}`)],
+      }),
+      completed([assistantMessage(`a${i}`)], { costUsd: 0.125 }),
+    );
+  }
+  await finish(newTurn({ tenant: 'acme', conversationId: conversation.id }), {
+    ...completed([assistantMessage('cut')]),
+    status: 'cancelled',
+    usage: null,
+  });
+  const second = (await store.loadConversationItems(conversation.id))![1];
+  assert.equal(await store.deleteConversationItem(conversation.id, second.id), true);
+  const fork = newConversation({ tenant: 'acme', user: 'carol' });
+  assert.ok(await store.forkConversation(conversation.id, input[2].id, fork));
+  await store.createConversation(
+    newConversation({ metadata: { empty: 'yes' }, expiresAt: NOW() + 86_400 }),
+    [],
+  );
+}
+
 // ---------- export helpers (also for tests that move state between backends) ----------
 
 /** Every record `exportRecords(filter)` yields, in its order. */
@@ -2230,54 +2310,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
     });
 
     describe('exportRecords / importRecords', () => {
-      /** A varied store: chains with branches, conversations with every kind of item, tenants, statuses. */
-      async function populate(): Promise<void> {
-        const { input, output } = everyKindOfItem();
-        const trunk = await storeChain(3);
-        await storeChain(2, trunk[1].id);
-        await storeChain(1, trunk[2].id);
-        await storeTurn(
-          newTurn({
-            tenant: 'acme',
-            user: 'alice',
-            input,
-            expiresAt: NOW() + 86_400,
-            createdAt: 1_750_000_000,
-          }),
-          output,
-        );
-        const failing = newTurn({ tenant: 'acme', user: 'bob', previousResponseId: trunk[0].id });
-        await store.beginTurn(failing);
-        await store.finishTurn(failing.id, {
-          ...completed([]),
-          status: 'failed',
-          usage: null,
-          error: { code: 'x', message: 'y' },
-        });
-        const queued = newTurn({ status: 'queued', tenant: 'globex' });
-        await store.beginTurn(queued);
-        await store.saveProgress(queued.id, {
-          status: 'in_progress',
-          output: [{ ...assistantMessage('par'), status: 'in_progress' }],
-        });
-
-        const conversation = await storeConversation([...input], {
-          tenant: 'acme',
-          user: 'alice',
-          metadata: { topic: 'weather', 'ключ 🔑': 'значение' },
-          createdAt: 1_750_000_100,
-        });
-        await store.appendConversationItems(conversation.id, [userMessage('appended')]);
-        for (let i = 0; i < 3; i++) {
-          await pricedTurn(conversation.id, completed([]).usage, 0.125, { tenant: 'acme', user: 'alice' });
-        }
-        await pricedTurn(conversation.id, null, null, { tenant: 'acme' }, 'cancelled');
-        const firstItem = (await store.loadConversationItems(conversation.id))![1];
-        assert.equal(await store.deleteConversationItem(conversation.id, firstItem.id), true);
-        const fork = newConversation({ tenant: 'acme', user: 'carol' });
-        assert.ok(await store.forkConversation(conversation.id, input[2].id, fork));
-        await storeConversation([], { metadata: { empty: 'yes' }, expiresAt: NOW() + 86_400 });
-      }
+      const populate = () => seedVariedStore(store);
 
       it('exports responses parents first, then conversations with their items; expired records are skipped', async () => {
         await populate();
@@ -2288,8 +2321,11 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         const ids = records.map((r) => (r.type === 'response' ? r.response.id : r.conversation.id));
         assert.ok(!ids.includes(expiredTurn.id));
         assert.ok(!ids.includes(expiredConversation.id));
-        assert.equal(records.filter((r) => r.type === 'response').length, 3 + 2 + 1 + 1 + 1 + 1 + 4);
-        assert.equal(records.filter((r) => r.type === 'conversation').length, 3);
+        assert.equal(records.filter((r) => r.type === 'response').length, VARIED_STORE_COUNTS.responses);
+        assert.equal(
+          records.filter((r) => r.type === 'conversation').length,
+          VARIED_STORE_COUNTS.conversations,
+        );
         for (const record of records) {
           if (record.type === 'response') {
             assert.deepEqual(record.response, await store.getResponse(record.response.id));

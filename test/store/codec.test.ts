@@ -2,9 +2,18 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defineLazyParams, effectiveExpiry, isExpired, pageItems } from '../../src/store/codec.ts';
+import {
+  addTurnUsage,
+  defineLazyParams,
+  effectiveExpiry,
+  emptyConversationUsage,
+  isExpired,
+  mergeMetadata,
+  pageItems,
+  parentsFirst,
+} from '../../src/store/codec.ts';
 import type { StoredResponse } from '../../src/store/types.ts';
-import { defaultParams, newTurn, userMessage } from '../store-contract/suite.ts';
+import { completed, defaultParams, newTurn, userMessage } from '../store-contract/suite.ts';
 
 describe('store codec', () => {
   it('expires at the expiry second, and applies the default TTL only when none is set', () => {
@@ -61,5 +70,36 @@ describe('store codec', () => {
     assigned.params = other;
     assert.equal(assigned.params, other);
     assert.deepEqual(Object.keys(untouched).sort(), [...Object.keys(rest), 'params'].sort());
+  });
+
+  it('merges metadata: strings set, null removes, `__proto__` is a key like any other', () => {
+    const base = { a: '1', b: '2' };
+    assert.deepEqual(mergeMetadata(base, { b: null, c: '3', missing: null }), { a: '1', c: '3' });
+    assert.deepEqual(base, { a: '1', b: '2' }, 'the input is not changed');
+    const merged = mergeMetadata({}, JSON.parse('{"__proto__": "x"}'));
+    assert.equal(Object.getPrototypeOf(merged), Object.prototype);
+    assert.deepEqual(Object.keys(merged), ['__proto__']);
+    assert.equal(JSON.stringify(merged), '{"__proto__":"x"}');
+  });
+
+  it('adds a turn to the running totals, unknown usage and cost as zero', () => {
+    const usage = { ...completed([]).usage!, input_tokens: 3, output_tokens: 4, total_tokens: 7 };
+    const once = addTurnUsage(emptyConversationUsage(), usage, 0.5);
+    assert.deepEqual(once, { input_tokens: 3, output_tokens: 4, total_tokens: 7, cost_usd: 0.5, turns: 1 });
+    assert.deepEqual(addTurnUsage(once, null, null), { ...once, turns: 2 });
+  });
+
+  it('orders responses parents first, keeping the given order otherwise', () => {
+    const a = newTurn();
+    const b = newTurn({ previousResponseId: a.id });
+    const c = newTurn({ previousResponseId: b.id });
+    const orphan = newTurn({ previousResponseId: 'resp_gone' });
+    const ids = (list: StoredResponse[]) => list.map((r) => r.id);
+    assert.deepEqual(ids(parentsFirst([c, orphan, b, a])), ids([a, b, c, orphan]));
+    assert.deepEqual(ids(parentsFirst([orphan, a, b, c])), ids([orphan, a, b, c]));
+    // A cycle (only possible through a deliberate import) still yields each response once.
+    const x = newTurn({ id: 'resp_x', previousResponseId: 'resp_y' });
+    const y = newTurn({ id: 'resp_y', previousResponseId: 'resp_x' });
+    assert.deepEqual(ids(parentsFirst([x, y])).sort(), ['resp_x', 'resp_y']);
   });
 });
