@@ -207,6 +207,9 @@ export class RedisStore implements ConversationStore {
     client.on('error', (error: Error) => {
       this.#lastError = error;
     });
+    client.on('ready', () => {
+      this.#lastError = null;
+    });
     try {
       await client.connect();
       await this.#loadScripts(client);
@@ -744,7 +747,7 @@ export class RedisStore implements ConversationStore {
     return this.#client;
   }
 
-  /** Runs one command; connection failures come back as a clear "Redis is unavailable" error. */
+  /** Runs one command; connection failures come back as a clear "Cannot reach Redis at …" error. */
   async #command<T>(run: (client: Client) => Promise<T>): Promise<T> {
     const client = this.#redis();
     try {
@@ -859,11 +862,24 @@ export class RedisStore implements ConversationStore {
       server.name = 'RedisError';
       return server;
     }
-    const reason =
-      this.#lastError !== null && this.#lastError.message !== text
-        ? ` (last connection error: ${this.#lastError.message})`
-        : '';
-    const wrapped = new Error(this.#redact(`Redis is unavailable: ${text}${reason}`));
+    const where = describeTarget(this.#urls, this.#options);
+    // While ioredis reconnects, its last connection error says why; the command's own error
+    // ("Stream isn't writeable …") says nothing useful.
+    const status = this.#client?.status ?? 'closed';
+    let cause = text;
+    if (status !== 'ready') {
+      cause =
+        this.#lastError === null
+          ? `not connected (${status}); the connection was lost and is being re-established`
+          : this.#lastError.message;
+    }
+    const wrapped = new Error(
+      this.#redact(
+        /ECONNREFUSED/.test(cause)
+          ? `Cannot reach Redis at ${where}: connection refused (${cause}).`
+          : `Cannot reach Redis at ${where}: ${cause}`,
+      ),
+    );
     wrapped.name = 'StoreUnavailableError';
     return wrapped;
   }

@@ -21,6 +21,10 @@ export interface RedisServer {
   password: string | null;
   /** The certificate to trust, for a TLS server. */
   ca: string | null;
+  /** An outage that keeps the data: SAVE, then the process stops (connections are refused). */
+  suspend(): Promise<void>;
+  /** Starts the server again on the same port, loading what suspend() saved. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,15 +69,32 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       );
     }
     if (options.password !== undefined) args.push('--requirepass', options.password);
-    const stop = await spawnRedis(args, port, dir, options.tls === true);
+    const tls = options.tls === true;
+    let kill = await spawnRedis(args, port, dir, tls);
     const auth = options.password === undefined ? '' : `:${encodeURIComponent(options.password)}@`;
+    const url = `${tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}/0`;
+    let suspended = false;
     return {
-      url: `${options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}/0`,
+      url,
       host: '127.0.0.1',
       port,
       password: options.password ?? null,
       ca,
-      stop,
+      async suspend() {
+        const client = new Redis(url, ca === null ? {} : { tls: { ca } });
+        await client.save();
+        client.disconnect();
+        await kill({ keepDir: true });
+        suspended = true;
+      },
+      async resume() {
+        kill = await spawnRedis(args, port, dir, tls);
+        suspended = false;
+      },
+      async stop() {
+        if (suspended) await rm(dir, { recursive: true, force: true });
+        else await kill();
+      },
     };
   });
 }
@@ -104,7 +125,9 @@ export async function startRedisSentinel(master: RedisServer): Promise<RedisSent
       password: null,
       ca: null,
       name,
-      stop,
+      suspend: () => Promise.reject(new Error('a test sentinel cannot be suspended')),
+      resume: () => Promise.reject(new Error('a test sentinel cannot be suspended')),
+      stop: () => stop(),
     };
   });
 }
@@ -220,13 +243,10 @@ async function withFreePort<T>(fixed: number | undefined, start: (port: number) 
   throw lastError;
 }
 
+type Stop = (options?: { keepDir?: boolean }) => Promise<void>;
+
 /** Starts redis-server with `args`; resolves to its stop() once it answers on `port`. */
-async function spawnRedis(
-  args: string[],
-  port: number,
-  dir: string,
-  tls: boolean,
-): Promise<() => Promise<void>> {
+async function spawnRedis(args: string[], port: number, dir: string, tls: boolean): Promise<Stop> {
   const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
@@ -241,7 +261,7 @@ async function spawnRedis(
       reject(error.code === 'ENOENT' ? new Error(INSTALL_HINT) : error);
     }),
   );
-  const stop = async () => {
+  const stop: Stop = async (options = {}) => {
     if (child.exitCode === null && child.signalCode === null) {
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
@@ -249,7 +269,7 @@ async function spawnRedis(
       clearTimeout(timer);
     }
     running.delete(child);
-    await rm(dir, { recursive: true, force: true });
+    if (!options.keepDir) await rm(dir, { recursive: true, force: true });
   };
   try {
     await Promise.race([
