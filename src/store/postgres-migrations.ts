@@ -103,6 +103,54 @@ CREATE TABLE conversation_leases (
   expires_at      timestamptz NOT NULL
 );`,
   },
+  {
+    version: 2,
+    description: 'tenants, response users, insertion order, conversation totals and updated_at',
+    // String.raw: the backslashes are SQL's, not JavaScript's.
+    sql: String.raw`-- Every record belongs to a tenant; rows from before tenants belong to 'default'.
+ALTER TABLE responses
+  ADD COLUMN tenant text NOT NULL DEFAULT 'default',
+  ADD COLUMN end_user text,
+  ADD COLUMN seq bigint GENERATED ALWAYS AS IDENTITY;
+-- A response's user, taken from its stored request (NUL and backslash escaped as Parley stores
+-- keys). json cannot parse a \u0000 escape, so those are neutralised first; a user that itself
+-- held NUL is left unknown rather than guessed.
+UPDATE responses r
+   SET end_user = replace(x.u, '\', '\\')
+  FROM (SELECT id, replace(params, '\u0000', '\ufffd')::json ->> 'user' AS u,
+               strpos(params, '\u0000') > 0 AS had_nul
+          FROM responses) x
+ WHERE r.id = x.id AND x.u IS NOT NULL AND NOT (x.had_nul AND strpos(x.u, U&'\FFFD') > 0);
+CREATE UNIQUE INDEX responses_seq ON responses (seq);
+CREATE INDEX responses_tenant_user ON responses (tenant, end_user) WHERE end_user IS NOT NULL;
+CREATE INDEX responses_unfinished ON responses (created_at) WHERE status IN ('queued', 'in_progress');
+CREATE INDEX responses_conversation ON responses (conversation_id) WHERE conversation_id IS NOT NULL;
+
+-- Running totals of the turns appended to a conversation, rebuilt from the turns still stored.
+ALTER TABLE conversations
+  ADD COLUMN tenant text NOT NULL DEFAULT 'default',
+  ADD COLUMN input_tokens bigint NOT NULL DEFAULT 0,
+  ADD COLUMN output_tokens bigint NOT NULL DEFAULT 0,
+  ADD COLUMN total_tokens bigint NOT NULL DEFAULT 0,
+  ADD COLUMN cost_usd double precision NOT NULL DEFAULT 0,
+  ADD COLUMN turns bigint NOT NULL DEFAULT 0,
+  ADD COLUMN updated_at bigint;
+UPDATE conversations c
+   SET updated_at = c.created_at,
+       (input_tokens, output_tokens, total_tokens, turns) = (
+         SELECT coalesce(sum((r.usage::json ->> 'input_tokens')::bigint), 0),
+                coalesce(sum((r.usage::json ->> 'output_tokens')::bigint), 0),
+                coalesce(sum((r.usage::json ->> 'total_tokens')::bigint), 0),
+                count(*)
+           FROM responses r
+          WHERE r.conversation_id = c.id AND r.status IN ('completed', 'incomplete'));
+ALTER TABLE conversations ALTER COLUMN updated_at SET NOT NULL;
+-- Listing is always within one tenant.
+DROP INDEX conversations_end_user;
+CREATE INDEX conversations_tenant ON conversations (tenant, created_at, seq);
+CREATE INDEX conversations_tenant_user ON conversations (tenant, end_user, created_at, seq)
+  WHERE end_user IS NOT NULL;`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -7,7 +7,13 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Item } from '../protocol/types.ts';
-import { defineLazyParams, effectiveExpiry, MAX_CHAIN_DEPTH, nowSeconds } from './codec.ts';
+import {
+  defineLazyParams,
+  effectiveExpiry,
+  INTERRUPTED_ERROR,
+  MAX_CHAIN_DEPTH,
+  nowSeconds,
+} from './codec.ts';
 import {
   MIGRATION_LOCK_CLASS,
   MIGRATIONS,
@@ -18,6 +24,9 @@ import {
 import type {
   ConversationQuery,
   ConversationStore,
+  ExportFilter,
+  ExportRecord,
+  ImportSummary,
   ItemPage,
   ListOptions,
   StoredConversation,
@@ -269,21 +278,21 @@ const live = (alias: string, now: string) => `(${alias}.expires_at IS NULL OR ${
 const CHAIN_SQL = `
 WITH RECURSIVE chain AS (
   SELECT 0 AS depth, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
-         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details
+         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user
     FROM responses r
    WHERE r.id = $1 AND ${live('r', '$2')}
   UNION ALL
   SELECT chain.depth + 1, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
-         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details
+         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user
     FROM chain JOIN responses r ON r.id = chain.previous_response_id
    WHERE chain.depth < $3 AND ${live('r', '$2')}
 )
 SELECT depth, 0 AS kind, id, previous_response_id, conversation_id, model, status, created_at, completed_at,
-       expires_at, params, usage, error, incomplete_details,
+       expires_at, params, usage, error, incomplete_details, tenant, end_user,
        NULL::text AS direction, NULL::integer AS position, NULL::text AS data
   FROM chain
 UNION ALL
-SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        i.direction, i.position, i.data
   FROM chain JOIN items i ON i.response_id = chain.id`;
 
@@ -302,9 +311,14 @@ const C = {
   usage: 11,
   error: 12,
   incompleteDetails: 13,
-  direction: 14,
-  position: 15,
-  data: 16,
+  tenant: 14,
+  user: 15,
+  direction: 16,
+  position: 17,
+  data: 18,
+  // Export rows only.
+  seq: 19,
+  parentLater: 20,
 } as const;
 type Row = unknown[];
 
@@ -313,8 +327,8 @@ type Row = unknown[];
 const BEGIN_TURN_SQL = `
 WITH r AS (
   INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
-                         expires_at, params, usage, error, incomplete_details)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                         expires_at, params, usage, error, incomplete_details, tenant, end_user)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $18)
   ON CONFLICT (id) DO NOTHING
   RETURNING id
 ), i AS (
@@ -331,10 +345,11 @@ WITH r AS (
 SELECT count(*)::integer AS inserted FROM r`;
 
 // One statement: the terminal status, the output (replacing any beginTurn wrote), and for a
-// completed or incomplete turn in a conversation, the turn's input then output appended to it.
-// The conversation row lock serialises concurrent appends; appended entries point at the items
-// rows rather than copying them. $1 id, $2 status, $3 completed_at, $4 usage, $5 error,
-// $6 incomplete_details, $7 output ids, $8 output data, $9 now.
+// completed or incomplete turn in a conversation, the turn's input then output appended to it
+// and its usage and cost added to the conversation's totals. The conversation row lock serialises
+// concurrent appends; appended entries point at the items rows rather than copying them.
+// $1 id, $2 status, $3 completed_at, $4 usage, $5 error, $6 incomplete_details, $7 output ids,
+// $8 output data, $9 now, $10-$12 input/output/total tokens, $13 cost.
 const FINISH_TURN_SQL = `
 WITH u AS (
   UPDATE responses
@@ -361,7 +376,10 @@ WITH u AS (
     ) x
 ), c AS (
   UPDATE conversations cv
-     SET item_count = cv.item_count + (SELECT count(*) FROM appended)
+     SET item_count = cv.item_count + (SELECT count(*) FROM appended),
+         input_tokens = cv.input_tokens + $10, output_tokens = cv.output_tokens + $11,
+         total_tokens = cv.total_tokens + $12, cost_usd = cv.cost_usd + $13, turns = cv.turns + 1,
+         updated_at = $9
    WHERE cv.id = (SELECT conversation_id FROM u)
      AND $2 IN ('completed', 'incomplete')
      AND ${live('cv', '$9')}
@@ -455,20 +473,142 @@ const CONVERSATION_ROWS = `SELECT ci.position, ci.item_id, COALESCE(ci.data, i.d
  WHERE ci.conversation_id = $1`;
 const CONVERSATION_HEADER = `conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}`;
 
-const CONVERSATION_COLUMNS = 'id, created_at, metadata, end_user, item_count, expires_at';
+const CONVERSATION_COLUMNS = `id, tenant, created_at, metadata, end_user, item_count, expires_at, input_tokens,
+  output_tokens, total_tokens, cost_usd, turns, updated_at`;
 
 function listConversationsSql(order: 'asc' | 'desc'): string {
   const cmp = order === 'asc' ? '>' : '<';
   const dir = order.toUpperCase();
   return `
 SELECT ${CONVERSATION_COLUMNS} FROM conversations cv
- WHERE ${live('cv', '$1')}
-   AND ($2::text IS NULL OR cv.end_user = $2)
-   AND ($3::jsonb IS NULL OR cv.metadata @> $3::jsonb)
-   AND ($4::text IS NULL OR (cv.created_at, cv.seq) ${cmp} (SELECT a.created_at, a.seq FROM conversations a WHERE a.id = $4))
+ WHERE cv.tenant = $2 AND ${live('cv', '$1')}
+   AND ($3::text IS NULL OR cv.end_user = $3)
+   AND ($4::jsonb IS NULL OR cv.metadata @> $4::jsonb)
+   AND ($7::bigint IS NULL OR cv.created_at >= $7)
+   AND ($8::bigint IS NULL OR cv.created_at < $8)
+   AND ($5::text IS NULL OR (cv.created_at, cv.seq) ${cmp} (
+         SELECT a.created_at, a.seq FROM conversations a WHERE a.id = $5 AND a.tenant = $2 AND ${live('a', '$1')}))
  ORDER BY cv.created_at ${dir}, cv.seq ${dir}
- LIMIT $5`;
+ LIMIT $6`;
 }
+
+// Creates a conversation with its items (createConversation, importRecords). An item that is
+// byte for byte a turn item of one of this conversation's own responses (an import of what a turn
+// appended) becomes a pointer to it, as the turn itself would have left it: stored once.
+// $1 id, $2 tenant, $3 created_at, $4 expires_at, $5 end_user, $6 metadata, $7 item_count,
+// $8-$12 input/output/total tokens, cost, turns, $13 updated_at, $14 item ids, $15 item data.
+const INSERT_CONVERSATION_SQL = `
+WITH c AS (
+  INSERT INTO conversations (id, tenant, created_at, expires_at, end_user, metadata, item_count, input_tokens,
+                             output_tokens, total_tokens, cost_usd, turns, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13)
+  ON CONFLICT (id) DO NOTHING
+  RETURNING id
+), t AS (
+  SELECT t.item_id, t.data, t.n FROM unnest($14::text[], $15::text[]) WITH ORDINALITY AS t (item_id, data, n)
+), candidates AS (
+  SELECT i.response_id, i.direction, i.position, i.item_id, i.data, r.seq
+    FROM responses r JOIN items i ON i.response_id = r.id
+   WHERE r.conversation_id = $1
+), source AS (
+  SELECT DISTINCT ON (t.n) t.n, k.response_id, k.direction, k.position
+    FROM t JOIN candidates k ON k.item_id = t.item_id AND k.data = t.data
+   ORDER BY t.n, k.seq, k.direction, k.position
+), i AS (
+  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_id, direction, item_position)
+  SELECT c.id, t.n - 1, t.item_id, CASE WHEN s.n IS NULL THEN t.data END, s.response_id, s.direction, s.position
+    FROM c, t LEFT JOIN source s ON s.n = t.n
+)
+SELECT count(*)::integer AS inserted FROM c`;
+
+// Metadata merge in one statement (the row lock serialises concurrent merges): $3 the keys to set
+// (an object), $4 the keys to remove.
+const MERGE_METADATA_SQL = `
+UPDATE conversations cv SET metadata = (cv.metadata - $4::text[]) || $3::jsonb, updated_at = $2
+ WHERE cv.id = $1 AND ${live('cv', '$2')}
+RETURNING ${CONVERSATION_COLUMNS}`;
+
+// A new conversation holding the source's entries up to the first with item id $3, renumbered from
+// 0. Entries that point at turn items are copied as pointers (the bytes stay stored once).
+// $1 source, $2 now, $3 item id, $4 target id, $5 tenant, $6 created_at, $7 expires_at,
+// $8 end_user, $9 metadata, $10 updated_at.
+const FORK_CONVERSATION_SQL = `
+WITH upto AS (
+  SELECT ci.position FROM conversations cv JOIN conversation_items ci ON ci.conversation_id = cv.id
+   WHERE cv.id = $1 AND ${live('cv', '$2')} AND ci.item_id = $3
+   ORDER BY ci.position LIMIT 1
+), c AS (
+  INSERT INTO conversations (id, tenant, created_at, expires_at, end_user, metadata, item_count, updated_at)
+  SELECT $4, $5, $6, $7, $8, $9::jsonb,
+         (SELECT count(*) FROM conversation_items WHERE conversation_id = $1 AND position <= upto.position), $10
+    FROM upto
+  ON CONFLICT (id) DO NOTHING
+  RETURNING ${CONVERSATION_COLUMNS}
+), copied AS (
+  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_id, direction, item_position)
+  SELECT c.id, row_number() OVER (ORDER BY ci.position) - 1, ci.item_id, ci.data, ci.response_id, ci.direction,
+         ci.item_position
+    FROM c, upto, conversation_items ci
+   WHERE ci.conversation_id = $1 AND ci.position <= upto.position
+)
+SELECT (SELECT count(*) FROM upto)::integer AS found, c.* FROM (SELECT 1) one LEFT JOIN c ON true`;
+
+// A user's data, in one statement: their conversations (with their entries and leases), then their
+// responses (with their items). Other conversations keep copies of the user's turn items, as on
+// any response delete; the user's own conversations are going, so nothing is copied into them.
+const DELETE_USER_DATA_SQL = `
+WITH dc AS (
+  DELETE FROM conversations WHERE tenant = $1 AND end_user = $2 RETURNING id
+), dl AS (
+  DELETE FROM conversation_leases WHERE conversation_id IN (SELECT id FROM dc)
+), doomed AS (
+  SELECT id FROM responses WHERE tenant = $1 AND end_user = $2
+), keep AS (
+  UPDATE conversation_items ci
+     SET data = i.data, response_id = NULL, direction = NULL, item_position = NULL
+    FROM items i
+   WHERE ci.response_id IN (SELECT id FROM doomed) AND ci.conversation_id NOT IN (SELECT id FROM dc)
+     AND i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+), dr AS (
+  DELETE FROM responses WHERE id IN (SELECT id FROM doomed) RETURNING id
+)
+SELECT (SELECT count(*) FROM dr)::integer AS responses, (SELECT count(*) FROM dc)::integer AS conversations`;
+
+// Export reads batches in insertion order (seq), rows shaped like the chain's so decodeChain builds
+// them: `depth` numbers the batch's responses. `parent_later` flags a response whose parent is
+// exported too but was written after it (re-imported); the exporter holds it back until the parent
+// is out. $1 after seq, $2 now, $3 tenant, $4 conversation id, $5 since, $6 batch size.
+const EXPORT_MATCH = (r: string) => `${live(r, '$2')} AND ($3::text IS NULL OR ${r}.tenant = $3)
+   AND ($4::text IS NULL OR ${r}.conversation_id = $4) AND ($5::bigint IS NULL OR ${r}.created_at >= $5)`;
+const EXPORT_RESPONSES_SQL = `
+WITH batch AS (
+  SELECT row_number() OVER (ORDER BY r.seq)::integer AS depth, r.*
+    FROM (SELECT * FROM responses r WHERE r.seq > $1 AND ${EXPORT_MATCH('r')} ORDER BY r.seq LIMIT $6) r
+)
+SELECT b.depth, 0 AS kind, b.id, b.previous_response_id, b.conversation_id, b.model, b.status, b.created_at,
+       b.completed_at, b.expires_at, b.params, b.usage, b.error, b.incomplete_details, b.tenant, b.end_user,
+       NULL::text AS direction, NULL::integer AS position, NULL::text AS data, b.seq,
+       EXISTS (SELECT 1 FROM responses p WHERE p.id = b.previous_response_id AND p.seq > b.seq
+                 AND ${EXPORT_MATCH('p')}) AS parent_later
+  FROM batch b
+UNION ALL
+SELECT b.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       i.direction, i.position, i.data, NULL, NULL
+  FROM batch b JOIN items i ON i.response_id = b.id`;
+
+// Conversations in (created_at, seq) order after the anchor ($1, $2); $3 now, $4 tenant,
+// $5 conversation id, $6 since, $7 batch size.
+const EXPORT_CONVERSATIONS_SQL = `
+SELECT cv.seq, ${CONVERSATION_COLUMNS} FROM conversations cv
+ WHERE (cv.created_at, cv.seq) > ($1, $2) AND ${live('cv', '$3')}
+   AND ($4::text IS NULL OR cv.tenant = $4) AND ($5::text IS NULL OR cv.id = $5)
+   AND ($6::bigint IS NULL OR cv.created_at >= $6)
+ ORDER BY cv.created_at, cv.seq
+ LIMIT $7`;
+
+const EXPORT_BATCH = 200;
+/** Records written per import transaction. */
+const IMPORT_BATCH = 100;
 
 interface Statement {
   name: string;
@@ -495,31 +635,23 @@ const S = {
   },
   pruneResponses: { name: 'parley_prune_responses', text: PRUNE_RESPONSES_SQL },
   pruneConversations: { name: 'parley_prune_conversations', text: PRUNE_CONVERSATIONS_SQL },
+  countExpired: {
+    name: 'parley_count_expired',
+    text: `SELECT ((SELECT count(*) FROM responses WHERE expires_at IS NOT NULL AND expires_at <= $1)
+                 + (SELECT count(*) FROM conversations WHERE expires_at IS NOT NULL AND expires_at <= $1))::bigint AS n`,
+  },
   pruneLeases: {
     name: 'parley_prune_leases',
     text: 'DELETE FROM conversation_leases WHERE expires_at <= clock_timestamp()',
   },
-  createConversation: {
-    name: 'parley_create_conversation',
-    text: `
-WITH c AS (
-  INSERT INTO conversations (id, created_at, expires_at, end_user, metadata, item_count)
-  VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]))
-  ON CONFLICT (id) DO NOTHING
-  RETURNING id
-), i AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, data)
-  SELECT c.id, t.n - 1, t.item_id, t.data FROM c, unnest($6::text[], $7::text[]) WITH ORDINALITY AS t (item_id, data, n)
-)
-SELECT count(*)::integer AS inserted FROM c`,
-  },
+  createConversation: { name: 'parley_create_conversation', text: INSERT_CONVERSATION_SQL },
   getConversation: {
     name: 'parley_get_conversation',
     text: `SELECT ${CONVERSATION_COLUMNS} FROM conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}`,
   },
   updateConversation: {
     name: 'parley_update_conversation',
-    text: `UPDATE conversations cv SET metadata = $3::jsonb WHERE cv.id = $1 AND ${live('cv', '$2')}
+    text: `UPDATE conversations cv SET metadata = $3::jsonb, updated_at = $2 WHERE cv.id = $1 AND ${live('cv', '$2')}
            RETURNING ${CONVERSATION_COLUMNS}`,
   },
   deleteConversation: {
@@ -536,7 +668,7 @@ SELECT count(*) FILTER (WHERE was_live)::integer AS deleted FROM d`,
     name: 'parley_append_conversation_items',
     text: `
 WITH c AS (
-  UPDATE conversations cv SET item_count = cv.item_count + cardinality($4::text[])
+  UPDATE conversations cv SET item_count = cv.item_count + cardinality($4::text[]), updated_at = $2
    WHERE cv.id = $1 AND ${live('cv', '$2')}
   RETURNING ${CONVERSATION_COLUMNS}
 ), i AS (
@@ -598,6 +730,27 @@ RETURNING 1`,
     name: 'parley_release_lease',
     text: 'DELETE FROM conversation_leases WHERE conversation_id = $1 AND holder = $2',
   },
+  mergeMetadata: { name: 'parley_merge_metadata', text: MERGE_METADATA_SQL },
+  forkConversation: { name: 'parley_fork_conversation', text: FORK_CONVERSATION_SQL },
+  deleteUserData: { name: 'parley_delete_user_data', text: DELETE_USER_DATA_SQL },
+  failStaleTurns: {
+    name: 'parley_fail_stale_turns',
+    text: `UPDATE responses SET status = 'failed', error = $1
+            WHERE status IN ('queued', 'in_progress') AND created_at < $2`,
+  },
+  exportResponses: { name: 'parley_export_responses', text: EXPORT_RESPONSES_SQL, rowMode: 'array' },
+  exportConversations: { name: 'parley_export_conversations', text: EXPORT_CONVERSATIONS_SQL },
+  exportConversationItems: {
+    name: 'parley_export_conversation_items',
+    text: `SELECT x.conversation_id, x.position, x.data FROM (
+             SELECT ci.conversation_id, ci.position, COALESCE(ci.data, i.data) AS data
+               FROM conversation_items ci
+               LEFT JOIN items i ON i.response_id = ci.response_id AND i.direction = ci.direction
+                                AND i.position = ci.item_position
+              WHERE ci.conversation_id = ANY($1::text[])) x
+            ORDER BY x.conversation_id, x.position`,
+    rowMode: 'array',
+  },
 } satisfies Record<string, Statement>;
 
 /** Parley's tables, for the privilege check at startup. */
@@ -614,11 +767,18 @@ const TABLES = [
 
 interface ConversationRow {
   id: string;
+  tenant: string;
   created_at: number;
   metadata: Record<string, string>;
   end_user: string | null;
   item_count: number;
   expires_at: number | null;
+  input_tokens: number;
+  output_tokens: number;
+  total_tokens: number;
+  cost_usd: number;
+  turns: number;
+  updated_at: number;
 }
 
 export class PostgresStore implements ConversationStore {
@@ -694,27 +854,7 @@ export class PostgresStore implements ConversationStore {
   // ---------- responses ----------
 
   async beginTurn(response: StoredResponse): Promise<void> {
-    const expiresAt = effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds);
-    const [inputIds, inputData] = itemArrays(response.input);
-    const [outputIds, outputData] = itemArrays(response.output);
-    const result = await this.#query<{ inserted: number }>(S.beginTurn, [
-      esc(response.id),
-      esc(response.previousResponseId),
-      esc(response.conversationId),
-      esc(response.model),
-      response.status,
-      response.createdAt,
-      response.completedAt,
-      expiresAt,
-      JSON.stringify(response.params),
-      jsonOrNull(response.usage),
-      jsonOrNull(response.error),
-      jsonOrNull(response.incompleteDetails),
-      inputIds,
-      inputData,
-      outputIds,
-      outputData,
-    ]);
+    const result = await this.#query<{ inserted: number }>(S.beginTurn, this.#responseValues(response));
     if (result.rows[0].inserted === 0)
       throw new StoreConflictError(`Response ${response.id} already exists.`);
   }
@@ -731,6 +871,10 @@ export class PostgresStore implements ConversationStore {
       outputIds,
       outputData,
       nowSeconds(),
+      result.usage?.input_tokens ?? 0,
+      result.usage?.output_tokens ?? 0,
+      result.usage?.total_tokens ?? 0,
+      result.costUsd ?? 0,
     ]);
     const row = res.rows[0];
     if (row.finished === 0) {
@@ -799,20 +943,19 @@ export class PostgresStore implements ConversationStore {
     return removed;
   }
 
+  /** How many records pruneExpired(now) would delete, deleting nothing (`parley prune --dry-run`). */
+  async countExpired(now: number): Promise<number> {
+    const res = await this.#query<{ n: number }>(S.countExpired, [now]);
+    return res.rows[0].n;
+  }
+
   // ---------- conversations ----------
 
   async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {
-    const expiresAt = effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds);
-    const [ids, data] = itemArrays(items);
-    const res = await this.#query<{ inserted: number }>(S.createConversation, [
-      esc(conversation.id),
-      conversation.createdAt,
-      expiresAt,
-      esc(conversation.user),
-      escMetadata(conversation.metadata),
-      ids,
-      data,
-    ]);
+    const res = await this.#query<{ inserted: number }>(
+      S.createConversation,
+      this.#conversationValues(conversation, items.length, items),
+    );
     if (res.rows[0].inserted === 0)
       throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
   }
@@ -885,10 +1028,13 @@ export class PostgresStore implements ConversationStore {
       query.order === 'asc' ? S.listConversationsAsc : S.listConversationsDesc,
       [
         nowSeconds(),
+        esc(query.tenant),
         esc(query.user ?? null),
         metadata,
         query.after === undefined ? null : esc(query.after),
         limit + 1,
+        query.createdAfter ?? null,
+        query.createdBefore ?? null,
       ],
     );
     const rows = res.rows;
@@ -909,6 +1055,185 @@ export class PostgresStore implements ConversationStore {
 
   async releaseConversationLease(conversationId: string, holder: string): Promise<void> {
     await this.#query(S.releaseLease, [esc(conversationId), esc(holder)]);
+  }
+
+  async mergeConversationMetadata(
+    id: string,
+    patch: Record<string, string | null>,
+  ): Promise<StoredConversation | null> {
+    const set: [string, string][] = [];
+    const remove: string[] = [];
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null) remove.push(esc(key));
+      else set.push([esc(key), esc(value)]);
+    }
+    const res = await this.#query<ConversationRow>(S.mergeMetadata, [
+      esc(id),
+      nowSeconds(),
+      JSON.stringify(Object.fromEntries(set)),
+      remove,
+    ]);
+    return res.rows.length === 0 ? null : decodeConversation(res.rows[0]);
+  }
+
+  async forkConversation(
+    sourceId: string,
+    upToItemId: string,
+    target: StoredConversation,
+  ): Promise<StoredConversation | null> {
+    const res = await this.#retryOnDanglingPointer(() =>
+      this.#query<ConversationRow & { found: number }>(S.forkConversation, [
+        esc(sourceId),
+        nowSeconds(),
+        esc(upToItemId),
+        esc(target.id),
+        esc(target.tenant),
+        target.createdAt,
+        effectiveExpiry(target.expiresAt, target.createdAt, this.#ttlSeconds),
+        esc(target.user),
+        escMetadata(target.metadata),
+        target.updatedAt,
+      ]),
+    );
+    const row = res.rows[0];
+    if (row.found === 0) return null;
+    if (row.id === null) throw new StoreConflictError(`Conversation ${target.id} already exists.`);
+    return decodeConversation(row);
+  }
+
+  async deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }> {
+    const res = await this.#retryOnDanglingPointer(() =>
+      this.#query<{ responses: number; conversations: number }>(S.deleteUserData, [esc(tenant), esc(user)]),
+    );
+    return { responses: res.rows[0].responses, conversations: res.rows[0].conversations };
+  }
+
+  async failStaleTurns(before: number): Promise<number> {
+    const res = await this.#query(S.failStaleTurns, [JSON.stringify(INTERRUPTED_ERROR), before]);
+    return res.rowCount ?? 0;
+  }
+
+  async *exportRecords(filter: ExportFilter): AsyncIterable<ExportRecord> {
+    const tenant = filter.tenant === undefined ? null : esc(filter.tenant);
+    const conversationId = filter.conversationId === undefined ? null : esc(filter.conversationId);
+    const since = filter.since ?? null;
+    // Batches, one statement each: no transaction stays open while the consumer awaits.
+    // Responses in insertion order, each after its parent (a parent re-imported after its
+    // children is waited for); parents deleted or expired meanwhile release their children at the end.
+    const waiting = new Map<string, StoredResponse[]>();
+    function* emit(response: StoredResponse): Generator<ExportRecord> {
+      yield { type: 'response', response };
+      const children = waiting.get(response.id);
+      if (children === undefined) return;
+      waiting.delete(response.id);
+      for (const child of children) yield* emit(child);
+    }
+    let after = 0;
+    for (;;) {
+      const res = await this.#query<Row>(S.exportResponses, [
+        after,
+        nowSeconds(),
+        tenant,
+        conversationId,
+        since,
+        EXPORT_BATCH,
+      ]);
+      if (res.rows.length === 0) break;
+      const held = new Set<string>();
+      for (const row of res.rows) {
+        if (row[C.kind] !== 0) continue;
+        after = Math.max(after, row[C.seq] as number);
+        if (row[C.parentLater] === true) held.add(unesc(row[C.id] as string));
+      }
+      // decodeChain puts the highest depth first; depth numbers the batch in insertion order.
+      for (const response of decodeChain(res.rows).reverse()) {
+        if (held.has(response.id)) {
+          const parent = response.previousResponseId as string;
+          const siblings = waiting.get(parent);
+          if (siblings === undefined) waiting.set(parent, [response]);
+          else siblings.push(response);
+          continue;
+        }
+        yield* emit(response);
+      }
+    }
+    while (waiting.size > 0) {
+      const [parent, children] = waiting.entries().next().value as [string, StoredResponse[]];
+      waiting.delete(parent);
+      for (const child of children) yield* emit(child);
+    }
+
+    let anchor: [number, number] = [Number.MIN_SAFE_INTEGER, 0];
+    for (;;) {
+      const res = await this.#query<ConversationRow & { seq: number }>(S.exportConversations, [
+        anchor[0],
+        anchor[1],
+        nowSeconds(),
+        tenant,
+        conversationId,
+        since,
+        EXPORT_BATCH,
+      ]);
+      if (res.rows.length === 0) break;
+      const items = new Map<string, Item[]>(res.rows.map((row) => [row.id, []]));
+      const itemRows = await this.#query<Row>(S.exportConversationItems, [res.rows.map((row) => row.id)]);
+      for (const [conversation, , data] of itemRows.rows) {
+        items.get(conversation as string)?.push(JSON.parse(data as string) as Item);
+      }
+      for (const row of res.rows) {
+        anchor = [row.created_at, row.seq];
+        yield { type: 'conversation', conversation: decodeConversation(row), items: items.get(row.id) ?? [] };
+      }
+    }
+  }
+
+  async importRecords(records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>): Promise<ImportSummary> {
+    this.#connected();
+    const summary: ImportSummary = { responses: 0, conversations: 0, skipped: 0 };
+    let batch: ExportRecord[] = [];
+    for await (const record of records) {
+      batch.push(record);
+      if (batch.length >= IMPORT_BATCH) {
+        await this.#importBatch(batch, summary);
+        batch = [];
+      }
+    }
+    await this.#importBatch(batch, summary);
+    return summary;
+  }
+
+  /** One transaction: a batch lands whole or (on error) not at all. */
+  async #importBatch(batch: ExportRecord[], summary: ImportSummary): Promise<void> {
+    if (batch.length === 0) return;
+    const counted = { ...summary };
+    const client = await this.#connected().connect();
+    try {
+      await client.query('BEGIN');
+      for (const record of batch) {
+        const res =
+          record.type === 'response'
+            ? await this.#query<{ inserted: number }>(
+                S.beginTurn,
+                this.#responseValues(record.response),
+                client,
+              )
+            : await this.#query<{ inserted: number }>(
+                S.createConversation,
+                this.#conversationValues(record.conversation, record.conversation.itemCount, record.items),
+                client,
+              );
+        if (res.rows[0].inserted === 0) counted.skipped++;
+        else if (record.type === 'response') counted.responses++;
+        else counted.conversations++;
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw this.#scrub(error);
+    } finally {
+      client.release();
+    }
+    Object.assign(summary, counted);
   }
 
   // ---------- internals ----------
@@ -944,30 +1269,87 @@ export class PostgresStore implements ConversationStore {
     return this.#pool;
   }
 
+  /** Runs one statement on the pool (or on `client`, inside a transaction). */
   async #query<R extends pg.QueryResultRow | Row = pg.QueryResultRow>(
     statement: Statement,
     values: unknown[],
+    client?: pg.PoolClient,
   ): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
-    const pool = this.#connected();
+    const target: pg.Pool | pg.PoolClient = client ?? this.#connected();
     const config: pg.QueryConfig = { text: statement.text, values };
     if (this.#target.namedStatements) config.name = statement.name;
     for (let attempt = 1; ; attempt++) {
       try {
         if (statement.rowMode === 'array') {
-          return (await pool.query({ ...config, rowMode: 'array' })) as unknown as pg.QueryResult<
+          return (await target.query({ ...config, rowMode: 'array' })) as unknown as pg.QueryResult<
             R & pg.QueryResultRow
           >;
         }
-        return await pool.query<R & pg.QueryResultRow>(config);
+        return await target.query<R & pg.QueryResultRow>(config);
       } catch (error) {
         // A pooled connection the server shut down (restart, failover, pg_terminate_backend)
         // answers 57P01-57P03 instead of running the statement: nothing was written, so once
-        // more on a fresh connection is safe. Anything else is the caller's to see.
+        // more on a fresh connection is safe (not inside a transaction, whose connection is gone).
+        // Anything else is the caller's to see.
         const code = (error as { code?: string }).code;
-        if (attempt === 1 && (code === '57P01' || code === '57P02' || code === '57P03')) continue;
+        if (
+          client === undefined &&
+          attempt === 1 &&
+          (code === '57P01' || code === '57P02' || code === '57P03')
+        )
+          continue;
         throw this.#scrub(error);
       }
     }
+  }
+
+  /** beginTurn's statement values: a whole response with its items (also what an import writes). */
+  #responseValues(response: StoredResponse): unknown[] {
+    const [inputIds, inputData] = itemArrays(response.input);
+    const [outputIds, outputData] = itemArrays(response.output);
+    return [
+      esc(response.id),
+      esc(response.previousResponseId),
+      esc(response.conversationId),
+      esc(response.model),
+      response.status,
+      response.createdAt,
+      response.completedAt,
+      effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds),
+      JSON.stringify(response.params),
+      jsonOrNull(response.usage),
+      jsonOrNull(response.error),
+      jsonOrNull(response.incompleteDetails),
+      inputIds,
+      inputData,
+      outputIds,
+      outputData,
+      esc(response.tenant),
+      esc(response.user),
+    ];
+  }
+
+  /** INSERT_CONVERSATION_SQL's values. */
+  #conversationValues(conversation: StoredConversation, itemCount: number, items: Item[]): unknown[] {
+    const [ids, data] = itemArrays(items);
+    const usage = conversation.usage;
+    return [
+      esc(conversation.id),
+      esc(conversation.tenant),
+      conversation.createdAt,
+      effectiveExpiry(conversation.expiresAt, conversation.createdAt, this.#ttlSeconds),
+      esc(conversation.user),
+      escMetadata(conversation.metadata),
+      itemCount,
+      usage.input_tokens,
+      usage.output_tokens,
+      usage.total_tokens,
+      usage.cost_usd,
+      usage.turns,
+      conversation.updatedAt,
+      ids,
+      data,
+    ];
   }
 
   async #page(statement: Statement, id: string, options: ListOptions): Promise<ItemPage | null> {
@@ -1230,11 +1612,20 @@ function ident(name: string): string {
 function decodeConversation(row: ConversationRow): StoredConversation {
   return {
     id: unesc(row.id),
+    tenant: unesc(row.tenant),
     createdAt: row.created_at,
     metadata: unescMetadata(row.metadata),
     user: unesc(row.end_user),
     itemCount: row.item_count,
     expiresAt: row.expires_at,
+    usage: {
+      input_tokens: row.input_tokens,
+      output_tokens: row.output_tokens,
+      total_tokens: row.total_tokens,
+      cost_usd: row.cost_usd,
+      turns: row.turns,
+    },
+    updatedAt: row.updated_at,
   };
 }
 
@@ -1299,6 +1690,8 @@ function decodeResponse(row: Row, input: Item[], output: Item[]): StoredResponse
   return defineLazyParams(
     {
       id: unesc(row[C.id] as string),
+      tenant: unesc(row[C.tenant] as string),
+      user: unesc(row[C.user] as string | null),
       previousResponseId: unesc(row[C.previousResponseId] as string | null),
       conversationId: unesc(row[C.conversationId] as string | null),
       model: unesc(row[C.model] as string),

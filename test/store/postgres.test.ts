@@ -16,14 +16,22 @@ import { migrateCommand } from '../../src/cli/migrate.ts';
 import type { Item } from '../../src/protocol/types.ts';
 import { createStore } from '../../src/store/index.ts';
 import { PostgresStore, PostgresStoreError } from '../../src/store/postgres.ts';
-import { MIGRATIONS, SCHEMA_VERSION, schemaSql } from '../../src/store/postgres-migrations.ts';
-import type { StoredConversation, StoredResponse } from '../../src/store/types.ts';
+import {
+  MIGRATIONS,
+  MIGRATIONS_TABLE_SQL,
+  recordMigrationSql,
+  SCHEMA_VERSION,
+  schemaSql,
+} from '../../src/store/postgres-migrations.ts';
+import { DEFAULT_TENANT, type StoredResponse } from '../../src/store/types.ts';
 import { findPostgresBin, type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
 import {
   assistantMessage,
+  collectExport,
   completed,
   defaultParams,
   finished,
+  newConversation,
   newId,
   newTurn,
   userMessage,
@@ -135,18 +143,6 @@ async function storeChain(store: PostgresStore, length: number): Promise<StoredR
   return chain;
 }
 
-function newConversation(overrides: Partial<StoredConversation> = {}): StoredConversation {
-  return {
-    id: newId('conv'),
-    createdAt: Math.floor(Date.now() / 1000),
-    metadata: {},
-    user: null,
-    itemCount: 0,
-    expiresAt: null,
-    ...overrides,
-  };
-}
-
 /** A catalog snapshot to compare two schemas: columns, constraints and indexes. */
 async function catalog(db: string): Promise<unknown> {
   const columns = await server.query(
@@ -225,7 +221,84 @@ describe('PostgresStore: migrations', () => {
       db,
     );
     const error = await openError(url);
-    assert.match(error.message, /version 2, newer than this Parley \(1\)\. Upgrade Parley/);
+    assert.ok(
+      error.message.includes(
+        `version ${SCHEMA_VERSION + 1}, newer than this Parley (${SCHEMA_VERSION}). Upgrade Parley`,
+      ),
+      error.message,
+    );
+  });
+
+  it('upgrades a version 1 database in place: tenants, users and conversation totals from the rows there', async () => {
+    const { db, url } = await freshDatabase();
+    const v1 = MIGRATIONS[0];
+    await server.query(`${MIGRATIONS_TABLE_SQL}\n${v1.sql}\n${recordMigrationSql(v1)}`, undefined, db);
+    const params = (user: string | null, instructions = 'be brief') =>
+      JSON.stringify({ ...defaultParams(), user, instructions });
+    const usage = JSON.stringify({ input_tokens: 10, output_tokens: 5, total_tokens: 15 });
+    const insert = `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, params, usage)
+                    VALUES ($1, $2, $3, 'openai/gpt-4o', $4, 1000, $5, $6)`;
+    await server.query(insert, ['resp_a', null, 'conv_1', 'completed', params('alice'), usage], db);
+    await server.query(
+      insert,
+      ['resp_b', 'resp_a', 'conv_1', 'incomplete', params('back\\slash', 'nul \u0000 here'), usage],
+      db,
+    );
+    await server.query(insert, ['resp_c', null, 'conv_1', 'failed', params('alice'), usage], db);
+    await server.query(insert, ['resp_d', null, null, 'completed', params('nul\u0000user'), null], db);
+    const question = JSON.stringify(userMessage('q', 'msg_q'));
+    await server.query(
+      `INSERT INTO items (response_id, direction, position, item_id, data) VALUES ('resp_a', 'input', 0, 'msg_q', $1)`,
+      [question],
+      db,
+    );
+    await server.query(
+      `INSERT INTO conversations (id, created_at, metadata, item_count) VALUES ('conv_1', 900, '{"k": "v"}', 1)`,
+      [],
+      db,
+    );
+    await server.query(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+       VALUES ('conv_1', 0, 'msg_q', 'resp_a', 'input', 0)`,
+      [],
+      db,
+    );
+
+    const store = newStore(url);
+    assert.deepEqual(
+      (await store.migrate()).applied,
+      MIGRATIONS.slice(1).map((m) => m.version),
+    );
+    const a = await store.getResponse('resp_a');
+    assert.equal(a?.tenant, DEFAULT_TENANT);
+    assert.equal(a?.user, 'alice');
+    assert.deepEqual(a?.input, [JSON.parse(question)]);
+    assert.equal((await store.getResponse('resp_b'))?.user, 'back\\slash');
+    assert.equal((await store.getResponse('resp_b'))?.params.instructions, 'nul \u0000 here');
+    assert.equal((await store.getResponse('resp_d'))?.user, null, 'a user holding NUL is not guessed');
+    assert.deepEqual(await store.getConversation('conv_1'), {
+      id: 'conv_1',
+      tenant: DEFAULT_TENANT,
+      createdAt: 900,
+      metadata: { k: 'v' },
+      user: null,
+      itemCount: 1,
+      expiresAt: null,
+      usage: { input_tokens: 20, output_tokens: 10, total_tokens: 30, cost_usd: 0, turns: 2 },
+      updatedAt: 900,
+    });
+    assert.deepEqual(
+      (await collectExport(store)).map((r) => (r.type === 'response' ? r.response.id : r.conversation.id)),
+      ['resp_a', 'resp_b', 'resp_c', 'resp_d', 'conv_1'],
+      'rows written before the upgrade export in their order',
+    );
+    assert.deepEqual(await store.deleteUserData(DEFAULT_TENANT, 'alice'), { responses: 2, conversations: 0 });
+    assert.deepEqual(
+      await store.loadConversationItems('conv_1'),
+      [JSON.parse(question)],
+      'the conversation kept its item',
+    );
+    await store.close();
   });
 
   it('src/store/postgres-schema.sql is generated from the migrations', async () => {
@@ -290,11 +363,20 @@ describe('PostgresStore: migrations', () => {
     };
     const first = await run();
     assert.equal(first.code, 0, first.err);
-    assert.match(first.out, /applied migration 1; schema is now version 1 \(was 0\)/);
+    const all = MIGRATIONS.map((m) => m.version).join(', ');
+    assert.ok(
+      first.out.includes(
+        `applied migration${MIGRATIONS.length > 1 ? 's' : ''} ${all}; schema is now version ${SCHEMA_VERSION} (was 0)`,
+      ),
+      first.out,
+    );
     assert.ok(!first.out.includes(server.password) && !first.out.includes(env.PARLEY_TEST_PG_PASSWORD));
     const second = await run();
     assert.equal(second.code, 0, second.err);
-    assert.match(second.out, /schema is current \(version 1\); nothing to do/);
+    assert.ok(
+      second.out.includes(`schema is current (version ${SCHEMA_VERSION}); nothing to do`),
+      second.out,
+    );
 
     // A failure is one readable line on stderr, without the password.
     await writeFile(
@@ -649,7 +731,9 @@ describe('PostgresStore: round trips', () => {
     assert.equal(await count(() => store.getConversation(conversation.id)), 1);
     assert.equal(await count(() => store.updateConversation(conversation.id, { metadata: { a: 'b' } })), 1);
     assert.equal(
-      await count(() => store.listConversations({ metadata: { a: 'b' }, limit: 10, order: 'desc' })),
+      await count(() =>
+        store.listConversations({ tenant: DEFAULT_TENANT, metadata: { a: 'b' }, limit: 10, order: 'desc' }),
+      ),
       1,
     );
     assert.equal(await count(() => store.acquireConversationLease(conversation.id, 'me', 1000)), 1);
@@ -659,6 +743,18 @@ describe('PostgresStore: round trips', () => {
     assert.equal(await count(() => store.deleteResponse(turn.id)), 1);
     assert.equal(await count(() => store.deleteConversation(conversation.id)), 1);
     assert.equal(await count(() => store.ping()), 1);
+
+    const other = newConversation({ user: 'u' });
+    await store.createConversation(other, [userMessage('x'), userMessage('y')]);
+    assert.equal(await count(() => store.mergeConversationMetadata(other.id, { a: '1', b: null })), 1);
+    const forkTarget = newConversation();
+    const firstItem = (await store.loadConversationItems(other.id))![0];
+    assert.equal(await count(() => store.forkConversation(other.id, firstItem.id, forkTarget)), 1);
+    assert.equal(await count(() => store.failStaleTurns(0)), 1);
+    assert.equal(await count(() => store.deleteUserData(DEFAULT_TENANT, 'u')), 1);
+    // Export: batches of 200 responses, then batches of 200 conversations with their items, each
+    // one round trip (plus one to find each list's end).
+    assert.equal(await count(() => collectExport(store)), Math.ceil(1000 / 200) + 1 + 2 + 1);
     await store.close();
   });
 });
@@ -732,9 +828,15 @@ describe('PostgresStore: payloads', () => {
         hasMore: true,
       },
     );
-    const byUser = await store.listConversations({ user: `u${odd[0]}`, limit: 10, order: 'asc' });
+    const byUser = await store.listConversations({
+      tenant: DEFAULT_TENANT,
+      user: `u${odd[0]}`,
+      limit: 10,
+      order: 'asc',
+    });
     assert.deepEqual(byUser.conversations, [conversation]);
     const byMeta = await store.listConversations({
+      tenant: DEFAULT_TENANT,
       metadata: { [`k${odd[1]}`]: `v${odd[1]}1` },
       limit: 10,
       order: 'asc',
@@ -852,7 +954,9 @@ describe('PostgresStore: retention', () => {
       conversation_items: 1,
       leases: 1,
     });
+    assert.equal(await store.countExpired(now + 1), 2, 'a dry run counts what pruning would take');
     assert.equal(await store.pruneExpired(now + 1), 2);
+    assert.equal(await store.countExpired(now + 1), 0);
     assert.deepEqual(await rows(), {
       responses: 2,
       items: 4,
