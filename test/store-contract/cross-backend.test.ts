@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MemoryStore } from '../../src/store/memory.ts';
+import { PostgresStore } from '../../src/store/postgres.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { ConversationStore } from '../../src/store/types.ts';
 import {
@@ -21,14 +22,23 @@ import {
   userMessage,
   VARIED_STORE_COUNTS,
 } from './suite.ts';
+import { type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
 
 let dir: string;
 let counter = 0;
+let postgres: PostgresServer;
 
-type Hop = [name: string, make: () => ConversationStore];
+type Hop = [name: string, make: () => ConversationStore | Promise<ConversationStore>];
 const hops: Hop[] = [
   ['memory', () => new MemoryStore({ maxEntries: 100_000, ttlSeconds: null })],
   ['sqlite (file)', () => new SqliteStore({ path: join(dir, `hop-${++counter}.db`), ttlSeconds: null })],
+  [
+    'postgres',
+    async () => {
+      const { connectionString } = await postgres.createSchema('hop');
+      return new PostgresStore({ connectionString, poolSize: 4, ttlSeconds: null });
+    },
+  ],
   ['memory', () => new MemoryStore({ maxEntries: 100_000, ttlSeconds: null })],
   ['sqlite (:memory:)', () => new SqliteStore({ path: ':memory:', ttlSeconds: null })],
 ];
@@ -37,14 +47,16 @@ describe('export and import across backends', () => {
   const opened: ConversationStore[] = [];
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'parley-cross-'));
+    postgres = await startPostgres();
   });
   after(async () => {
     for (const store of opened) await store.close();
+    await postgres?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function open(make: () => ConversationStore): Promise<ConversationStore> {
-    const store = make();
+  async function open(make: Hop[1]): Promise<ConversationStore> {
+    const store = await make();
     await store.open();
     opened.push(store);
     return store;
