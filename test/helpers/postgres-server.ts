@@ -239,6 +239,9 @@ async function launch(
     'full_page_writes=off',
     'max_connections=300',
     'shared_buffers=64MB',
+    // No parallel workers: tests stay deterministic and no dynamic shared memory is needed (a
+    // container's /dev/shm is small).
+    'max_parallel_workers_per_gather=0',
     'log_min_messages=warning',
     'logging_collector=off',
   ];
