@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { PostgresStore } from '../../src/store/postgres.ts';
+import { RedisStore } from '../../src/store/redis.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
 import type { ConversationStore } from '../../src/store/types.ts';
 import {
@@ -23,10 +24,12 @@ import {
   VARIED_STORE_COUNTS,
 } from './suite.ts';
 import { type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
+import { type RedisServer, startRedisServer } from '../helpers/redis-server.ts';
 
 let dir: string;
 let counter = 0;
 let postgres: PostgresServer;
+let redis: RedisServer;
 
 type Hop = [name: string, make: () => ConversationStore | Promise<ConversationStore>];
 const hops: Hop[] = [
@@ -39,6 +42,7 @@ const hops: Hop[] = [
       return new PostgresStore({ connectionString, poolSize: 4, ttlSeconds: null });
     },
   ],
+  ['redis', () => new RedisStore({ url: redis.url, ttlSeconds: null, keyPrefix: `hop-${++counter}:` })],
   ['memory', () => new MemoryStore({ maxEntries: 100_000, ttlSeconds: null })],
   ['sqlite (:memory:)', () => new SqliteStore({ path: ':memory:', ttlSeconds: null })],
 ];
@@ -47,11 +51,12 @@ describe('export and import across backends', () => {
   const opened: ConversationStore[] = [];
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'parley-cross-'));
-    postgres = await startPostgres();
+    [postgres, redis] = await Promise.all([startPostgres(), startRedisServer()]);
   });
   after(async () => {
     for (const store of opened) await store.close();
     await postgres?.stop();
+    await redis?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
