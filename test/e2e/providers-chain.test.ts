@@ -31,7 +31,7 @@ describe('a conversation across Anthropic, an OpenAI-compatible server and Gemin
     );
 
     // Turn 1: Anthropic, streamed.
-    const { response: r1 } = await streamed(h, {
+    const { response: r1, types } = await streamed(h, {
       model: 'claude',
       input: [{ role: 'user', content: [{ type: 'input_text', text: 'What is the weather in Paris?' }] }],
       instructions: 'You are a travel assistant.',
@@ -42,6 +42,10 @@ describe('a conversation across Anthropic, an OpenAI-compatible server and Gemin
       r1.output.map((o) => o.type),
       ['reasoning', 'message', 'function_call'],
     );
+    assert.ok(types.includes('response.reasoning_summary_text.delta'), 'thinking streams as reasoning events');
+    const thinking = r1.output[0];
+    assert.ok(thinking.type === 'reasoning');
+    assert.deepEqual(thinking.summary, [{ type: 'summary_text', text: 'The user wants the weather; call the tool.' }]);
     const call = r1.output[2];
     assert.ok(call.type === 'function_call');
     assert.equal(call.call_id, 'toolu_01A');

@@ -156,7 +156,7 @@ describe('POST /v1/chat/completions', () => {
       response_format: { type: 'json_schema', json_schema: { name: 'city', schema, strict: true } },
     });
     const body = h.upstream.lastRequest()!.body;
-    assert.deepEqual(body.output_config?.format ?? body.output_format, { type: 'json_schema', schema });
+    assert.deepEqual(body.output_config.format, { type: 'json_schema', schema });
   });
 
   it('reports finish_reason length and content_filter', async () => {

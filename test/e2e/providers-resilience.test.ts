@@ -4,6 +4,7 @@
 // the upstream's own message.
 
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { Harness } from '../helpers/harness.ts';
 import { provider, readSse, startHarness } from '../helpers/harness.ts';
@@ -216,16 +217,12 @@ describe('fallbacks', () => {
 describe('client disconnects', () => {
   it('stop the retry loop: no further attempts after the client leaves', async () => {
     h.upstream.enqueue({ kind: 'hang' }, { kind: 'hang' }, { kind: 'hang' });
-    const controller = new AbortController();
-    const pending = fetch(`${h.url}/v1/responses`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'claude', input: 'hi', stream: true }),
-      signal: controller.signal,
-    }).catch(() => null);
+    // A connection of its own (no pooled keep-alive socket shared with the SDK client), cut by the client.
+    const req = request(`${h.url}/v1/responses`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json' } });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ model: 'claude', input: 'hi', stream: true }));
     while (h.upstream.requests.length < 1) await new Promise((r) => setTimeout(r, 5));
-    controller.abort();
-    await pending;
+    req.destroy();
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(h.upstream.requests.length, 1, 'no retry after the client went away');
     assert.equal(h.upstream.requests[0].aborted, true);

@@ -358,7 +358,7 @@ describe('structured output (text.format json_schema), mapped natively', () => {
   const schema = { type: 'object', properties: { city: { type: 'string' }, celsius: { type: 'number' } }, required: ['city', 'celsius'], additionalProperties: false };
   const format: OpenAI.Responses.ResponseFormatTextJSONSchemaConfig = { type: 'json_schema', name: 'weather', schema, strict: true };
   const checks: Record<string, (body: Body) => void> = {
-    claude: (b) => assert.deepEqual(b.output_config?.format ?? b.output_format, { type: 'json_schema', schema }),
+    claude: (b) => assert.deepEqual(b.output_config.format, { type: 'json_schema', schema }),
     gemini: (b) => {
       assert.equal(b.generationConfig.responseMimeType, 'application/json');
       assert.deepEqual(b.generationConfig.responseJsonSchema.properties, schema.properties);
