@@ -12,6 +12,7 @@ import type {
   LanguageModelV4ToolResultOutput,
   SharedV4ProviderOptions,
 } from '@ai-sdk/provider';
+import { compactionText } from '../protocol/compaction-content.ts';
 import { invalidRequest } from '../protocol/errors.ts';
 import type { ContentPart, Item, JsonObject, ReasoningItem, RequestParams } from '../protocol/types.ts';
 
@@ -100,6 +101,13 @@ export function toModelPrompt(items: readonly Item[], instructions: string | nul
         if (tool) flush();
         assistant ??= [];
         assistant.push(...reasoningParts(item));
+        break;
+      }
+      case 'compaction': {
+        // A summary of earlier turns reaches every provider as a user message.
+        flush();
+        requireAnswered();
+        prompt.push({ role: 'user', content: [{ type: 'text', text: compactionText(item) }] });
         break;
       }
     }
@@ -192,18 +200,38 @@ function fileData(source: string, fallbackType: string): Pick<LanguageModelV4Fil
   if (match) {
     return { mediaType: match[1] ?? fallbackType, data: { type: 'data', data: source.slice(match[0].length) } };
   }
-  if (/^https?:\/\//.test(source)) return { mediaType: fallbackType, data: { type: 'url', url: new URL(source) } };
+  if (/^https?:\/\//.test(source)) {
+    // Some providers need a concrete type for a URL (Gemini's fileData): take it from the path.
+    const url = new URL(source);
+    return { mediaType: mediaTypeOf(url.pathname) ?? fallbackType, data: { type: 'url', url } };
+  }
   // Bare base64 (the Responses API allows it for file_data).
   return { mediaType: fallbackType, data: { type: 'data', data: source } };
 }
 
+const MEDIA_TYPES: Record<string, string> = {
+  pdf: 'application/pdf',
+  txt: 'text/plain',
+  md: 'text/markdown',
+  csv: 'text/csv',
+  html: 'text/html',
+  json: 'application/json',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  heic: 'image/heic',
+  heif: 'image/heif',
+};
+
+function mediaTypeOf(name: string | undefined): string | null {
+  const ext = name?.includes('.') ? name.split('.').pop()?.toLowerCase() : undefined;
+  return (ext && MEDIA_TYPES[ext]) ?? null;
+}
+
 function guessMediaType(filename: string | undefined): string {
-  const ext = filename?.split('.').pop()?.toLowerCase();
-  if (ext === 'pdf') return 'application/pdf';
-  if (ext === 'txt') return 'text/plain';
-  if (ext === 'png') return 'image/png';
-  if (ext === 'jpg' || ext === 'jpeg') return 'image/jpeg';
-  return 'application/octet-stream';
+  return mediaTypeOf(filename) ?? 'application/octet-stream';
 }
 
 function toolOutput(output: string | ContentPart[]): LanguageModelV4ToolResultOutput {

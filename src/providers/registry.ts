@@ -34,8 +34,11 @@ const FACTORIES: Record<string, ProviderFactory> = {
 
 /** Used when a provider entry sets no `timeout` / `retries`. */
 export const DEFAULT_POLICY: Omit<CallPolicy, 'fallbacks'> = {
-  connectMs: 120_000,
+  // Generous: a reasoning model on Chat Completions sends nothing until it has finished thinking.
+  // These catch dead upstreams; tighten them per entry for fast models.
+  connectMs: 300_000,
   idleMs: 300_000,
+  // The official SDKs' own default request timeout.
   totalMs: 600_000,
   // Off by default: clients' SDKs retry on their own, and a gateway that also retries multiplies calls.
   maxRetries: 0,
@@ -154,6 +157,8 @@ export function createModelRegistry(providers: readonly ProviderConfig[]): Model
       ...built,
       route: `${entry.config.provider}/${modelId}`,
       contextWindow: entry.config.context_window,
+      maxOutputTokens: entry.config.max_output_tokens ?? null,
+      pricing: entry.config.pricing ?? null,
       namespace,
       policy: entry.policy,
       providerOptions: configured

@@ -414,6 +414,20 @@ describe('files', () => {
     assert.deepEqual(h.upstream.lastRequest()!.body.contents[0].parts[1], { fileData: { mimeType: 'application/pdf', fileUri: url } });
   });
 
+  it('an image by URL goes by reference where the provider takes URLs; Bedrock needs the bytes', async () => {
+    const url = 'https://example.com/photos/cat.webp';
+    const input: OpenAI.Responses.ResponseInput = [{ role: 'user', content: [{ type: 'input_image', image_url: url, detail: 'auto' }] }];
+    h.upstream.enqueue({ kind: 'text', text: 'a cat' }, { kind: 'text', text: 'a cat' });
+    await h.client.responses.create({ model: 'claude', input });
+    assert.deepEqual(h.upstream.lastRequest()!.body.messages[0].content, [{ type: 'image', source: { type: 'url', url } }]);
+    await h.client.responses.create({ model: 'gemini', input });
+    assert.deepEqual(h.upstream.lastRequest()!.body.contents[0].parts, [{ fileData: { mimeType: 'image/webp', fileUri: url } }], 'the type from the path');
+    const res = await h.post('/v1/responses', { model: 'bedrock', input });
+    assert.equal(res.status, 400);
+    assert.match((await res.json()).error.message, /File URL data is not supported by the bedrock provider/);
+    assert.equal(h.upstream.requests.length, 2, 'the gateway never fetches a client-supplied URL itself');
+  });
+
   it('a provider that cannot take an item answers a 400 naming it, and nothing goes upstream', async () => {
     for (const [model, input, pattern] of [
       ['groq', pdf({ file_data: `data:application/pdf;base64,${PDF}` }), /groq\/qwen\/qwen3-32b cannot take this request: Non-image file content parts/],
