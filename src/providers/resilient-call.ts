@@ -56,8 +56,10 @@ export async function startResilientCall(models: ModelRegistry, primary: Resolve
       failures.push({ route: candidate.route, error });
     }
   }
-  const last = failures[failures.length - 1].error;
-  if (failures.length === 1) throw last;
+  if (failures.length === 1) throw failures[0].error;
+  // The status is the last upstream failure's: a fallback that could not take the content (a 400)
+  // does not make the whole request the client's fault.
+  const last = [...failures].reverse().find((f) => f.error.status !== 400)?.error ?? failures[failures.length - 1].error;
   const summary = failures.map((f) => `${f.route}: ${f.error.message}`).join(' | ');
   throw new ApiError(last.status, last.type, `Every model tried failed before answering (${failures.length} tried). ${summary}`, {
     code: last.code,

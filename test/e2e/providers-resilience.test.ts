@@ -32,6 +32,7 @@ before(async () => {
         provider('vllm/qwen3-8b', { name: 'local', base_url: `${origin}/compat/v1`, timeout: fast }),
         provider('groq/llama-3.3-70b-versatile', { name: 'groq-fb', base_url: `${origin}/groq/openai/v1`, fallbacks: ['gemini'] }),
         provider('google/gemini-2.5-pro', { name: 'gemini-pdf', base_url: `${origin}/google/v1beta`, fallbacks: ['groq-fb', 'local'] }),
+        provider('google/gemini-2.0-flash', { name: 'gemini-pdf-2', base_url: `${origin}/google/v1beta`, fallbacks: ['local', 'groq-fb'] }),
         provider('bedrock/amazon.nova-pro-v1:0', {
           name: 'bedrock',
           base_url: `${origin}/bedrock`,
@@ -195,6 +196,17 @@ describe('fallbacks', () => {
       type: 'file',
       file: { filename: 'a.pdf', file_data: 'data:application/pdf;base64,JVBERi0=' },
     });
+  });
+
+  it('keeps an upstream status when the last fallback is one that could not take the content', async () => {
+    h.upstream.enqueue({ kind: 'error', status: 500 }, { kind: 'error', status: 429 });
+    const input = [{ role: 'user', content: [{ type: 'input_file', filename: 'a.pdf', file_data: 'data:application/pdf;base64,JVBERi0=' }] }];
+    const res = await h.post('/v1/responses', { model: 'gemini-pdf-2', input });
+    assert.equal(res.status, 429, "the last upstream failure's status, not the skipped fallback's 400");
+    const body = await res.json();
+    assertValidError(body);
+    assert.match(body.error.message, /\(3 tried\).*groq\/llama-3\.3-70b-versatile: .*Non-image file content parts/);
+    assert.equal(h.upstream.requests.length, 2);
   });
 
   it('gives a clear 400 when the model asked for cannot take the content, without trying fallbacks', async () => {
