@@ -7,6 +7,7 @@ import { Engine } from './engine/engine.ts';
 import { buildApp } from './http/app.ts';
 import { createModelRegistry } from './providers/registry.ts';
 import { createStore } from './store/index.ts';
+import { DEFAULT_STALE_TURN_AFTER_SECONDS, Sweeper } from './store/retention.ts';
 import type { ConversationStore } from './store/types.ts';
 
 export interface Gateway {
@@ -31,6 +32,7 @@ export async function createGateway(config: ParleyConfig, options: GatewayOption
   const engine = new Engine({ store, models, ttlSeconds: config.state_storage?.ttl_seconds ?? null });
   const app = buildApp({ engine, maxBodyBytes: config.limits.max_body_bytes, logger: options.logger ?? false });
   engine.setBackgroundErrorReporter((error, context) => app.log.error({ err: error }, context));
+  const sweeper = store && config.state_storage ? await startRetention(store, config.state_storage, app) : null;
   let closed = false;
   return {
     app,
@@ -48,8 +50,41 @@ export async function createGateway(config: ParleyConfig, options: GatewayOption
     async close() {
       if (closed) return;
       closed = true;
+      await sweeper?.stop();
       await app.close();
       await store?.close();
     },
   };
+}
+
+/**
+ * Turns left `in_progress` by an instance that died (kill -9, OOM, a lost machine) are marked
+ * failed once at startup, then by the sweeper when `prune_interval` is set. A failure here is
+ * logged, never fatal: the gateway serves correctly without it (such turns are never context).
+ */
+async function startRetention(
+  store: ConversationStore,
+  storage: NonNullable<ParleyConfig['state_storage']>,
+  app: FastifyInstance,
+): Promise<Sweeper | null> {
+  const staleTurnAfterSeconds = storage.stale_turn_after_seconds ?? DEFAULT_STALE_TURN_AFTER_SECONDS;
+  try {
+    const failed = await store.failStaleTurns(Math.floor(Date.now() / 1000) - staleTurnAfterSeconds);
+    if (failed > 0) app.log.warn(`retention: marked ${failed} stale turn(s) of stopped instances failed (interrupted)`);
+  } catch (error) {
+    app.log.error({ err: error }, 'retention: could not mark stale turns failed at startup');
+  }
+  if (storage.prune_interval_seconds === undefined) return null;
+  const sweeper = new Sweeper(store, {
+    intervalSeconds: storage.prune_interval_seconds,
+    staleTurnAfterSeconds,
+    onResult: ({ pruned, failedStaleTurns }) => {
+      if (pruned > 0 || failedStaleTurns > 0) {
+        app.log.info(`retention: pruned ${pruned} expired record(s), marked ${failedStaleTurns} stale turn(s) failed`);
+      }
+    },
+    onError: (error) => app.log.error({ err: error }, 'retention: sweep failed; retrying at the next interval'),
+  });
+  sweeper.start();
+  return sweeper;
 }

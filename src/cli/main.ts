@@ -7,7 +7,10 @@ import { ConfigError, type ParleyConfig } from '../config/types.ts';
 import { createGateway } from '../gateway.ts';
 import { createModelRegistry } from '../providers/registry.ts';
 import { StoreNotAvailableError } from '../store/index.ts';
+import { exportCommand } from './export.ts';
+import { importCommand } from './import.ts';
 import { migrateCommand } from './migrate.ts';
+import { pruneCommand } from './prune.ts';
 
 const USAGE = `Usage: parley <command> [options]
 
@@ -15,6 +18,12 @@ Commands:
   serve     Start the gateway (default)
   validate  Check a config file and print every problem with its path
   migrate   Create or upgrade the state storage schema (PostgreSQL, SQLite) and exit
+  prune     Delete expired records and mark turns of stopped instances failed, then exit
+              [--dry-run] [--stale-after DURATION]
+  export    Write the stored state as JSON Lines to stdout
+              [--conversation ID] [--since DATE|7d] [--tenant T]
+  import    Read a \`parley export\` file (or - for stdin) into the configured store
+              FILE
 
 Options:
   --config FILE   Config file (default: ./parley.yaml, else settings from the environment)
@@ -43,6 +52,17 @@ export async function main(argv: string[]): Promise<number> {
       return validate(values);
     case 'migrate':
       return migrateCommand(values.config ? { configPath: values.config } : {});
+    case 'prune':
+      return pruneCommand({ ...configOption(values), dryRun: values['dry-run'] === true, ...defined('staleAfter', values['stale-after']) });
+    case 'export':
+      return exportCommand({
+        ...configOption(values),
+        ...defined('conversation', values.conversation),
+        ...defined('since', values.since),
+        ...defined('tenant', values.tenant),
+      });
+    case 'import':
+      return importCommand({ ...configOption(values), ...defined('file', parsed.args[0]) });
     default:
       process.stderr.write(`Unknown command '${command}'.\n\n${USAGE}`);
       return 2;
@@ -58,10 +78,20 @@ function parse(argv: string[]) {
       port: { type: 'string', short: 'p' },
       host: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      // prune, export
+      'dry-run': { type: 'boolean' },
+      'stale-after': { type: 'string' },
+      conversation: { type: 'string' },
+      since: { type: 'string' },
+      tenant: { type: 'string' },
     },
   });
-  return { command: positionals[0] ?? 'serve', values };
+  return { command: positionals[0] ?? 'serve', args: positionals.slice(1), values };
 }
+
+const configOption = (values: Values) => (values.config ? { configPath: values.config } : {});
+const defined = <K extends string>(key: K, value: string | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
 
 type Values = ReturnType<typeof parse>['values'];
 

@@ -230,22 +230,30 @@ const limitsSchema = z.strictObject({
 const memoryStorage = z.strictObject({
   type: z.literal('memory'),
   ttl: duration,
+  prune_interval: duration,
+  stale_turn_after: duration,
   max_entries: integer(1, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_ENTRIES),
 });
 const sqliteStorage = z.strictObject({
   type: z.literal('sqlite'),
   ttl: duration,
+  prune_interval: duration,
+  stale_turn_after: duration,
   path: text({ fallback: DEFAULT_SQLITE_PATH }),
 });
 const postgresStorage = z.strictObject({
   type: z.literal('postgres'),
   ttl: duration,
+  prune_interval: duration,
+  stale_turn_after: duration,
   connection_string: text({ required: true }),
   pool_size: integer(1, 10_000, DEFAULT_POOL_SIZE),
 });
 const redisStorage = z.strictObject({
   type: z.literal('redis'),
   ttl: duration,
+  prune_interval: duration,
+  stale_turn_after: duration,
   connection_string: text({ required: true }),
   key_prefix: text({ emptyIsNull: true }),
   cluster: boolean(false),
@@ -408,6 +416,10 @@ const SYNONYMS: Record<string, string> = {
   file: 'path',
   filename: 'path',
   retention: 'ttl',
+  sweepinterval: 'prune_interval',
+  sweepevery: 'prune_interval',
+  staleafter: 'stale_turn_after',
+  staleturntimeout: 'stale_turn_after',
   expiry: 'ttl',
   expire: 'ttl',
   pool: 'pool_size',
@@ -640,7 +652,7 @@ function toParleyConfig(raw: RawConfig): ParleyConfig {
   if (providers.length > 0 && !providers.some((p) => p.default)) providers[0].default = true;
   return {
     listen: { host: raw.listen.host ?? DEFAULT_HOST, port: raw.listen.port ?? DEFAULT_PORT },
-    state_storage: toStateStorage(raw.state_storage),
+    state_storage: withRetention(toStateStorage(raw.state_storage), raw.state_storage),
     model_providers: providers,
     limits: { max_body_bytes: raw.limits.max_body_bytes },
   };
@@ -672,6 +684,17 @@ function toStateStorage(raw: RawConfig['state_storage']): StateStorageConfig | n
       return redis;
     }
   }
+}
+
+/** Adds the retention settings the config sets (absent ones stay absent: defaults apply). */
+function withRetention(
+  storage: StateStorageConfig | null,
+  raw: RawConfig['state_storage'],
+): StateStorageConfig | null {
+  if (storage === null || raw === undefined || raw === null) return storage;
+  if (raw.prune_interval !== null) storage.prune_interval_seconds = raw.prune_interval;
+  if (raw.stale_turn_after !== null) storage.stale_turn_after_seconds = raw.stale_turn_after;
+  return storage;
 }
 
 /** `['model_providers', 2, 'base_url']` -> `model_providers[2].base_url`. */

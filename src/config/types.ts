@@ -1,11 +1,27 @@
 // The validated configuration, as the rest of Parley sees it. `schema.ts` turns YAML (after
 // $VAR substitution) into this shape; nothing downstream reads raw YAML.
 
-export type StateStorageConfig =
+export type StateStorageConfig = (
   | { type: 'memory'; ttl_seconds: number | null; max_entries: number }
   | { type: 'sqlite'; ttl_seconds: number | null; path: string }
   | { type: 'postgres'; ttl_seconds: number | null; connection_string: string; pool_size: number }
-  | RedisStorageConfig;
+  | RedisStorageConfig
+) &
+  RetentionConfig;
+
+/**
+ * Retention work every backend accepts (see src/store/retention.ts). Each is present only when the
+ * config sets it; absent means the default.
+ */
+export interface RetentionConfig {
+  /** How often the gateway prunes expired records and fails stale turns; absent: no sweeper. */
+  prune_interval_seconds?: number;
+  /**
+   * Age after which a turn still `queued`/`in_progress` is taken to belong to a dead instance
+   * and is marked `failed` (code `interrupted`). Must exceed the longest turn. Default 1 hour.
+   */
+  stale_turn_after_seconds?: number;
+}
 
 /** Redis; the optional settings are present only when the config sets them (see docs/redis.md). */
 export interface RedisStorageConfig {

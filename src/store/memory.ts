@@ -220,6 +220,16 @@ export class MemoryStore implements ConversationStore {
     return removed;
   }
 
+  async countExpired(now: number): Promise<number> {
+    this.#assertOpen();
+    let count = 0;
+    for (const stored of this.#responses.values()) if (isExpired(stored.expiresAt, now)) count++;
+    for (const conversation of this.#conversations.values()) {
+      if (isExpired(conversation.record.expiresAt, now)) count++;
+    }
+    return count;
+  }
+
   // ---------- conversations ----------
 
   async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {

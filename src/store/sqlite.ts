@@ -276,6 +276,7 @@ interface Statements {
   conversationAnchor: StatementSync;
   pruneConversations: StatementSync;
   pruneLeases: StatementSync;
+  countExpired: StatementSync;
   acquireLease: StatementSync;
   renewLease: StatementSync;
   releaseLease: StatementSync;
@@ -475,6 +476,10 @@ export class SqliteStore implements ConversationStore {
       s.pruneLeases.run(now * 1000);
     });
     return removed;
+  }
+
+  async countExpired(now: number): Promise<number> {
+    return Number((this.#stmts().countExpired.get(now) as { n: number | bigint }).n);
   }
 
   // ---------- conversations ----------
@@ -1025,6 +1030,10 @@ function prepareStatements(db: DatabaseSync): Statements {
       'DELETE FROM conversations WHERE expires_at IS NOT NULL AND expires_at <= ?',
     ),
     pruneLeases: db.prepare('DELETE FROM conversation_leases WHERE expires_at_ms <= ?'),
+    countExpired: db.prepare(
+      `SELECT (SELECT count(*) FROM responses WHERE expires_at IS NOT NULL AND expires_at <= ?1)
+            + (SELECT count(*) FROM conversations WHERE expires_at IS NOT NULL AND expires_at <= ?1) AS n`,
+    ),
     // Taken when free, expired, or already this holder's; `changes` says whether it was.
     acquireLease: db.prepare(
       `INSERT INTO conversation_leases (conversation_id, holder, expires_at_ms) VALUES (?1, ?2, ?3)

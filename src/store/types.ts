@@ -132,6 +132,12 @@ export interface ConversationStore {
   /** Deletes responses and conversations whose expiry has passed; returns how many records went. */
   pruneExpired(now: number): Promise<number>;
 
+  /**
+   * Optional: how many records pruneExpired(now) would delete, deleting nothing (for
+   * `parley prune --dry-run`). A backend without it has its dry run report "not counted".
+   */
+  countExpired?(now: number): Promise<number>;
+
   // ---------- conversations ----------
   // A conversation is an ordered, append-only item list. A turn created with `conversation`
   // reads all its items as context and, when it finishes `completed` or `incomplete`, its input
