@@ -393,6 +393,11 @@ export class RedisStore implements ConversationStore {
     }
   }
 
+  /** What a prune at `now` would remove: the expiry index's members that are due (for `parley prune --dry-run`). */
+  async countExpired(now: number): Promise<number> {
+    return this.#command((client) => client.zcount(this.#key('x'), '-inf', now));
+  }
+
   // ---------- conversations ----------
 
   async createConversation(conversation: StoredConversation, items: Item[]): Promise<void> {

@@ -318,7 +318,10 @@ describe('RedisStore: nothing left behind', () => {
     const conversation = newConversation({ user: 'u', metadata: { a: '1' } });
     await store.createConversation(conversation, [userMessage('x')]);
     await storeTurn(store, newTurn({ conversationId: conversation.id }));
+    assert.equal(await store.countExpired(NOW()), 0, 'nothing is due yet');
+    assert.equal(await store.countExpired(NOW() + 7200), 5, 'a dry run counts what the prune removes');
     assert.equal(await store.pruneExpired(NOW() + 7200), 5);
+    assert.equal(await store.countExpired(NOW() + 7200), 0);
     assert.deepEqual(await keysOf(prefix), []);
   });
 });
