@@ -5,6 +5,7 @@
 import { createAnthropic } from '@ai-sdk/anthropic';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const anthropicProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? 'Anthropic API (default endpoint)',
@@ -14,6 +15,7 @@ export const anthropicProvider: ProviderFactory = {
       ...(config.access_key ? { apiKey: config.access_key } : {}),
       ...(config.base_url ? { baseURL: config.base_url } : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
     });
     return (modelId: string) => ({
       provider: 'anthropic',

@@ -9,6 +9,7 @@ import { createAzure } from '@ai-sdk/azure';
 import type { RequestParams } from '../protocol/types.ts';
 import { openaiOptions } from './openai.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const azureProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? (config.resource_name ? `https://${config.resource_name}.openai.azure.com/openai` : '(no endpoint)'),
@@ -33,6 +34,7 @@ export const azureProvider: ProviderFactory = {
       apiVersion,
       useDeploymentBasedUrls: dated,
       headers: config.headers,
+      fetch: upstreamFetch,
     });
     const api = config.api ?? (dated ? 'chat' : 'responses');
     return (modelId: string) => ({

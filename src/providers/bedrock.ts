@@ -6,6 +6,7 @@
 import { createAmazonBedrock } from '@ai-sdk/amazon-bedrock';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const bedrockProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? `Bedrock runtime (${config.region ?? process.env.AWS_REGION ?? 'AWS_REGION'})`,
@@ -33,6 +34,7 @@ export const bedrockProvider: ProviderFactory = {
           }
         : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
     });
     return (modelId: string) => ({
       provider: 'bedrock',

@@ -7,6 +7,7 @@ import { createDeepSeek } from '@ai-sdk/deepseek';
 import type { LanguageModelV4CallOptions } from '@ai-sdk/provider';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const deepseekProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? 'DeepSeek API (default endpoint)',
@@ -17,6 +18,7 @@ export const deepseekProvider: ProviderFactory = {
       ...(config.access_key ? { apiKey: config.access_key } : {}),
       ...(config.base_url ? { baseURL: config.base_url } : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
     });
     return (modelId: string) => ({
       provider: 'deepseek',

@@ -5,6 +5,7 @@
 import { createGoogleGenerativeAI } from '@ai-sdk/google';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const googleProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? 'Gemini API (default endpoint)',
@@ -14,6 +15,7 @@ export const googleProvider: ProviderFactory = {
       ...(config.access_key ? { apiKey: config.access_key } : {}),
       ...(config.base_url ? { baseURL: config.base_url } : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
     });
     return (modelId: string) => ({
       provider: 'google',

@@ -3,6 +3,7 @@
 import { createMistral } from '@ai-sdk/mistral';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const mistralProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? 'Mistral API (default endpoint)',
@@ -12,6 +13,7 @@ export const mistralProvider: ProviderFactory = {
       ...(config.access_key ? { apiKey: config.access_key } : {}),
       ...(config.base_url ? { baseURL: config.base_url } : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
     });
     return (modelId: string) => ({
       provider: 'mistral',

@@ -4,6 +4,7 @@
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const openaiCompatibleProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? '(no base_url)',
@@ -14,6 +15,7 @@ export const openaiCompatibleProvider: ProviderFactory = {
       baseURL: config.base_url ?? '',
       ...(config.access_key ? { apiKey: config.access_key } : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
       includeUsage: true,
       // vLLM, Ollama, LM Studio, SGLang and the hosted OpenAI-compatible APIs accept json_schema.
       supportsStructuredOutputs: true,

@@ -8,6 +8,7 @@ import type { SharedV4ProviderOptions } from '@ai-sdk/provider';
 import type { ProviderConfig } from '../config/types.ts';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const openaiProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? 'OpenAI API (default endpoint)',
@@ -18,6 +19,7 @@ export const openaiProvider: ProviderFactory = {
       apiKey: config.access_key ?? (config.base_url ? (process.env.OPENAI_API_KEY ?? '') : undefined),
       ...(config.base_url ? { baseURL: config.base_url } : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
       name: 'openai',
     });
     const api = config.api ?? (config.base_url ? 'chat' : 'responses');

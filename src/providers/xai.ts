@@ -4,6 +4,7 @@
 import { createXai } from '@ai-sdk/xai';
 import type { RequestParams } from '../protocol/types.ts';
 import type { ProviderFactory } from './types.ts';
+import { upstreamFetch } from './upstream-fetch.ts';
 
 export const xaiProvider: ProviderFactory = {
   endpoint: (config) => config.base_url ?? 'xAI API (default endpoint)',
@@ -13,6 +14,7 @@ export const xaiProvider: ProviderFactory = {
       ...(config.access_key ? { apiKey: config.access_key } : {}),
       ...(config.base_url ? { baseURL: config.base_url } : {}),
       headers: config.headers,
+      fetch: upstreamFetch,
     });
     return (modelId: string) => ({
       provider: 'xai',

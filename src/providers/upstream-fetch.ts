@@ -1,0 +1,140 @@
+// The HTTP client under every provider package: `fetch` over node:http(s) keep-alive agents.
+// Node's built-in fetch (undici) was the largest single cost of a turn in profiles (~18% of the
+// gateway's CPU on a non-streaming turn, with its web streams and WASM HTTP parser), and every
+// turn makes one upstream call. This covers what the AI SDK sends (string or byte bodies, a
+// URL) and keeps fetch's contract where callers depend on it: network failures reject with
+// TypeError('fetch failed', {cause}) (the AI SDK marks those retryable), an abort rejects with
+// the signal's reason and errors a body being read, redirects are followed, gzip/deflate/br
+// bodies are decoded. Anything else (a Request object, stream or form bodies) goes to the
+// built-in fetch.
+
+import http from 'node:http';
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true }),
+  'https:': new https.Agent({ keepAlive: true }),
+};
+
+const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
+const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 20;
+
+type Body = string | Uint8Array | null;
+
+export const upstreamFetch: typeof fetch = (input, init = {}) => {
+  const body = init.body ?? null;
+  const simpleBody = body === null || typeof body === 'string' || body instanceof Uint8Array;
+  if ((typeof input !== 'string' && !(input instanceof URL)) || !simpleBody) return fetch(input, init);
+  const headers: Record<string, string> = {};
+  new Headers(init.headers).forEach((value, name) => {
+    headers[name] = value;
+  });
+  return send(
+    new URL(input),
+    (init.method ?? 'GET').toUpperCase(),
+    headers,
+    body as Body,
+    init.signal ?? null,
+    0,
+  );
+};
+
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: Body,
+  signal: AbortSignal | null,
+  redirects: number,
+): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const agent = agents[url.protocol as keyof typeof agents];
+    if (!agent) {
+      reject(new TypeError('fetch failed', { cause: new Error(`unsupported protocol ${url.protocol}`) }));
+      return;
+    }
+    const request = (url.protocol === 'https:' ? https : http).request(url, { method, headers, agent });
+    let settled = false;
+    const onAbort = () => request.destroy(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const detach = () => signal?.removeEventListener('abort', onAbort);
+
+    request.on('error', (error) => {
+      if (settled) return;
+      settled = true;
+      detach();
+      reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: error }));
+    });
+    request.on('response', (response) => {
+      settled = true;
+      const status = response.statusCode ?? 0;
+      const location = response.headers.location;
+      if (REDIRECT_STATUS.has(status) && location !== undefined && redirects < MAX_REDIRECTS) {
+        response.resume();
+        detach();
+        // As fetch does: 303, and 301/302 after a POST, continue as a GET without a body.
+        const toGet = status === 303 || ((status === 301 || status === 302) && method === 'POST');
+        const next = { ...headers };
+        if (toGet) {
+          delete next['content-type'];
+          delete next['content-length'];
+        }
+        send(
+          new URL(location, url),
+          toGet ? 'GET' : method,
+          next,
+          toGet ? null : body,
+          signal,
+          redirects + 1,
+        ).then(resolve, reject);
+        return;
+      }
+      const responseHeaders = new Headers();
+      for (let i = 0; i < response.rawHeaders.length; i += 2) {
+        responseHeaders.append(response.rawHeaders[i], response.rawHeaders[i + 1]);
+      }
+      if (method === 'HEAD' || NULL_BODY_STATUS.has(status)) {
+        response.resume();
+        detach();
+        resolve(new Response(null, { status, statusText: response.statusMessage, headers: responseHeaders }));
+        return;
+      }
+      // An abort while the body is read errors the body with the signal's reason, as in fetch.
+      signal?.removeEventListener('abort', onAbort);
+      const onBodyAbort = () => response.destroy(signal?.reason);
+      signal?.addEventListener('abort', onBodyAbort, { once: true });
+      response.once('close', () => signal?.removeEventListener('abort', onBodyAbort));
+      const stream = decode(response, responseHeaders.get('content-encoding'));
+      resolve(
+        new Response(Readable.toWeb(stream) as ReadableStream<Uint8Array>, {
+          status,
+          statusText: response.statusMessage,
+          headers: responseHeaders,
+        }),
+      );
+    });
+    request.end(body ?? undefined);
+  });
+}
+
+function decode(response: http.IncomingMessage, encoding: string | null): Readable {
+  const coding = encoding?.trim().toLowerCase();
+  const decoder =
+    coding === 'gzip' || coding === 'x-gzip'
+      ? zlib.createGunzip()
+      : coding === 'deflate'
+        ? zlib.createInflate()
+        : coding === 'br'
+          ? zlib.createBrotliDecompress()
+          : null;
+  if (!decoder) return response;
+  response.on('error', (error) => decoder.destroy(error));
+  return response.pipe(decoder);
+}
