@@ -29,7 +29,12 @@ export async function createGateway(config: ParleyConfig, options: GatewayOption
   const models = createModelRegistry(config.model_providers);
   const store = config.state_storage ? await createStore(config.state_storage) : null;
   if (store) await store.open();
-  const engine = new Engine({ store, models, ttlSeconds: config.state_storage?.ttl_seconds ?? null });
+  const engine = new Engine({
+    store,
+    models,
+    ttlSeconds: config.state_storage?.ttl_seconds ?? null,
+    context: { compaction: config.compaction ?? null },
+  });
   const app = buildApp({ engine, maxBodyBytes: config.limits.max_body_bytes, logger: options.logger ?? false });
   engine.setBackgroundErrorReporter((error, context) => app.log.error({ err: error }, context));
   const sweeper = store && config.state_storage ? await startRetention(store, config.state_storage, app) : null;

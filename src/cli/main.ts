@@ -7,6 +7,7 @@ import { ConfigError, type ParleyConfig } from '../config/types.ts';
 import { createGateway } from '../gateway.ts';
 import { createModelRegistry } from '../providers/registry.ts';
 import { StoreNotAvailableError } from '../store/index.ts';
+import { chatCommand } from './chat.ts';
 import { exportCommand } from './export.ts';
 import { importCommand } from './import.ts';
 import { migrateCommand } from './migrate.ts';
@@ -24,6 +25,8 @@ Commands:
               [--conversation ID] [--since DATE|7d] [--tenant T]
   import    Read a \`parley export\` file (or - for stdin) into the configured store
               FILE
+  chat      Chat in the terminal on a conversation, against a gateway or in-process
+              [--model M] [--conversation ID] [--url URL | --config FILE]
 
 Options:
   --config FILE   Config file (default: ./parley.yaml, else settings from the environment)
@@ -33,6 +36,7 @@ Options:
 `;
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'chat') return chatCommand(argv.slice(1)); // its own options (chat.ts)
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -110,6 +110,18 @@ function oneOf<const T extends string>(values: readonly T[]) {
   });
 }
 
+/** A price in USD (per million tokens): a number >= 0; a numeric string counts. */
+function price(options: { required?: boolean } = {}) {
+  return field<number | null>((input) => {
+    if (isAbsent(input)) return options.required ? { error: 'is required: USD per million tokens, e.g. 2.5' } : { value: null };
+    const n = typeof input === 'string' && input.trim() !== '' ? Number(input) : input;
+    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
+      return { error: `must be a price in USD per million tokens (a number of 0 or more, e.g. 2.5), not ${kindOf(input)}` };
+    }
+    return { value: n };
+  });
+}
+
 const duration = field<number | null>((input) => {
   if (isAbsent(input)) return { value: null };
   if (typeof input !== 'string' && typeof input !== 'number') {
@@ -289,6 +301,17 @@ const retriesSchema = z.strictObject({
   backoff_ms: integer(0, 10 * 60 * 1000, DEFAULT_RETRY_BACKOFF_MS),
 });
 
+const pricingSchema = z.strictObject({
+  input_per_million: price({ required: true }),
+  output_per_million: price({ required: true }),
+  cached_input_per_million: price(),
+});
+
+const compactionSchema = z.strictObject({
+  model: text({ emptyIsNull: true }),
+  instructions: text({ emptyIsNull: true }),
+});
+
 const awsSchema = z.strictObject({
   access_key_id: text({ required: true }),
   secret_access_key: text({ required: true }),
@@ -304,6 +327,8 @@ export const providerSchema = z.strictObject({
   api: oneOf(['chat', 'responses'] as const),
   headers,
   context_window: integer(1, Number.MAX_SAFE_INTEGER, null),
+  max_output_tokens: integer(1, Number.MAX_SAFE_INTEGER, null),
+  pricing: pricingSchema.nullish(),
   api_version: text({ emptyIsNull: true }),
   resource_name: resourceName,
   region: text({ emptyIsNull: true }),
@@ -319,6 +344,7 @@ const PROVIDER_NESTED_KEYS: Record<string, readonly string[]> = {
   timeout: Object.keys(timeoutSchema.shape),
   retries: Object.keys(retriesSchema.shape),
   aws: Object.keys(awsSchema.shape),
+  pricing: Object.keys(pricingSchema.shape),
 };
 
 /** Absent or `key:` (null) both mean "use the defaults". */
@@ -331,6 +357,7 @@ export const configSchema = z.strictObject({
   state_storage: stateStorageSchema.nullish(),
   model_providers: z.preprocess((input) => (isAbsent(input) ? [] : input), z.array(providerSchema)),
   limits: section(limitsSchema),
+  compaction: compactionSchema.nullish(),
 });
 
 type RawConfig = z.output<typeof configSchema>;
@@ -338,6 +365,7 @@ type RawConfig = z.output<typeof configSchema>;
 const TOP_LEVEL_KEYS = Object.keys(configSchema.shape);
 const LISTEN_KEYS = Object.keys(listenSchema.shape);
 const LIMITS_KEYS = Object.keys(limitsSchema.shape);
+const COMPACTION_KEYS = Object.keys(compactionSchema.shape);
 const PROVIDER_KEYS = Object.keys(providerSchema.shape);
 
 // ---------------------------------------------------------------------------------------------
@@ -379,6 +407,15 @@ const SYNONYMS: Record<string, string> = {
   alias: 'name',
   isdefault: 'default',
   contextlength: 'context_window',
+  maxoutput: 'max_output_tokens',
+  maxtokens: 'max_output_tokens',
+  outputreserve: 'max_output_tokens',
+  price: 'pricing',
+  prices: 'pricing',
+  cost: 'pricing',
+  cachedinput: 'cached_input_per_million',
+  summarizer: 'compaction',
+  summariser: 'compaction',
   contextsize: 'context_window',
   maxcontext: 'context_window',
   protocol: 'api',
@@ -477,6 +514,7 @@ function unknownKeyMessage(key: string, path: PathSegment[], data: unknown): str
   let known: readonly string[] = TOP_LEVEL_KEYS;
   if (path.length === 1 && path[0] === 'listen') known = LISTEN_KEYS;
   else if (path.length === 1 && path[0] === 'limits') known = LIMITS_KEYS;
+  else if (path.length === 1 && path[0] === 'compaction') known = COMPACTION_KEYS;
   else if (path[0] === 'model_providers') {
     known = path.length === 3 && typeof path[2] === 'string' ? (PROVIDER_NESTED_KEYS[path[2]] ?? PROVIDER_KEYS) : PROVIDER_KEYS;
   }
@@ -647,6 +685,14 @@ function toParleyConfig(raw: RawConfig): ParleyConfig {
     if (p.timeout) config.timeout = { connect_ms: p.timeout.connect_ms, idle_ms: p.timeout.idle_ms, total_ms: p.timeout.total_ms };
     if (p.retries) config.retries = { max: p.retries.max ?? 0, backoff_ms: p.retries.backoff_ms ?? DEFAULT_RETRY_BACKOFF_MS };
     if (p.fallbacks !== null) config.fallbacks = p.fallbacks;
+    if (p.max_output_tokens !== null) config.max_output_tokens = p.max_output_tokens;
+    if (p.pricing) {
+      config.pricing = {
+        input_per_million: p.pricing.input_per_million as number,
+        output_per_million: p.pricing.output_per_million as number,
+        cached_input_per_million: p.pricing.cached_input_per_million,
+      };
+    }
     return config;
   });
   if (providers.length > 0 && !providers.some((p) => p.default)) providers[0].default = true;
@@ -655,6 +701,7 @@ function toParleyConfig(raw: RawConfig): ParleyConfig {
     state_storage: withRetention(toStateStorage(raw.state_storage), raw.state_storage),
     model_providers: providers,
     limits: { max_body_bytes: raw.limits.max_body_bytes },
+    ...(raw.compaction ? { compaction: { model: raw.compaction.model, instructions: raw.compaction.instructions } } : {}),
   };
 }
 

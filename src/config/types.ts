@@ -55,6 +55,13 @@ export interface ProviderConfig {
   headers: Record<string, string>;
   /** Total tokens the model accepts (input + output); null when unknown. */
   context_window: number | null;
+  /**
+   * Tokens kept free for the answer when fitting the context into `context_window`, for requests
+   * that set no `max_output_tokens` (which is reserved instead). Present only when set.
+   */
+  max_output_tokens?: number;
+  /** USD per million tokens, for the cost of each turn and conversation. Present only when set. */
+  pricing?: ModelPricing;
 
   // Provider-specific settings. Each is present only when the config sets it, so a config that
   // uses none of them reads exactly as before.
@@ -73,6 +80,22 @@ export interface ProviderConfig {
   retries?: ProviderRetries;
   /** Models (alias, `<provider>/<model id>` or bare id) tried in order when this one fails before streaming. */
   fallbacks?: string[];
+}
+
+/** A model's prices in USD per million tokens. */
+export interface ModelPricing {
+  input_per_million: number;
+  output_per_million: number;
+  /** Input tokens served from the provider's prompt cache; null: priced as other input. */
+  cached_input_per_million: number | null;
+}
+
+/** How compaction summaries are written (`context_management` and POST /v1/responses/compact). */
+export interface CompactionConfig {
+  /** The configured model that writes summaries; null: the model the request names. */
+  model: string | null;
+  /** Instructions for it; null: Parley's own (context/compaction.ts). */
+  instructions: string | null;
 }
 
 export interface AwsCredentials {
@@ -107,6 +130,8 @@ export interface ParleyConfig {
     /** Largest request body accepted, in bytes. */
     max_body_bytes: number;
   };
+  /** Present only when the config has a `compaction` section. */
+  compaction?: CompactionConfig;
 }
 
 /** One problem in a config file, with the path to the offending value (`model_providers[2].base_url`). */

@@ -9,6 +9,7 @@
 // are estimates (see the constants below): providers frame them in ways no public tokenizer shows.
 
 import type { ContentPart, FunctionTool, Item } from '../protocol/types.ts';
+import { compactionText } from '../protocol/compaction-content.ts';
 
 export type EncodingName = 'o200k_base' | 'cl100k_base';
 
@@ -116,6 +117,9 @@ function createCounter(encoding: EncodingName | 'estimate', encode: Encode): Tok
           for (const s of item.summary) content += text(s.text);
           return framed('assistant', content);
         }
+        case 'compaction':
+          // Sent upstream as a user message carrying the summary.
+          return framed('user', text(compactionText(item)));
       }
     },
     instructions(instructions) {
@@ -176,6 +180,9 @@ export function itemTokenUpperBound(item: Item): number {
     case 'reasoning':
       bytes += 9;
       for (const s of item.summary) add(s.text);
+      break;
+    case 'compaction':
+      add(compactionText(item));
       break;
   }
   return MESSAGE_OVERHEAD + bytes;

@@ -35,8 +35,11 @@ export function truncateToFit(items: readonly Item[], budget: number, count: (it
   return items.filter((_, i) => dropped[i] === 0);
 }
 
-/** Indexes of the droppable items, grouped by turn, oldest first; pinned items belong to no group. */
-function turnGroups(items: readonly Item[]): number[][] {
+/**
+ * Indexes of the droppable items, grouped by turn, oldest first; pinned items belong to no group.
+ * Each group is a contiguous run of the unpinned items. Compaction splits on the same groups.
+ */
+export function turnGroups(items: readonly Item[]): number[][] {
   // group[i] is the turn of item i, or -1 when it is pinned.
   const group = new Int32Array(items.length);
   const callTurn = new Map<string, number>();

@@ -1,8 +1,8 @@
 // Fits a turn's context into the model's context window (ProviderConfig.context_window) according
 // to the request's `truncation`:
 //
-// - The budget for the items is the window minus `max_output_tokens` (when set), the
-//   instructions, the tool definitions and the reply priming.
+// - The budget for the items is the window minus `max_output_tokens` (the request's, else the
+//   model's configured reserve), the instructions, the tool definitions and the reply priming.
 // - `auto`: the oldest whole turns are dropped (truncateToFit) until the rest fits.
 // - `disabled`: a context that does not fit is a 400 `context_length_exceeded`, before anything
 //   is stored or sent upstream.
@@ -28,12 +28,14 @@ export interface WindowModel {
   /** The provider's model id, which picks the tokenizer. */
   modelId: string;
   contextWindow: number | null;
+  /** Reserved for the answer when the request sets no max_output_tokens. */
+  maxOutputTokens?: number | null;
 }
 
 export async function fitContextWindow(items: Item[], request: WindowRequest, model: WindowModel): Promise<Item[]> {
   const window = model.contextWindow;
   if (window === null) return items;
-  const reserved = request.max_output_tokens ?? 0;
+  const reserved = request.max_output_tokens ?? model.maxOutputTokens ?? 0;
 
   let bound = REPLY_PRIMING + (request.instructions ? Buffer.byteLength(request.instructions, 'utf8') + 10 : 0);
   for (const tool of request.tools) bound += 9 + Buffer.byteLength(JSON.stringify(tool), 'utf8');

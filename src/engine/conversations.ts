@@ -10,17 +10,20 @@ import {
   type ConversationDeleted,
   type ConversationObject,
   type CreateConversationRequest,
+  type ForkConversationRequest,
   type ListConversationsRequest,
   type ListObject,
   toListObject,
 } from '../protocol/conversations.ts';
 import { ApiError, invalidRequest, storeUnavailable } from '../protocol/errors.ts';
 import { newId } from '../protocol/ids.ts';
+import { METADATA_MAX_PAIRS } from '../protocol/request.ts';
 import { nowSeconds, toClientItem } from '../protocol/response.ts';
 import type { Item } from '../protocol/types.ts';
 import { emptyConversationUsage } from '../store/codec.ts';
 import type { ConversationStore, ListOptions, StoredConversation } from '../store/types.ts';
 import { DEFAULT_TENANT } from '../store/types.ts';
+import { type ConversationDetails, toConversationDetails } from './bookkeeping.ts';
 
 export interface ConversationLeaseOptions {
   /** How long a lease lives unless renewed; a dead instance blocks a conversation at most this long. */
@@ -53,6 +56,8 @@ export interface ConversationTurn {
   readonly id: string;
   /** Every item of the conversation, oldest first: the context of the turn. */
   readonly items: Item[];
+  /** The conversation's user: a turn without a `user` of its own is stored as theirs. */
+  readonly user: string | null;
   /** Lets the next turn in; call once the turn is persisted (or failed). Idempotent. */
   release(): Promise<void>;
 }
@@ -147,6 +152,78 @@ export class Conversations {
     return toConversationObject(conversation);
   }
 
+  /**
+   * PATCH /v1/conversations/{id} (Parley extension): merges metadata atomically in the store
+   * (a string sets a key, null removes it). The result may hold at most 16 pairs.
+   */
+  async mergeMetadata(id: string, patch: Record<string, string | null>): Promise<ConversationObject> {
+    const store = this.#requireStore(404);
+    const current = await storeCall(() => store.getConversation(id));
+    if (current === null) throw conversationNotFound(id);
+    const keys = new Set(Object.keys(current.metadata));
+    for (const [key, value] of Object.entries(patch)) {
+      if (value === null) keys.delete(key);
+      else keys.add(key);
+    }
+    if (keys.size > METADATA_MAX_PAIRS) {
+      throw invalidRequest(
+        `Invalid 'metadata': the merged metadata would have ${keys.size} key-value pairs; at most ${METADATA_MAX_PAIRS} are allowed.`,
+        'metadata',
+        'invalid_value',
+      );
+    }
+    const conversation = await storeCall(() => store.mergeConversationMetadata(id, patch));
+    if (conversation === null) throw conversationNotFound(id);
+    return toConversationObject(conversation);
+  }
+
+  /** GET /v1/conversations/{id}/details (Parley extension): owner, timestamps and running totals. */
+  async details(id: string): Promise<ConversationDetails> {
+    const store = this.#requireStore(404);
+    const conversation = await storeCall(() => store.getConversation(id));
+    if (conversation === null) throw conversationNotFound(id);
+    return toConversationDetails(conversation);
+  }
+
+  /**
+   * POST /v1/conversations/{id}/fork (Parley extension): a new conversation holding the items up
+   * to and including `item_id` (default: all of them), with the same item ids, the source's user,
+   * and the given metadata (default: the source's). The two then grow independently.
+   */
+  async fork(id: string, request: ForkConversationRequest): Promise<ConversationObject> {
+    const store = this.#requireStore(404);
+    const source = await storeCall(() => store.getConversation(id));
+    if (source === null) throw conversationNotFound(id);
+    let itemId = request.item_id;
+    if (itemId === null) {
+      const newest = await storeCall(() => store.listConversationItems(id, { limit: 1, order: 'desc' }));
+      if (newest === null) throw conversationNotFound(id);
+      if (newest.items.length === 0) {
+        throw invalidRequest(`Conversation '${id}' has no items to fork from.`, 'item_id', 'invalid_value');
+      }
+      itemId = newest.items[0].id;
+    }
+    const createdAt = nowSeconds();
+    const target: StoredConversation = {
+      id: newId('conv'),
+      tenant: source.tenant,
+      createdAt,
+      metadata: request.metadata ?? source.metadata,
+      user: source.user,
+      itemCount: 0,
+      expiresAt: this.#ttlSeconds === null ? null : createdAt + this.#ttlSeconds,
+      usage: emptyConversationUsage(),
+      updatedAt: createdAt,
+    };
+    const upTo = itemId;
+    const fork = await storeCall(() => store.forkConversation(id, upTo, target));
+    if (fork === null) {
+      if ((await storeCall(() => store.getConversation(id))) === null) throw conversationNotFound(id);
+      throw itemNotFound(id, upTo);
+    }
+    return toConversationObject(fork);
+  }
+
   /** GET /v1/conversations: a Parley extension, filtered by `user` and metadata pairs. */
   async list(request: ListConversationsRequest): Promise<ListObject<ConversationObject>> {
     const store = this.#requireStore(404);
@@ -170,8 +247,8 @@ export class Conversations {
       );
     }
     // An unknown conversation fails at once rather than after queueing behind its turns.
-    if ((await storeCall(() => store.getConversation(id))) === null)
-      throw conversationNotFound(id, 'conversation');
+    const record = await storeCall(() => store.getConversation(id));
+    if (record === null) throw conversationNotFound(id, 'conversation');
 
     const leave = await this.#queue.enter(id, signal);
     const holder = `${this.#instance}:${randomUUID()}`;
@@ -212,7 +289,7 @@ export class Conversations {
     try {
       const items = await storeCall(() => store.loadConversationItems(id));
       if (items === null) throw conversationNotFound(id, 'conversation');
-      return { id, items, release };
+      return { id, items, user: record.user, release };
     } catch (error) {
       await release();
       throw error;

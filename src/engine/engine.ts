@@ -3,7 +3,6 @@
 // the library face both drive this; neither knows about stores or providers directly.
 
 import type { LanguageModelV4StreamPart } from '@ai-sdk/provider';
-import { countInputTokens, fitContextWindow } from '../context/window.ts';
 import { ApiError, invalidRequest, notFound, storeUnavailable } from '../protocol/errors.ts';
 import { newId } from '../protocol/ids.ts';
 import { nowSeconds, type ResponseState, toResponseObject } from '../protocol/response.ts';
@@ -11,9 +10,12 @@ import type { CreateResponseRequest, Item, ResponseObject, StreamEvent } from '.
 import { toUpstreamError } from '../providers/call.ts';
 import { toCallOptions, toModelPrompt } from '../providers/prompt.ts';
 import { startResilientCall } from '../providers/resilient-call.ts';
-import type { ModelRegistry } from '../providers/types.ts';
+import type { ModelRegistry, ResolvedModel } from '../providers/types.ts';
+import type { CompactRequest, CompactResource } from '../protocol/compact.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from '../store/types.ts';
 import { ChainBrokenError, DEFAULT_TENANT, StoreConflictError } from '../store/types.ts';
+import { addUsage, sumCosts, usageCost } from './bookkeeping.ts';
+import { ContextManager, type ContextOptions } from './context.ts';
 import { type ConversationTurn, Conversations } from './conversations.ts';
 import { type EventSink, OutputAssembler } from './output.ts';
 import { applyStop } from './stop.ts';
@@ -26,6 +28,8 @@ export interface EngineOptions {
   ttlSeconds: number | null;
   /** Reports failures the client cannot see (e.g. a store write after the client left). */
   onBackgroundError?: (error: unknown, context: string) => void;
+  /** Compaction settings and the library's context policy hook (engine/context.ts). */
+  context?: ContextOptions;
 }
 
 export interface CreateOptions {
@@ -45,6 +49,8 @@ export class Engine {
   readonly models: ModelRegistry;
   /** The Conversations API, and the serialisation of turns on one conversation. */
   readonly conversations: Conversations;
+  /** Compaction, the context policy and the window: what of the history each turn sends. */
+  readonly context: ContextManager;
   private readonly ttlSeconds: number | null;
   private onBackgroundError: (error: unknown, context: string) => void;
 
@@ -53,6 +59,7 @@ export class Engine {
     this.models = options.models;
     this.ttlSeconds = options.ttlSeconds;
     this.onBackgroundError = options.onBackgroundError ?? (() => {});
+    this.context = new ContextManager(options.models, options.context);
     this.conversations = new Conversations({
       store: options.store,
       ttlSeconds: options.ttlSeconds,
@@ -113,7 +120,8 @@ export class Engine {
           ? []
           : await this.loadHistory(request.previous_response_id);
     const context: Item[] = history.length === 0 ? request.input : [...history, ...request.input];
-    const prompt = toModelPrompt(await fitContextWindow(context, request.params, resolved), request.params.instructions);
+    const prepared = await this.context.prepare(context, request, resolved, options.signal);
+    const prompt = toModelPrompt(prepared.items, request.params.instructions);
 
     const persist = request.store && this.store !== null;
     if (request.background && !persist) {
@@ -138,7 +146,7 @@ export class Engine {
     };
 
     if (persist) {
-      await this.storeCall(() => this.store!.beginTurn(this.toStored(state, request.input)));
+      await this.storeCall(() => this.store!.beginTurn(this.toStored(state, request.input, conversation?.user ?? null)));
     }
 
     let sequence = 0;
@@ -161,9 +169,10 @@ export class Engine {
       emit?.({ type: 'response.in_progress', response: toResponseObject(state) });
     }
     let parts: AsyncIterable<LanguageModelV4StreamPart>;
+    let served: ResolvedModel = resolved;
     try {
       // Timeouts, retries and fallbacks happen in there, all before the first chunk.
-      ({ parts } = await startResilientCall(this.models, surface.model(resolved), {
+      ({ parts, served } = await startResilientCall(this.models, surface.model(resolved), {
         prompt,
         options: toCallOptions(request.params),
         params: request.params,
@@ -185,6 +194,8 @@ export class Engine {
       emit?.({ type: 'response.created', response: toResponseObject(state) });
       emit?.({ type: 'response.in_progress', response: toResponseObject(state) });
     }
+    // The summary that now stands in for the older turns is the turn's first output item.
+    if (prepared.compaction) assembler.addComplete(prepared.compaction);
 
     let failure: ApiError | null = null;
     try {
@@ -211,11 +222,12 @@ export class Engine {
       state.incompleteDetails = incomplete ? { reason: incomplete } : null;
       state.completedAt = nowSeconds();
     }
-    state.usage = assembler.usage;
+    state.usage = addUsage(assembler.usage, prepared.compactionUsage);
+    const costUsd = sumCosts(usageCost(assembler.usage, served.pricing), usageCost(prepared.compactionUsage, prepared.compactionModel?.pricing));
 
     if (persist) {
       try {
-        await this.store!.finishTurn(state.id, this.toResult(state));
+        await this.store!.finishTurn(state.id, this.toResult(state, costUsd));
       } catch (error) {
         if (request.background && error instanceof StoreConflictError) {
           // Finished elsewhere first (cancelled through another gateway instance, or marked stale):
@@ -257,6 +269,7 @@ export class Engine {
    * after `truncation` (see context/window.ts for how they are counted).
    */
   async countInputTokens(request: CreateResponseRequest): Promise<number> {
+    // Compaction items in the history count as the summaries they stand for; none is made here.
     const resolved = this.models.resolve(request.model);
     let history: Item[] = [];
     if (request.conversation !== null) {
@@ -267,9 +280,21 @@ export class Engine {
     } else if (request.previous_response_id !== null) {
       history = await this.loadHistory(request.previous_response_id);
     }
-    const context = await fitContextWindow([...history, ...request.input], request.params, resolved);
-    toModelPrompt(context, request.params.instructions); // the same 400s as creating the response
-    return countInputTokens(context, request.params, resolved.modelId);
+    const { items, tokens } = await this.context.countInputTokens([...history, ...request.input], request, resolved);
+    toModelPrompt(items, request.params.instructions); // the same 400s as creating the response
+    return tokens;
+  }
+
+  /** POST /v1/responses/compact: the context (history and input) summarised into a compaction item. */
+  async compact(request: CompactRequest, signal?: AbortSignal): Promise<CompactResource> {
+    this.models.resolve(request.model);
+    const history = request.previous_response_id === null ? [] : await this.loadHistory(request.previous_response_id);
+    return this.context.compact([...history, ...request.input], request, signal);
+  }
+
+  /** Deletes every response and conversation of `user` (a data-protection request). */
+  async deleteUserData(user: string): Promise<{ responses: number; conversations: number }> {
+    return this.storeCall(() => this.requireStore('user').deleteUserData(DEFAULT_TENANT, user));
   }
 
   async deleteResponse(id: string): Promise<{ id: string; object: 'response'; deleted: true }> {
@@ -363,11 +388,12 @@ export class Engine {
     }
   }
 
-  private toStored(state: ResponseState, input: Item[]): StoredResponse {
+  /** `owner`: the conversation's user, for a turn on it without a `user` of its own (deleteUserData finds it). */
+  private toStored(state: ResponseState, input: Item[], owner: string | null = null): StoredResponse {
     return {
       id: state.id,
       tenant: DEFAULT_TENANT,
-      user: state.params.user,
+      user: state.params.user ?? owner,
       previousResponseId: state.previousResponseId,
       conversationId: state.conversationId ?? null,
       model: state.model,
@@ -384,7 +410,7 @@ export class Engine {
     };
   }
 
-  private toResult(state: ResponseState): TurnResult {
+  private toResult(state: ResponseState, costUsd: number | null = null): TurnResult {
     return {
       status: state.status as TurnResult['status'],
       completedAt: state.completedAt,
@@ -392,7 +418,7 @@ export class Engine {
       usage: state.usage,
       error: state.error,
       incompleteDetails: state.incompleteDetails,
-      costUsd: null,
+      costUsd,
     };
   }
 }

@@ -140,6 +140,13 @@ export class OutputAssembler {
     return null;
   }
 
+  /** Adds an item that is complete as it is (a compaction item), announcing it added and done. */
+  addComplete(item: Item): void {
+    const outputIndex = this.output.push(item) - 1;
+    this.emit?.({ type: 'response.output_item.added', output_index: outputIndex, item: toClientItem(item) });
+    this.emit?.({ type: 'response.output_item.done', output_index: outputIndex, item: toClientItem(item) });
+  }
+
   /** Closes every item still open, marking it `incomplete` when the turn did not finish cleanly. */
   closeAll(status: 'completed' | 'incomplete'): void {
     for (const id of [...this.texts.keys()]) this.endText(id, status);

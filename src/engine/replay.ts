@@ -106,7 +106,7 @@ export class SnapshotReplayer {
         this.#send({ type: 'response.function_call_arguments.delta', item_id: item.id, output_index: index, delta });
       }
       // Reasoning items carry no status: one is complete once something follows it.
-      const complete = item.type === 'reasoning' ? index < output.length - 1 : item.status !== 'in_progress';
+      const complete = item.type === 'reasoning' ? index < output.length - 1 : item.type === 'compaction' || item.status !== 'in_progress';
       if (complete) this.#close(index, raw);
     });
   }

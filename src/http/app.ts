@@ -9,6 +9,7 @@ import { conversationsRoutes } from './routes/conversations.ts';
 import { healthRoutes } from './routes/health.ts';
 import { modelsRoutes } from './routes/models.ts';
 import { responsesRoutes } from './routes/responses.ts';
+import { usersRoutes } from './routes/users.ts';
 
 export interface AppOptions {
   engine: Engine;
@@ -38,5 +39,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   app.register(responsesRoutes(options.engine));
   app.register(chatCompletionsRoutes(options.engine.models));
   app.register(conversationsRoutes(options.engine.conversations));
+  app.register(usersRoutes(options.engine));
   return app;
 }

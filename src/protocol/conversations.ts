@@ -49,6 +49,9 @@ export interface CreateConversationRequest {
 export interface ListConversationsRequest {
   user?: string;
   metadata?: Record<string, string>;
+  /** Unix seconds: conversations created at or after / before (`created_after`, `created_before`). */
+  createdAfter?: number;
+  createdBefore?: number;
   limit: number;
   order: 'asc' | 'desc';
   after?: string;
@@ -147,7 +150,8 @@ export function parseIncludeQuery(query: Record<string, unknown>): string[] {
 
 /**
  * GET /v1/conversations (a Parley extension): `user`, `metadata[key]=value` (every pair must
- * match), `limit` (1-100, default 20), `order` (default `desc`, newest first), `after` (an id).
+ * match), `created_after` / `created_before` (unix seconds; at or after, before), `limit` (1-100,
+ * default 20), `order` (default `desc`, newest first), `after` (an id).
  */
 export function parseListConversations(query: Record<string, unknown>): ListConversationsRequest {
   const out: ListConversationsRequest = { ...parsePaging(query) };
@@ -156,6 +160,15 @@ export function parseListConversations(query: Record<string, unknown>): ListConv
   for (const [key, value] of Object.entries(query)) {
     if (key === 'user') {
       out.user = singleString(key, value);
+      continue;
+    }
+    if (key === 'created_after' || key === 'created_before') {
+      const raw = singleString(key, value);
+      if (!/^\d{1,15}$/.test(raw)) {
+        throw invalidRequest(`Invalid '${key}': expected unix seconds (a whole number), got '${raw.slice(0, 32)}'.`, key, 'invalid_value');
+      }
+      if (key === 'created_after') out.createdAfter = Number(raw);
+      else out.createdBefore = Number(raw);
       continue;
     }
     const match = /^metadata\[(.+)\]$/.exec(key);
@@ -175,6 +188,51 @@ export function parseListConversations(query: Record<string, unknown>): ListConv
   }
   if (pairs > 0) out.metadata = metadata;
   return out;
+}
+
+/**
+ * PATCH /v1/conversations/{id} (Parley extension): `{"metadata": {key: value | null}}` merges
+ * (a string sets the key, null removes it), where POST replaces the whole metadata.
+ */
+export function parseMergeMetadata(raw: unknown): Record<string, string | null> {
+  const body = requireObject(raw);
+  rejectUnknown(body, new Set(['metadata']));
+  const patch = body.metadata;
+  if (patch === undefined || patch === null) {
+    throw invalidRequest("Missing required parameter: 'metadata'.", 'metadata', 'missing_required_parameter');
+  }
+  if (typeof patch !== 'object' || Array.isArray(patch)) throw typeError('metadata', 'an object', patch);
+  const removals: string[] = [];
+  const sets: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(patch as Body)) {
+    if (value === null) removals.push(key);
+    else Object.defineProperty(sets, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  const out: Record<string, string | null> = parseMetadata(sets);
+  for (const key of removals) {
+    Object.defineProperty(out, key, { value: null, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+export interface ForkConversationRequest {
+  /** The last item the fork keeps; null: the conversation's newest item. */
+  item_id: string | null;
+  /** The fork's metadata; null: the source's. */
+  metadata: Record<string, string> | null;
+}
+
+/** POST /v1/conversations/{id}/fork (Parley extension): `{"item_id"?, "metadata"?}`. */
+export function parseForkConversation(raw: unknown): ForkConversationRequest {
+  const body = raw === undefined || raw === null || raw === '' ? {} : requireObject(raw);
+  rejectUnknown(body, new Set(['item_id', 'metadata']));
+  const itemId = body.item_id ?? null;
+  if (itemId !== null && typeof itemId !== 'string') throw typeError('item_id', 'an item id (a string)', itemId);
+  if (itemId === '') throw invalidRequest("'item_id' must not be empty.", 'item_id', 'invalid_value');
+  return {
+    item_id: itemId,
+    metadata: body.metadata === undefined || body.metadata === null ? null : parseMetadata(body.metadata),
+  };
 }
 
 /** `limit`, `order` and `after` of a list endpoint. */

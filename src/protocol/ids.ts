@@ -17,7 +17,7 @@ function randomHex(): string {
   return hex;
 }
 
-export type IdPrefix = 'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'conv' | 'call';
+export type IdPrefix = 'resp' | 'msg' | 'fc' | 'fco' | 'rs' | 'conv' | 'call' | 'cmp';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomHex()}`;

@@ -2,11 +2,13 @@
 // ApiError naming the offending `param` exactly as OpenAI does (`input[2].content[0].text`).
 // Hand-written rather than a schema library: the error messages are the product here.
 
+import { openCompaction } from './compaction-content.ts';
 import { parseConversationParam } from './conversations.ts';
 import { invalidRequest } from './errors.ts';
 import { newId } from './ids.ts';
 import type {
   ContentPart,
+  ContextManagement,
   CreateResponseRequest,
   FunctionTool,
   Item,
@@ -50,6 +52,7 @@ const KNOWN_FIELDS = new Set([
   'service_tier',
   'conversation',
   'prompt',
+  'context_management',
 ]);
 
 /** Accepted by OpenAI but not served by this build: a clear 400 beats silently ignoring them. */
@@ -57,7 +60,7 @@ const NOT_YET_SUPPORTED: Record<string, string> = {
   prompt: 'Prompt templates (`prompt`) are not supported by this gateway; send `input` and `instructions`.',
 };
 
-const METADATA_MAX_PAIRS = 16;
+export const METADATA_MAX_PAIRS = 16;
 const METADATA_MAX_KEY = 64;
 const METADATA_MAX_VALUE = 512;
 
@@ -134,6 +137,7 @@ export function parseCreateResponse(raw: unknown): CreateResponseRequest {
     );
   }
 
+  const contextManagement = parseContextManagement(body.context_management);
   return {
     model,
     input: parseInput(body.input),
@@ -144,7 +148,36 @@ export function parseCreateResponse(raw: unknown): CreateResponseRequest {
     background,
     include,
     params,
+    ...(contextManagement.length > 0 ? { context_management: contextManagement } : {}),
   };
+}
+
+/** `context_management`: a list of `{type: 'compaction', compact_threshold}` (at most one). */
+export function parseContextManagement(raw: unknown): ContextManagement[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw)) throw typeError('context_management', 'an array', raw);
+  const out = raw.map((entry, i): ContextManagement => {
+    const path = `context_management[${i}]`;
+    if (!isObject(entry)) throw typeError(path, 'an object', entry);
+    const e = entry as Body;
+    for (const key of Object.keys(e)) {
+      if (key !== 'type' && key !== 'compact_threshold') {
+        throw invalidRequest(`Unrecognized parameter: '${path}.${key}'.`, `${path}.${key}`, 'unknown_parameter');
+      }
+    }
+    if (e.type !== 'compaction') {
+      throw invalidRequest(`Invalid value for '${path}.type': expected 'compaction'.`, `${path}.type`, 'invalid_value');
+    }
+    const threshold = e.compact_threshold ?? null;
+    if (threshold !== null && (typeof threshold !== 'number' || !Number.isInteger(threshold) || threshold < 1)) {
+      throw invalidRequest(`Invalid '${path}.compact_threshold': expected a positive integer (tokens).`, `${path}.compact_threshold`, 'invalid_value');
+    }
+    return { type: 'compaction', compact_threshold: threshold };
+  });
+  if (out.length > 1) {
+    throw invalidRequest("Invalid 'context_management': at most one 'compaction' entry.", 'context_management', 'invalid_value');
+  }
+  return out;
 }
 
 // ---------- input ----------
@@ -201,13 +234,24 @@ function parseInputItem(raw: unknown, path: string): Item {
         encrypted_content: optionalString(item, 'encrypted_content', path),
       };
     }
+    case 'compaction': {
+      const content = requireString(item, 'encrypted_content', path);
+      if (openCompaction({ encrypted_content: content }) === null) {
+        throw invalidRequest(
+          `Invalid '${path}.encrypted_content': not a compaction item this gateway produced. Send compaction items exactly as Parley returned them.`,
+          `${path}.encrypted_content`,
+          'invalid_value',
+        );
+      }
+      return { type: 'compaction', id: id ?? newId('cmp'), encrypted_content: content };
+    }
     case 'item_reference':
       throw invalidRequest('Item references (`item_reference`) are not supported by this gateway yet; send the item itself.', `${path}.type`, 'unsupported_parameter');
     case undefined:
       throw invalidRequest(`Missing required parameter: '${path}.type'.`, `${path}.type`, 'missing_required_parameter');
     default:
       throw invalidRequest(
-        `Invalid value: '${String(type)}'. Supported values for '${path}.type' are: 'message', 'function_call', 'function_call_output' and 'reasoning'.`,
+        `Invalid value: '${String(type)}'. Supported values for '${path}.type' are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'compaction'.`,
         `${path}.type`,
         'invalid_value',
       );

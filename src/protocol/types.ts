@@ -75,7 +75,18 @@ export interface ReasoningItem {
   /** Provider data needed to replay this item to the same provider (signatures etc.). Never sent to clients. */
   provider_metadata?: JsonObject;
 }
-export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem;
+/**
+ * A summary of earlier turns (`context_management` compaction or POST /v1/responses/compact). In the
+ * context it stands in for the items it summarises; the items themselves stay stored. Parley's
+ * `encrypted_content` is an opaque envelope (see context/compaction.ts).
+ */
+export interface CompactionItem {
+  type: 'compaction';
+  id: string;
+  encrypted_content: string;
+  created_by?: string;
+}
+export type Item = MessageItem | FunctionCallItem | FunctionCallOutputItem | ReasoningItem | CompactionItem;
 
 // ---------- tools and formats ----------
 
@@ -112,6 +123,15 @@ export interface CreateResponseRequest {
   background: boolean;
   include: string[];
   params: RequestParams;
+  /** `context_management`: present only when the request has entries (see context/compaction.ts). */
+  context_management?: ContextManagement[];
+}
+
+/** One `context_management` entry; `compaction` is the only type (as in OpenAI's API). */
+export interface ContextManagement {
+  type: 'compaction';
+  /** Compact once the context's input tokens exceed this; null: once it would not fit the model's window. */
+  compact_threshold: number | null;
 }
 
 /** The generation parameters of a request: echoed on the response object and stored with it. */

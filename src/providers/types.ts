@@ -3,7 +3,7 @@
 // type (openai, anthropic, …) is one file exporting a ProviderFactory.
 
 import type { LanguageModelV4, LanguageModelV4CallOptions, SharedV4ProviderOptions } from '@ai-sdk/provider';
-import type { ProviderConfig } from '../config/types.ts';
+import type { ModelPricing, ProviderConfig } from '../config/types.ts';
 import type { RequestParams } from '../protocol/types.ts';
 
 /** How one model is called: timeouts, retries and what to try when it fails before streaming. */
@@ -28,6 +28,10 @@ export interface ResolvedModel {
   modelId: string;
   model: LanguageModelV4;
   contextWindow: number | null;
+  /** Output tokens reserved out of the window when a request sets no max_output_tokens. */
+  maxOutputTokens?: number | null;
+  /** Prices per million tokens; absent or null when unpriced (turns then cost null). */
+  pricing?: ModelPricing | null;
   /**
    * The key this provider package reads in `providerOptions` and writes in `providerMetadata`
    * (`anthropic`, `google`, `openai`, `azure`, `bedrock`, or an OpenAI-compatible provider's name).

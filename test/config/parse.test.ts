@@ -431,7 +431,7 @@ describe('parseConfig: validation problems', () => {
         ['model_providers[0].baseURL', 'line 7: unknown key; did you mean "base_url"?'],
         [
           'model_providers[0].temperature',
-          'line 8: unknown key; expected one of: model, access_key, base_url, name, default, api, headers, context_window, api_version, resource_name, region, aws, options, timeout, retries, fallbacks',
+          'line 8: unknown key; expected one of: model, access_key, base_url, name, default, api, headers, context_window, max_output_tokens, pricing, api_version, resource_name, region, aws, options, timeout, retries, fallbacks',
         ],
         ['limts', 'line 9: unknown key; did you mean "limits"?'],
       ],

@@ -16,6 +16,7 @@ interface Validators {
   item: ValidateFunction;
   events: Map<string, { name: string; validate: ValidateFunction }>;
   error: ValidateFunction;
+  compact: ValidateFunction;
 }
 
 let validators: Validators | undefined;
@@ -76,7 +77,7 @@ function load(): Validators {
     },
   });
 
-  validators = { response: ref('ResponseResource'), item: ref('ItemField'), events, error };
+  validators = { response: ref('ResponseResource'), item: ref('ItemField'), events, error, compact: ref('CompactResource') };
   return validators;
 }
 
@@ -119,6 +120,12 @@ export function assertValidStreamEvent(ev: unknown): void {
     });
   }
   if (!entry.validate(ev)) fail(entry.name, ev, entry.validate.errors);
+}
+
+/** Asserts a POST /responses/compact answer is an Open Responses `CompactResource`. */
+export function assertValidCompactResource(obj: unknown): void {
+  const { compact } = load();
+  if (!compact(obj)) fail('CompactResource', obj, compact.errors);
 }
 
 /** Asserts an OpenAI-shaped error body: `{error: {message, type, param, code}}`. */

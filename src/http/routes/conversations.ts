@@ -1,5 +1,6 @@
 // /v1/conversations: the Conversations API as the official SDK's `client.conversations` calls
-// it, plus GET /v1/conversations (a Parley extension) to find a user's conversations.
+// it, plus Parley extensions: GET /v1/conversations to find a user's conversations, PATCH to merge
+// metadata, GET …/details for running totals, POST …/fork.
 
 import type { FastifyInstance } from 'fastify';
 import type { Conversations } from '../../engine/conversations.ts';
@@ -7,7 +8,9 @@ import {
   parseAddItems,
   parseCreateConversation,
   parseIncludeQuery,
+  parseForkConversation,
   parseListConversations,
+  parseMergeMetadata,
   parsePaging,
   parseUpdateConversation,
 } from '../../protocol/conversations.ts';
@@ -41,6 +44,19 @@ export function conversationsRoutes(conversations: Conversations) {
 
     app.delete<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
       conversations.delete(request.params.id),
+    );
+
+    // Parley extensions: merge metadata, running totals, fork at an item.
+    app.patch<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
+      conversations.mergeMetadata(request.params.id, parseMergeMetadata(request.body)),
+    );
+
+    app.get<{ Params: ConversationParams }>('/v1/conversations/:id/details', async (request) =>
+      conversations.details(request.params.id),
+    );
+
+    app.post<{ Params: ConversationParams }>('/v1/conversations/:id/fork', async (request) =>
+      conversations.fork(request.params.id, parseForkConversation(request.body)),
     );
 
     app.post<{ Params: ConversationParams; Querystring: Query }>(

@@ -1,9 +1,11 @@
 // /v1/responses: create (JSON or SSE, foreground or background), retrieve (JSON, or its event
-// stream resumed from a sequence number), cancel, delete, list input items, count input tokens.
+// stream resumed from a sequence number), cancel, delete, list input items, count input tokens,
+// compact.
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { type BackgroundOptions, BackgroundRuns, type StreamSubscriber } from '../../engine/background.ts';
 import type { Engine } from '../../engine/engine.ts';
+import { parseCompactRequest } from '../../protocol/compact.ts';
 import { invalidRequest } from '../../protocol/errors.ts';
 import { parseInputTokensRequest } from '../../protocol/input-tokens.ts';
 import { parseCreateResponse, parseInclude } from '../../protocol/request.ts';
@@ -90,6 +92,14 @@ export function responsesRoutes(engine: Engine, backgroundOptions: BackgroundOpt
     app.post('/v1/responses/input_tokens', async (request) => {
       const body = parseInputTokensRequest(request.body);
       return { object: 'response.input_tokens', input_tokens: await engine.countInputTokens(body) };
+    });
+
+    app.post('/v1/responses/compact', async (request, reply) => {
+      const abort = new AbortController();
+      reply.raw.on('close', () => {
+        if (!reply.raw.writableFinished) abort.abort();
+      });
+      return engine.compact(parseCompactRequest(request.body), abort.signal);
     });
 
     app.delete<{ Params: IdParams }>('/v1/responses/:id', async (request) => engine.deleteResponse(request.params.id));
