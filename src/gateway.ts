@@ -5,6 +5,8 @@ import type { FastifyInstance } from 'fastify';
 import type { ParleyConfig } from './config/types.ts';
 import { Engine } from './engine/engine.ts';
 import { buildApp } from './http/app.ts';
+import { instrumentModels, instrumentStore } from './ops/instrument.ts';
+import { assertListenAllowed, createOperations, createTelemetry, type Operations } from './ops/operations.ts';
 import { createModelRegistry } from './providers/registry.ts';
 import { createStore } from './store/index.ts';
 import { DEFAULT_STALE_TURN_AFTER_SECONDS, Sweeper } from './store/retention.ts';
@@ -15,42 +17,66 @@ export interface Gateway {
   engine: Engine;
   store: ConversationStore | null;
   config: ParleyConfig;
-  /** Starts listening; resolves to the base URL (`http://127.0.0.1:12000`). */
+  /** Auth, limits, metrics, tracing and the shutdown drain. */
+  ops: Operations;
+  /**
+   * Starts listening; resolves to the base URL (`http://127.0.0.1:12000`). Without an `auth`
+   * section, only loopback addresses are allowed (a ConfigError otherwise).
+   */
   listen(overrides?: { host?: string; port?: number }): Promise<string>;
+  /**
+   * Graceful shutdown (SIGTERM): stops accepting, lets in-flight requests and background turns
+   * finish for up to `timeoutMs` (default limits.shutdown_timeout), records foreground turns still
+   * running as `incomplete`, then closes (background turns left are stored `failed`).
+   */
+  shutdown(timeoutMs?: number): Promise<{ stopped: number }>;
   close(): Promise<void>;
 }
 
 export interface GatewayOptions {
-  logger?: boolean | { level: string };
+  /** `false` for silence; a level; or pino options (e.g. `{ level, stream }`). Redaction is always added. */
+  logger?: boolean | { level: string } | Record<string, unknown>;
 }
 
 export async function createGateway(config: ParleyConfig, options: GatewayOptions = {}): Promise<Gateway> {
   // Models first: a config naming an unavailable provider fails before any file is opened.
-  const models = createModelRegistry(config.model_providers);
+  const telemetry = createTelemetry(config);
+  const models = instrumentModels(createModelRegistry(config.model_providers), telemetry);
+  const ops = createOperations(config, models, telemetry);
   const store = config.state_storage ? await createStore(config.state_storage) : null;
   if (store) await store.open();
   const engine = new Engine({
-    store,
+    // The engine's store is measured (latency, errors, spans); `store` below stays the store itself.
+    store: store && config.state_storage ? instrumentStore(store, telemetry, config.state_storage.type) : null,
     models,
     ttlSeconds: config.state_storage?.ttl_seconds ?? null,
     context: { compaction: config.compaction ?? null },
   });
-  const app = buildApp({ engine, maxBodyBytes: config.limits.max_body_bytes, logger: options.logger ?? false });
+  const app = buildApp({ engine, maxBodyBytes: config.limits.max_body_bytes, logger: options.logger ?? false, ops });
   engine.setBackgroundErrorReporter((error, context) => app.log.error({ err: error }, context));
   const sweeper = store && config.state_storage ? await startRetention(store, config.state_storage, app) : null;
   let closed = false;
-  return {
+  const gateway: Gateway = {
     app,
     engine,
     store,
     config,
+    ops,
     async listen(overrides = {}) {
       const host = overrides.host ?? config.listen.host;
       const port = overrides.port ?? config.listen.port;
+      assertListenAllowed(config.auth, host);
       await app.listen({ host, port });
       const address = app.server.address();
       const actualPort = typeof address === 'object' && address ? address.port : port;
       return `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`;
+    },
+    async shutdown(timeoutMs = ops.limits.shutdown_timeout_ms) {
+      // New connections are refused from here on; requests on open ones get a 503.
+      if (app.server.listening) app.server.close();
+      const { stopped } = await ops.drain.drain({ timeoutMs });
+      await gateway.close();
+      return { stopped };
     },
     async close() {
       if (closed) return;
@@ -58,8 +84,10 @@ export async function createGateway(config: ParleyConfig, options: GatewayOption
       await sweeper?.stop();
       await app.close();
       await store?.close();
+      await ops.close();
     },
   };
+  return gateway;
 }
 
 /**

@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { resolveConfig } from '../config/load.ts';
 import { ConfigError, type ParleyConfig } from '../config/types.ts';
 import { createGateway } from '../gateway.ts';
+import { assertListenAllowed, describeAuth } from '../ops/operations.ts';
 import { createModelRegistry } from '../providers/registry.ts';
 import { StoreNotAvailableError } from '../store/index.ts';
 import { chatCommand } from './chat.ts';
@@ -125,19 +126,38 @@ async function serve(values: Values): Promise<number> {
   }
   try {
     const { config, source } = await load(values);
+    // Before anything is opened: no auth section means loopback only.
+    assertListenAllowed(config.auth, values.host ?? config.listen.host);
     const gateway = await createGateway(config, { logger: { level: process.env.PARLEY_LOG_LEVEL ?? 'info' } });
     const url = await gateway.listen({ ...(port === undefined ? {} : { port }), ...(values.host ? { host: values.host } : {}) });
     printBanner(url, source, config, gateway.engine.models.list());
     await new Promise<void>((resolve) => {
+      let stopping = false;
       const stop = (signal: string) => {
-        process.stderr.write(`\n${signal} received: finishing open requests and closing the store…\n`);
-        gateway.close().then(resolve, (error) => {
-          process.stderr.write(`error while closing: ${(error as Error).message}\n`);
-          resolve();
-        });
+        if (stopping) {
+          // A second signal: stop waiting for in-flight requests.
+          process.stderr.write(`${signal} received again: closing now.\n`);
+          gateway.close().then(resolve, resolve);
+          return;
+        }
+        stopping = true;
+        const seconds = Math.round(gateway.ops.limits.shutdown_timeout_ms / 1000);
+        process.stderr.write(
+          `\n${signal} received: accepting no new connections; letting ${gateway.ops.drain.requests} request(s) and ${gateway.ops.drain.background} background response(s) finish (up to ${seconds}s), then closing the store…\n`,
+        );
+        gateway.shutdown().then(
+          ({ stopped }) => {
+            if (stopped > 0) process.stderr.write(`${stopped} response(s) still running at the deadline were stored as incomplete.\n`);
+            resolve();
+          },
+          (error) => {
+            process.stderr.write(`error while closing: ${(error as Error).message}\n`);
+            resolve();
+          },
+        );
       };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
     });
     return 0;
   } catch (error) {
@@ -166,7 +186,12 @@ function printBanner(
   config: ParleyConfig,
   models: ReturnType<ReturnType<typeof createModelRegistry>['list']>,
 ): void {
-  const lines = [`Parley listening on ${url}`, `  config: ${source}`, `  state:  ${describeState(config)}`];
+  const lines = [
+    `Parley listening on ${url}`,
+    `  config: ${source}`,
+    `  state:  ${describeState(config)}`,
+    `  auth:   ${describeAuth(config.auth, new URL(url).hostname)}`,
+  ];
   if (models.length === 0) {
     lines.push('  models: none configured — add model_providers to parley.yaml or set OPENAI_API_KEY / OPENAI_BASE_URL');
   } else {

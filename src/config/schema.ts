@@ -5,7 +5,8 @@
 
 import { z } from 'zod';
 import { parseByteSize, parseDuration } from './duration.ts';
-import type { AwsCredentials, ParleyConfig, ProviderConfig, StateStorageConfig } from './types.ts';
+import { parseAuth } from './auth-schema.ts';
+import type { AuthConfig, AwsCredentials, ParleyConfig, ProviderConfig, StateStorageConfig, TelemetryConfig } from './types.ts';
 
 export type PathSegment = string | number;
 
@@ -115,9 +116,10 @@ function price(options: { required?: boolean } = {}) {
   return field<number | null>((input) => {
     if (isAbsent(input)) return options.required ? { error: 'is required: USD per million tokens, e.g. 2.5' } : { value: null };
     const n = typeof input === 'string' && input.trim() !== '' ? Number(input) : input;
-    if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
-      return { error: `must be a price in USD per million tokens (a number of 0 or more, e.g. 2.5), not ${kindOf(input)}` };
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      return { error: `must be a price in USD per million tokens (e.g. 2.5), not ${kindOf(input)}` };
     }
+    if (n < 0) return { error: 'must be 0 or more (USD per million tokens)' };
     return { value: n };
   });
 }
@@ -144,6 +146,13 @@ const byteSize = field<number>((input) => {
       error: 'must be a positive number of bytes or a size such as 512kb, 10mb, 1gb (multiples of 1024)',
     };
   }
+  return { value: bytes };
+});
+
+const optionalByteSize = field<number | null>((input) => {
+  if (isAbsent(input)) return { value: null };
+  const bytes = typeof input === 'string' || typeof input === 'number' ? parseByteSize(input) : null;
+  if (bytes === null) return { error: 'must be a positive number of bytes or a size such as 512kb, 10mb (multiples of 1024)' };
   return { value: bytes };
 });
 
@@ -237,7 +246,34 @@ const listenSchema = z.strictObject({
 
 const limitsSchema = z.strictObject({
   max_body_bytes: byteSize,
+  max_input_items: integer(1, Number.MAX_SAFE_INTEGER, null),
+  max_json_depth: integer(2, 10_000, null),
+  max_concurrent_streams: integer(1, Number.MAX_SAFE_INTEGER, null),
+  stream_idle_timeout: duration,
+  max_stream_buffer: optionalByteSize,
+  shutdown_timeout: duration,
 });
+
+const telemetrySchema = z.strictObject({
+  metrics: oneOf(['public', 'authenticated', 'off'] as const),
+  otlp_endpoint: httpUrl,
+  otlp_headers: headers,
+  service_name: text({ emptyIsNull: true }),
+  access_log: field<boolean | null>((input) => (isAbsent(input) ? { value: null } : input === true || input === 'true' ? { value: true } : input === false || input === 'false' ? { value: false } : { error: 'must be true or false' })),
+});
+
+/** `auth`: parsed by auth-schema.ts, its problems reported at their own paths. */
+const authField = z
+  .unknown()
+  .optional()
+  .transform((input, ctx): AuthConfig | undefined => {
+    const result = parseAuth(input);
+    if ('problems' in result) {
+      for (const p of result.problems) ctx.addIssue({ code: 'custom', message: p.message, path: p.path });
+      return z.NEVER;
+    }
+    return result.value;
+  });
 
 const memoryStorage = z.strictObject({
   type: z.literal('memory'),
@@ -358,6 +394,8 @@ export const configSchema = z.strictObject({
   model_providers: z.preprocess((input) => (isAbsent(input) ? [] : input), z.array(providerSchema)),
   limits: section(limitsSchema),
   compaction: compactionSchema.nullish(),
+  auth: authField,
+  telemetry: telemetrySchema.nullish(),
 });
 
 type RawConfig = z.output<typeof configSchema>;
@@ -366,6 +404,7 @@ const TOP_LEVEL_KEYS = Object.keys(configSchema.shape);
 const LISTEN_KEYS = Object.keys(listenSchema.shape);
 const LIMITS_KEYS = Object.keys(limitsSchema.shape);
 const COMPACTION_KEYS = Object.keys(compactionSchema.shape);
+const TELEMETRY_KEYS = Object.keys(telemetrySchema.shape);
 const PROVIDER_KEYS = Object.keys(providerSchema.shape);
 
 // ---------------------------------------------------------------------------------------------
@@ -414,6 +453,8 @@ const SYNONYMS: Record<string, string> = {
   prices: 'pricing',
   cost: 'pricing',
   cachedinput: 'cached_input_per_million',
+  input: 'input_per_million',
+  output: 'output_per_million',
   summarizer: 'compaction',
   summariser: 'compaction',
   contextsize: 'context_window',
@@ -515,6 +556,7 @@ function unknownKeyMessage(key: string, path: PathSegment[], data: unknown): str
   if (path.length === 1 && path[0] === 'listen') known = LISTEN_KEYS;
   else if (path.length === 1 && path[0] === 'limits') known = LIMITS_KEYS;
   else if (path.length === 1 && path[0] === 'compaction') known = COMPACTION_KEYS;
+  else if (path.length === 1 && path[0] === 'telemetry') known = TELEMETRY_KEYS;
   else if (path[0] === 'model_providers') {
     known = path.length === 3 && typeof path[2] === 'string' ? (PROVIDER_NESTED_KEYS[path[2]] ?? PROVIDER_KEYS) : PROVIDER_KEYS;
   }
@@ -700,9 +742,33 @@ function toParleyConfig(raw: RawConfig): ParleyConfig {
     listen: { host: raw.listen.host ?? DEFAULT_HOST, port: raw.listen.port ?? DEFAULT_PORT },
     state_storage: withRetention(toStateStorage(raw.state_storage), raw.state_storage),
     model_providers: providers,
-    limits: { max_body_bytes: raw.limits.max_body_bytes },
+    limits: toLimits(raw.limits),
     ...(raw.compaction ? { compaction: { model: raw.compaction.model, instructions: raw.compaction.instructions } } : {}),
+    ...(raw.auth ? { auth: raw.auth } : {}),
+    ...(raw.telemetry ? { telemetry: toTelemetry(raw.telemetry) } : {}),
   };
+}
+
+/** The limits the config sets; absent ones stay absent (src/http/limits.ts has the defaults). */
+function toLimits(raw: RawConfig['limits']): ParleyConfig['limits'] {
+  const limits: ParleyConfig['limits'] = { max_body_bytes: raw.max_body_bytes };
+  if (raw.max_input_items !== null) limits.max_input_items = raw.max_input_items;
+  if (raw.max_json_depth !== null) limits.max_json_depth = raw.max_json_depth;
+  if (raw.max_concurrent_streams !== null) limits.max_concurrent_streams = raw.max_concurrent_streams;
+  if (raw.stream_idle_timeout !== null) limits.stream_idle_timeout_ms = raw.stream_idle_timeout * 1000;
+  if (raw.max_stream_buffer !== null) limits.max_stream_buffer_bytes = raw.max_stream_buffer;
+  if (raw.shutdown_timeout !== null) limits.shutdown_timeout_ms = raw.shutdown_timeout * 1000;
+  return limits;
+}
+
+function toTelemetry(raw: NonNullable<RawConfig['telemetry']>): TelemetryConfig {
+  const telemetry: TelemetryConfig = {};
+  if (raw.metrics !== null) telemetry.metrics = raw.metrics;
+  if (raw.otlp_endpoint !== null) telemetry.otlp_endpoint = raw.otlp_endpoint;
+  if (Object.keys(raw.otlp_headers).length > 0) telemetry.otlp_headers = raw.otlp_headers;
+  if (raw.service_name !== null) telemetry.service_name = raw.service_name;
+  if (raw.access_log !== null) telemetry.access_log = raw.access_log;
+  return telemetry;
 }
 
 function toStateStorage(raw: RawConfig['state_storage']): StateStorageConfig | null {

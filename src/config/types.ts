@@ -129,9 +129,58 @@ export interface ParleyConfig {
   limits: {
     /** Largest request body accepted, in bytes. */
     max_body_bytes: number;
+    // The limits below are present only when the config sets them; src/http/limits.ts has the defaults.
+    /** Most items a request may carry (`input`, conversation `items`, chat `messages`). */
+    max_input_items?: number;
+    /** Deepest nesting of arrays and objects accepted in a JSON body. */
+    max_json_depth?: number;
+    /** Streams open at once on this instance; more are answered 503. */
+    max_concurrent_streams?: number;
+    /** A stream that sends nothing (or whose client reads nothing) this long is closed. */
+    stream_idle_timeout_ms?: number;
+    /** Bytes a stream following a background response may fall behind before it is dropped. */
+    max_stream_buffer_bytes?: number;
+    /** How long SIGTERM waits for in-flight requests before recording them `incomplete`. */
+    shutdown_timeout_ms?: number;
   };
+  /**
+   * Absent: no authentication, and the gateway listens on loopback addresses only. `none`: no
+   * authentication on any address, acknowledged explicitly.
+   */
+  auth?: AuthConfig;
+  /** Present only when the config has a `telemetry` section; src/ops/telemetry.ts has the defaults. */
+  telemetry?: TelemetryConfig;
   /** Present only when the config has a `compaction` section. */
   compaction?: CompactionConfig;
+}
+
+export type AuthConfig = { mode: 'none' } | { mode: 'api_keys'; api_keys: ApiKeyConfig[] };
+
+/** One gateway API key. The plaintext is never kept: `key: $VAR` is hashed when the config is read. */
+export interface ApiKeyConfig {
+  /** SHA-256 of the key, 64 lowercase hex digits. */
+  sha256: string;
+  /** Who owns what this key creates; keys sharing a tenant share its responses and conversations. */
+  tenant: string;
+  /** For logs and metrics (never the key): `name`, else `<tenant>#<index>`. */
+  name: string;
+  /** Models this key may call (as a client would name them); null: every configured model. */
+  models: string[] | null;
+  requests_per_minute: number | null;
+  tokens_per_minute: number | null;
+}
+
+export interface TelemetryConfig {
+  /** `/metrics`: open like /healthz (`public`, the default), behind any valid API key (`authenticated`), or not served (`off`). */
+  metrics?: 'public' | 'authenticated' | 'off';
+  /** OTLP/HTTP traces endpoint, e.g. `http://collector:4318/v1/traces`; absent: no tracing. */
+  otlp_endpoint?: string;
+  /** Headers sent with every OTLP export (e.g. the tracing backend's API key). */
+  otlp_headers?: Record<string, string>;
+  /** `service.name` of the exported spans (default `parley`). */
+  service_name?: string;
+  /** One JSON log line per request (default true). */
+  access_log?: boolean;
 }
 
 /** One problem in a config file, with the path to the offending value (`model_providers[2].base_url`). */

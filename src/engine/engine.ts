@@ -17,6 +17,7 @@ import { ChainBrokenError, DEFAULT_TENANT, StoreConflictError } from '../store/t
 import { addUsage, sumCosts, usageCost } from './bookkeeping.ts';
 import { ContextManager, type ContextOptions } from './context.ts';
 import { type ConversationTurn, Conversations } from './conversations.ts';
+import { TenantScopedStore } from './tenant-scope.ts';
 import { type EventSink, OutputAssembler } from './output.ts';
 import { applyStop } from './stop.ts';
 import { ENCRYPTED_REASONING, renderIncludes, TurnSurface } from './surface.ts';
@@ -30,6 +31,8 @@ export interface EngineOptions {
   onBackgroundError?: (error: unknown, context: string) => void;
   /** Compaction settings and the library's context policy hook (engine/context.ts). */
   context?: ContextOptions;
+  /** The tenant this engine acts for (default `DEFAULT_TENANT`); see forTenant. */
+  tenant?: string;
 }
 
 export interface CreateOptions {
@@ -42,9 +45,18 @@ export interface CreateOptions {
    * the model is called. `state` then changes as the turn runs (see BackgroundRuns).
    */
   onQueued?: (state: ResponseState) => void;
+  /**
+   * Asked after each upstream part's events went to `onEvent`: a promise (the client is not
+   * reading: its buffer is full) holds the next read from the upstream until it resolves, so a slow
+   * client slows the upstream down instead of filling the gateway's memory.
+   */
+  backpressure?: () => Promise<void> | null;
 }
 
 export class Engine {
+  /** Whose records this engine reads and writes: another tenant's id is an unknown id here. */
+  readonly tenant: string;
+  /** The store as this tenant sees it (engine/tenant-scope.ts). */
   readonly store: ConversationStore | null;
   readonly models: ModelRegistry;
   /** The Conversations API, and the serialisation of turns on one conversation. */
@@ -54,14 +66,21 @@ export class Engine {
   private readonly ttlSeconds: number | null;
   private onBackgroundError: (error: unknown, context: string) => void;
 
+  readonly #options: EngineOptions;
+  /** The engine forTenant was first called on; it keeps one engine per tenant. */
+  #root: Engine = this;
+  readonly #tenants = new Map<string, Engine>();
+
   constructor(options: EngineOptions) {
-    this.store = options.store;
+    this.#options = options;
+    this.tenant = options.tenant ?? DEFAULT_TENANT;
+    this.store = options.store ? new TenantScopedStore(options.store, this.tenant) : null;
     this.models = options.models;
     this.ttlSeconds = options.ttlSeconds;
     this.onBackgroundError = options.onBackgroundError ?? (() => {});
     this.context = new ContextManager(options.models, options.context);
     this.conversations = new Conversations({
-      store: options.store,
+      store: this.store,
       ttlSeconds: options.ttlSeconds,
       reportError: (error, context) => this.onBackgroundError(error, context),
     });
@@ -69,6 +88,23 @@ export class Engine {
 
   setBackgroundErrorReporter(report: (error: unknown, context: string) => void): void {
     this.onBackgroundError = report;
+  }
+
+  /**
+   * The same engine acting for `tenant`: what it creates belongs to that tenant, and it sees
+   * nothing of any other. One per tenant, kept (turns on a conversation queue in its instance).
+   */
+  forTenant(tenant: string): Engine {
+    if (tenant === this.tenant) return this;
+    const root = this.#root;
+    if (root !== this) return root.forTenant(tenant);
+    let engine = this.#tenants.get(tenant);
+    if (!engine) {
+      engine = new Engine({ ...this.#options, tenant, onBackgroundError: (error, context) => this.onBackgroundError(error, context) });
+      engine.#root = this;
+      this.#tenants.set(tenant, engine);
+    }
+    return engine;
   }
 
   /**
@@ -205,6 +241,8 @@ export class Engine {
           failure = toUpstreamError(problem.error, options.signal);
           break;
         }
+        const slowClient = options.backpressure?.();
+        if (slowClient) await slowClient;
       }
     } catch (error) {
       failure = toUpstreamError(error, options.signal);
@@ -248,7 +286,8 @@ export class Engine {
     }
 
     if (!emit) {
-      if (failure && !request.background) throw failure;
+      // A turn stopped at the shutdown deadline is answered `incomplete`, like its stream would be.
+      if (failure && !request.background && state.status !== 'incomplete') throw failure;
       return surface.render(toResponseObject(state), state.output);
     }
     const terminal = state.status === 'completed' ? 'response.completed' : state.status === 'incomplete' ? 'response.incomplete' : 'response.failed';

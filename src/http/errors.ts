@@ -2,6 +2,7 @@
 // error a client sees `{"error": {"message", "type", "param", "code"}}` with a fitting status.
 
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { SecretScrubber } from '../ops/redact.ts';
 import { ApiError } from '../protocol/errors.ts';
 
 export function toApiError(error: unknown): ApiError {
@@ -26,11 +27,14 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError(500, 'server_error', 'The gateway had an internal error while processing your request.', { code: 'internal_error', cause: error });
 }
 
-export function registerErrorHandlers(app: FastifyInstance): void {
+/** `scrubber` masks any secret that made it into an error message (an upstream echoing a key). */
+export function registerErrorHandlers(app: FastifyInstance, scrubber?: SecretScrubber): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const apiError = toApiError(error);
     if (apiError.status >= 500) request.log.error({ err: error }, 'request failed');
-    reply.status(apiError.status).headers(apiError.headers).send(apiError.toBody());
+    const body = apiError.toBody();
+    if (scrubber) body.error.message = scrubber.scrub(body.error.message);
+    reply.status(apiError.status).headers(apiError.headers).send(body);
   });
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     reply.status(404).send(

@@ -2,16 +2,69 @@
 // one write, as `event: <type>\ndata: <json>\n\n`; the stream ends with `data: [DONE]`.
 // Heartbeats are SSE comments, which clients ignore (an unknown event type would make the
 // official SDK throw).
+//
+// Slow clients: when the socket's buffer is full (`write` returned false), drained() gives the
+// producer a promise to wait on until 'drain', so the upstream is read no faster than the client
+// reads. Streams that cannot wait (several clients following one background response) are
+// dropped once their client is `maxBufferedBytes` behind; it can resume with `starting_after`.
+// A stream that makes no progress for `idleTimeoutMs` (nothing to send, or a client that reads
+// nothing) is closed.
 
 import type { ServerResponse } from 'node:http';
 import type { StreamEvent } from '../protocol/types.ts';
 
+export interface SsePolicy {
+  /** Closes a stream after this long without an event written or drained (heartbeats do not count). */
+  idleTimeoutMs: number;
+  /** A stream that does not wait for its client is dropped when this many bytes are pending. */
+  maxBufferedBytes: number;
+  /** Every open stream, for the buffered-bytes gauge. */
+  open: OpenStreams;
+}
+
+/** The streams open on this instance. */
+export class OpenStreams {
+  readonly #streams = new Set<ServerResponse>();
+
+  add(res: ServerResponse): void {
+    this.#streams.add(res);
+  }
+
+  delete(res: ServerResponse): void {
+    this.#streams.delete(res);
+  }
+
+  get size(): number {
+    return this.#streams.size;
+  }
+
+  /** Bytes written to open streams that their clients have not taken yet. */
+  bufferedBytes(): number {
+    let n = 0;
+    for (const res of this.#streams) n += res.writableLength;
+    return n;
+  }
+}
+
+export const DEFAULT_SSE_POLICY: SsePolicy = {
+  idleTimeoutMs: 300_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  open: new OpenStreams(),
+};
+
 export class SseWriter {
   private readonly res: ServerResponse;
+  private readonly policy: SsePolicy;
+  /** True when this stream drops a client that falls behind instead of waiting for it. */
+  private readonly dropWhenBehind: boolean;
   private heartbeat: NodeJS.Timeout | null = null;
+  private idle: NodeJS.Timeout | null = null;
+  private waiting: Promise<void> | null = null;
 
-  constructor(res: ServerResponse, headers: Record<string, string> = {}) {
+  constructor(res: ServerResponse, headers: Record<string, string> = {}, policy: SsePolicy = DEFAULT_SSE_POLICY, options: { dropWhenBehind?: boolean } = {}) {
     this.res = res;
+    this.policy = policy;
+    this.dropWhenBehind = options.dropWhenBehind ?? false;
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
@@ -21,27 +74,79 @@ export class SseWriter {
     });
     // Disable Nagle: every event should leave as soon as it is written.
     res.socket?.setNoDelay(true);
+    policy.open.add(res);
+    this.idle = setTimeout(() => this.res.destroy(), policy.idleTimeoutMs);
+    this.idle.unref();
+    res.on('drain', () => this.idle?.refresh());
+    res.once('close', () => this.stopTimers());
   }
 
   get open(): boolean {
     return !this.res.writableEnded && !this.res.destroyed;
   }
 
+  /** Bytes written that the client has not taken yet. */
+  get buffered(): number {
+    return this.res.writableLength;
+  }
+
   send(event: StreamEvent): void {
-    if (!this.open) return;
-    this.res.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    this.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+
+  /** A `data:`-only event (Chat Completions chunks). */
+  sendData(data: unknown): void {
+    this.write(`data: ${JSON.stringify(data)}\n\n`);
+  }
+
+  /**
+   * Null while the client keeps up; else a promise that resolves once the socket has drained (or
+   * the stream closed): what a producer awaits before producing more.
+   */
+  drained(): Promise<void> | null {
+    if (!this.open || !this.res.writableNeedDrain) return null;
+    this.waiting ??= new Promise<void>((resolve) => {
+      const done = () => {
+        this.res.off('drain', done);
+        this.res.off('close', done);
+        this.waiting = null;
+        resolve();
+      };
+      this.res.on('drain', done);
+      this.res.on('close', done);
+    });
+    return this.waiting;
   }
 
   /** Keeps idle proxies from closing a stream while the upstream is thinking. */
   startHeartbeat(intervalMs: number): void {
     this.heartbeat = setInterval(() => {
-      if (this.open) this.res.write(': keep-alive\n\n');
+      // A client that is not reading gets nothing more to hold.
+      if (this.open && !this.res.writableNeedDrain) this.res.write(': keep-alive\n\n');
     }, intervalMs);
     this.heartbeat.unref();
   }
 
   end(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopTimers();
     if (this.open) this.res.end('data: [DONE]\n\n');
+  }
+
+  private write(chunk: string): void {
+    if (!this.open) return;
+    if (this.dropWhenBehind && this.res.writableLength > this.policy.maxBufferedBytes) {
+      this.res.destroy();
+      return;
+    }
+    this.res.write(chunk);
+    this.idle?.refresh();
+  }
+
+  private stopTimers(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.idle) clearTimeout(this.idle);
+    this.heartbeat = null;
+    this.idle = null;
+    this.policy.open.delete(this.res);
   }
 }

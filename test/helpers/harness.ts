@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { ParleyConfig, ProviderConfig, StateStorageConfig } from '../../src/config/types.ts';
-import { createGateway, type Gateway } from '../../src/gateway.ts';
+import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.ts';
 import { type FakeUpstream, startFakeUpstream } from '../fake-upstream/server.ts';
 
 export interface Harness {
@@ -29,6 +29,10 @@ export interface HarnessOptions {
   store?: 'memory' | 'sqlite' | StateStorageConfig | null;
   providers?: (upstreamUrl: string) => ProviderConfig[];
   maxBodyBytes?: number;
+  /** More config (auth, telemetry, limits beyond max_body_bytes), merged over the defaults. */
+  config?: Partial<ParleyConfig>;
+  /** Gateway logger (default silent), e.g. `{ level: 'info', stream }` to capture log lines. */
+  logger?: GatewayOptions['logger'];
 }
 
 export function provider(model: string, extra: Partial<ProviderConfig> = {}): ProviderConfig {
@@ -68,9 +72,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       ? options.providers(upstream.url)
       : [provider('openai/gpt-4o-mini', { base_url: upstream.url, default: true })],
     limits: { max_body_bytes: options.maxBodyBytes ?? 1024 * 1024 },
+    ...options.config,
   };
+  const gatewayOptions: GatewayOptions = options.logger === undefined ? {} : { logger: options.logger };
 
-  let gateway = await createGateway(config);
+  let gateway = await createGateway(config, gatewayOptions);
   let url = await gateway.listen({ port: 0 });
   const makeClient = () => new OpenAI({ baseURL: `${url}/v1`, apiKey: 'client-key', maxRetries: 0 });
 
@@ -89,7 +95,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await harness.gateway.close();
     },
     async restartGateway() {
-      gateway = await createGateway(config);
+      gateway = await createGateway(config, gatewayOptions);
       url = await gateway.listen({ port: 0 });
       harness.gateway = gateway;
       harness.url = url;

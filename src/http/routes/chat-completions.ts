@@ -7,10 +7,12 @@ import { toUpstreamError } from '../../providers/call.ts';
 import { ChatAssembler, parseChatRequest } from '../../providers/chat-completions.ts';
 import { startResilientCall } from '../../providers/resilient-call.ts';
 import type { ModelRegistry } from '../../providers/types.ts';
+import type { Drain } from '../../ops/shutdown.ts';
+import { DEFAULT_SSE_POLICY, type SsePolicy, SseWriter } from '../sse.ts';
 
 const HEARTBEAT_MS = 15_000;
 
-export function chatCompletionsRoutes(models: ModelRegistry) {
+export function chatCompletionsRoutes(models: ModelRegistry, http: { sse?: SsePolicy; drain?: Drain } = {}) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.post('/v1/chat/completions', async (request, reply) => {
       const chat = parseChatRequest(request.body);
@@ -19,6 +21,9 @@ export function chatCompletionsRoutes(models: ModelRegistry) {
       reply.raw.on('close', () => {
         if (!reply.raw.writableFinished) abort.abort();
       });
+      // Stateless: at the shutdown deadline the call is simply cut (an error frame ends the stream).
+      const unregister = http.drain?.registerTurn(abort);
+      reply.raw.once('close', () => unregister?.());
       // Failures before the first chunk are plain HTTP errors (the error handler shapes them).
       const { parts } = await startResilientCall(models, resolved, { ...chat.call, signal: abort.signal });
       const out = new ChatAssembler(chat.model);
@@ -33,26 +38,16 @@ export function chatCompletionsRoutes(models: ModelRegistry) {
       }
 
       reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      res.socket?.setNoDelay(true);
-      const open = () => !res.writableEnded && !res.destroyed;
-      const send = (data: unknown) => {
-        if (open()) res.write(`data: ${JSON.stringify(data)}\n\n`);
-      };
-      const heartbeat = setInterval(() => {
-        if (open()) res.write(': keep-alive\n\n');
-      }, HEARTBEAT_MS);
-      heartbeat.unref();
+      const sse = new SseWriter(reply.raw, {}, http.sse ?? DEFAULT_SSE_POLICY);
+      const send = (data: unknown) => sse.sendData(data);
+      sse.startHeartbeat(HEARTBEAT_MS);
       try {
         send(out.chunk({ role: 'assistant', content: '', refusal: null }));
         for await (const part of parts) {
           for (const delta of out.push(part)) send(out.chunk(delta));
+          // A client that is not reading holds the upstream back instead of filling memory.
+          const slowClient = sse.drained();
+          if (slowClient) await slowClient;
         }
         send(out.chunk({}, out.finishReason ?? 'stop'));
         if (chat.includeUsage) send(out.usageChunk());
@@ -62,8 +57,7 @@ export function chatCompletionsRoutes(models: ModelRegistry) {
         send(apiError.toBody());
         request.log.error({ err: error }, 'chat completion stream failed after it started');
       } finally {
-        clearInterval(heartbeat);
-        if (open()) res.end('data: [DONE]\n\n');
+        sse.end();
       }
       return reply;
     });

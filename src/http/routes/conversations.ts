@@ -24,46 +24,47 @@ interface ItemParams {
 }
 type Query = Record<string, unknown>;
 
-export function conversationsRoutes(conversations: Conversations) {
+/** `conversationsFor(tenant)`: the Conversations API as that tenant sees it. */
+export function conversationsRoutes(conversationsFor: (tenant: string) => Conversations) {
   return async function register(app: FastifyInstance): Promise<void> {
     app.post('/v1/conversations', async (request) =>
-      conversations.create(parseCreateConversation(request.body)),
+      conversationsFor(request.tenant).create(parseCreateConversation(request.body)),
     );
 
     app.get<{ Querystring: Query }>('/v1/conversations', async (request) =>
-      conversations.list(parseListConversations(request.query)),
+      conversationsFor(request.tenant).list(parseListConversations(request.query)),
     );
 
     app.get<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
-      conversations.retrieve(request.params.id),
+      conversationsFor(request.tenant).retrieve(request.params.id),
     );
 
     app.post<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
-      conversations.update(request.params.id, parseUpdateConversation(request.body).metadata),
+      conversationsFor(request.tenant).update(request.params.id, parseUpdateConversation(request.body).metadata),
     );
 
     app.delete<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
-      conversations.delete(request.params.id),
+      conversationsFor(request.tenant).delete(request.params.id),
     );
 
     // Parley extensions: merge metadata, running totals, fork at an item.
     app.patch<{ Params: ConversationParams }>('/v1/conversations/:id', async (request) =>
-      conversations.mergeMetadata(request.params.id, parseMergeMetadata(request.body)),
+      conversationsFor(request.tenant).mergeMetadata(request.params.id, parseMergeMetadata(request.body)),
     );
 
     app.get<{ Params: ConversationParams }>('/v1/conversations/:id/details', async (request) =>
-      conversations.details(request.params.id),
+      conversationsFor(request.tenant).details(request.params.id),
     );
 
     app.post<{ Params: ConversationParams }>('/v1/conversations/:id/fork', async (request) =>
-      conversations.fork(request.params.id, parseForkConversation(request.body)),
+      conversationsFor(request.tenant).fork(request.params.id, parseForkConversation(request.body)),
     );
 
     app.post<{ Params: ConversationParams; Querystring: Query }>(
       '/v1/conversations/:id/items',
       async (request) => {
         parseIncludeQuery(request.query);
-        return conversations.addItems(request.params.id, parseAddItems(request.body));
+        return conversationsFor(request.tenant).addItems(request.params.id, parseAddItems(request.body));
       },
     );
 
@@ -71,7 +72,7 @@ export function conversationsRoutes(conversations: Conversations) {
       '/v1/conversations/:id/items',
       async (request) => {
         parseIncludeQuery(request.query);
-        return conversations.listItems(request.params.id, parsePaging(request.query));
+        return conversationsFor(request.tenant).listItems(request.params.id, parsePaging(request.query));
       },
     );
 
@@ -79,12 +80,12 @@ export function conversationsRoutes(conversations: Conversations) {
       '/v1/conversations/:id/items/:itemId',
       async (request) => {
         parseIncludeQuery(request.query);
-        return conversations.retrieveItem(request.params.id, request.params.itemId);
+        return conversationsFor(request.tenant).retrieveItem(request.params.id, request.params.itemId);
       },
     );
 
     app.delete<{ Params: ItemParams }>('/v1/conversations/:id/items/:itemId', async (request) =>
-      conversations.deleteItem(request.params.id, request.params.itemId),
+      conversationsFor(request.tenant).deleteItem(request.params.id, request.params.itemId),
     );
   };
 }

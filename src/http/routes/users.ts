@@ -11,7 +11,7 @@ export function usersRoutes(engine: Engine) {
     app.delete<{ Params: { user: string } }>('/v1/users/:user', async (request): Promise<UserDataDeleted> => {
       const user = request.params.user;
       if (user.length === 0) throw invalidRequest('The user must not be empty.', 'user', 'invalid_value');
-      const deleted = await engine.deleteUserData(user);
+      const deleted = await engine.forTenant(request.tenant).deleteUserData(user);
       return { object: 'user.data.deleted', user, deleted: true, ...deleted };
     });
   };
