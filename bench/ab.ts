@@ -27,6 +27,7 @@ import {
   killAllNow,
   pinSelf,
   placement as detectPlacement,
+  setRunPriority,
   startNodeChild,
   stopAll,
 } from './lib/procs.ts';
@@ -59,10 +60,13 @@ const { values } = parseArgs({
     history: { type: 'string', default: '1' },
     'a-import': { type: 'string' },
     'b-import': { type: 'string' },
+    'b-node-args': { type: 'string' },
   },
 });
-if (!values.file?.length && !values['a-import'] && !values['b-import']) {
-  throw new Error('give --file src/... (A serves it at --rev), or --a-import / --b-import <module>');
+if (!values.file?.length && !values['a-import'] && !values['b-import'] && !values['b-node-args']) {
+  throw new Error(
+    'give --file src/... (A serves it at --rev), --a-import / --b-import <module>, or --b-node-args',
+  );
 }
 
 const overrides: Record<string, string> = {};
@@ -75,6 +79,7 @@ for (const file of values.file ?? []) {
 
 const placement = detectPlacement();
 pinSelf(placement.env);
+setRunPriority(-10);
 const env = new StoreEnvironment(join(HERE, 'results', '.ab-tmp'), placement.sut);
 rmSync(env.dir, { recursive: true, force: true });
 mkdirSync(env.dir, { recursive: true });
@@ -102,7 +107,10 @@ try {
     execArgv: ['--import', hook, ...imports(values['a-import'])],
     env: { PARLEY_BENCH_OVERRIDES: JSON.stringify(overrides) },
   });
-  const b = await startGateway(ctx, kind, { label: 'b', execArgv: imports(values['b-import']) });
+  const b = await startGateway(ctx, kind, {
+    label: 'b',
+    execArgv: [...imports(values['b-import']), ...(values['b-node-args']?.split(' ').filter(Boolean) ?? [])],
+  });
   const concurrency = Number(values.concurrency);
   const stream = values.mode === 'stream';
   const rootsOf = async (g: GatewayProcess): Promise<string[]> => {

@@ -15,7 +15,14 @@ import { type Context, FULL } from './lib/context.ts';
 import { startGateway } from './lib/gateways.ts';
 import { buildRequest, HttpConnection } from './lib/http-client.ts';
 import { closePools, runBlock } from './lib/load.ts';
-import { killAllNow, pinSelf, placement as detectPlacement, startNodeChild, stopAll } from './lib/procs.ts';
+import {
+  killAllNow,
+  pinSelf,
+  placement as detectPlacement,
+  setRunPriority,
+  startNodeChild,
+  stopAll,
+} from './lib/procs.ts';
 import { StoreEnvironment, type StoreKind } from './lib/stores.ts';
 import {
   hostPort,
@@ -46,6 +53,7 @@ const { values } = parseArgs({
 
 const placement = detectPlacement();
 pinSelf(placement.env);
+setRunPriority(-10);
 const env = new StoreEnvironment(join(RESULTS, '.profile-tmp'), placement.sut);
 rmSync(env.dir, { recursive: true, force: true });
 mkdirSync(env.dir, { recursive: true });

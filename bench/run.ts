@@ -8,6 +8,7 @@
 //   npm run bench -- --only overhead,throughput --stores memory,sqlite
 //   npm run bench -- --cpu-prof      gateway processes write .cpuprofile files to bench/results/ (git-ignored)
 //   npm run bench -- --no-write      print the summary, keep results/ untouched
+//   npm run bench -- --no-pin --no-nice   no taskset pinning, no raised priority
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import {
   type Placement,
   pinSelf,
   placement as detectPlacement,
+  setRunPriority,
   startNodeChild,
   stopAll,
 } from './lib/procs.ts';
@@ -98,6 +100,7 @@ async function main(): Promise<number> {
       stores: { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'no-pin': { type: 'boolean', default: false },
+      'no-nice': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
     },
   });
@@ -139,6 +142,8 @@ async function main(): Promise<number> {
     ? { pinned: false, sut: null, env: null, note: 'not pinned (--no-pin)' }
     : detectPlacement();
   pinSelf(placement.env);
+  const priority = setRunPriority(values['no-nice'] ? null : -10);
+  placement.note += `; ${priority}`;
   log(`placement: ${placement.note}`);
 
   const tmp = mkdtempSync(join(tmpdir(), 'parley-bench-'));
@@ -205,11 +210,23 @@ async function main(): Promise<number> {
     let throughput: ThroughputResult | null = null;
     if (phases.has('overhead') || phases.has('throughput')) {
       const seeded: Seeded[] = [];
-      for (const kind of measured) {
-        const gateway = await startGateway(ctx, kind, { label: 'load' });
-        gateways.push(gateway);
-        seeded.push({ gateway, roots: await seedRoots(gateway, profile.roots) });
+      for (const kind of [...measured]) {
+        // A store that cannot even serve the seeding turns is reported, not allowed to sink the run.
+        try {
+          const gateway = await startGateway(ctx, kind, { label: 'load' });
+          gateways.push(gateway);
+          seeded.push({ gateway, roots: await seedRoots(gateway, profile.roots) });
+        } catch (error) {
+          const message = `${kind}: ${(error as Error).message}`;
+          errors.push(message);
+          log(message);
+          const status = stores.find((s) => s.kind === kind)!;
+          status.measured = false;
+          status.note = `failed: ${(error as Error).message.slice(0, 300)}`;
+          measured.splice(measured.indexOf(kind), 1);
+        }
       }
+      if (seeded.length === 0) throw new Error('no store could serve requests');
       log(
         `gateways: ${seeded.map((s) => s.gateway.kind).join(', ')}; /v1/chat/completions ${seeded[0]?.gateway.chatCompletions ? 'present' : 'absent'}`,
       );

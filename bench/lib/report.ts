@@ -23,7 +23,7 @@ function bytes(v: number | null | undefined): string {
   if (v >= 2 ** 30) return `${(v / 2 ** 30).toFixed(2)} GiB`;
   if (v >= 2 ** 20) return `${(v / 2 ** 20).toFixed(1)} MiB`;
   if (v >= 2 ** 10) return `${(v / 2 ** 10).toFixed(1)} KiB`;
-  return `${v} B`;
+  return `${Math.round(v)} B`;
 }
 
 function int(v: number | null | undefined): string {
@@ -108,7 +108,7 @@ export function evaluateTargets(r: BenchResult): TargetCheck[] {
     if (last?.sizeRatio !== null && last?.sizeRatio !== undefined) {
       checks.push({
         target: `store size / item bytes after ${int(last.turn)} turns, ${s.store}`,
-        value: `${last.sizeRatio.toFixed(2)}x (${bytes(last.storeBytes)} for ${bytes(last.sumItemBytes)} of items)`,
+        value: `${last.sizeRatio.toFixed(2)}x (${bytes(last.storeBytes)} for ${bytes(last.sumItemBytes)} of items in ${int(last.responses)} turns: ${bytes(last.overheadBytesPerTurn)} per turn besides ${bytes(last.sumItemBytes / last.responses)} of items)`,
         limit: '<= 1.5x',
         met: last.sizeRatio <= 1.5,
       });
@@ -143,14 +143,13 @@ function label(name: string): string {
 
 export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
   const out: string[] = [];
+  const foreign = Object.entries(r.foreignCpuPercent ?? {})
+    .map(([phase, pct]) => `${phase} ${pct ?? '?'}%`)
+    .join(', ');
   out.push(
-    `Measured ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.os}, Node ${r.machine.node}; ${r.placement.note}; 1-minute load average ${Object.entries(
-      r.loadAverage,
-    )
-      .map(([k, v]) => `${v} (${k})`)
-      .join(
-        ', ',
-      )}. Parley ${r.versions.parley}. Full data: \`bench/results/latest.json\`; method: \`bench/README.md\`.`,
+    `Measured ${r.startedAt.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run)' : ''} on ${r.machine.cpus} × ${r.machine.cpu}, ${r.machine.os}, Node ${r.machine.node}; ${r.placement.note}. ` +
+      `CPU used by other work on the machine meanwhile, as a share of both CPUs: ${foreign}. ` +
+      `Parley ${r.versions.parley}. Full data: \`bench/results/latest.json\`; method: \`bench/README.md\`.`,
   );
   if (r.overhead) {
     const o = r.overhead;
@@ -348,18 +347,29 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+/** A step of 1, 2 or 5 x 10^k giving about four intervals; the axis max is a multiple of it. */
+function niceStep(v: number): number {
+  const raw = v / 4;
+  const p = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 5, 10]) if (m * p >= raw) return m * p;
   return 10 * p;
 }
 
-function axisTicks(max: number, n = 4): number[] {
-  return Array.from({ length: n + 1 }, (_, i) => (max * i) / n);
+function niceMax(v: number): number {
+  if (!(v > 0)) return 1;
+  const step = niceStep(v);
+  return Math.ceil(v / step - 1e-9) * step;
+}
+
+function axisTicks(max: number): number[] {
+  const step = niceStep(max);
+  const ticks: number[] = [];
+  for (let t = 0; t <= max + step / 1e6; t += step) ticks.push(Math.round(t * 1e6) / 1e6);
+  return ticks;
 }
 
 function fmtTick(v: number): string {
+  if (v >= 10000) return `${Math.round(v / 1000)}k`;
   if (v >= 1000) return `${(v / 1000).toFixed(v % 1000 === 0 ? 0 : 1)}k`;
   return Number.isInteger(v) ? String(v) : v.toFixed(v < 1 ? 2 : 1);
 }
@@ -378,9 +388,15 @@ function groupedBars(
   unit: string,
   groups: string[],
   series: { name: string; color: string; values: (number | null)[] }[],
+  target?: number,
+  /** Values above it are drawn clipped, with their value written on top. */
+  cap?: number,
 ): void {
   const plot = { x: panel.x + 48, y: panel.y + 34, w: panel.w - 60, h: panel.h - 110 };
-  const max = niceMax(Math.max(0, ...series.flatMap((s) => s.values.map((v) => v ?? 0))));
+  const values = series
+    .flatMap((s) => s.values.map((v) => v ?? 0))
+    .filter((v) => cap === undefined || v <= cap);
+  const max = niceMax(Math.max(target ?? 0, ...values));
   svg.push(`<text x="${panel.x}" y="${panel.y + 14}" class="title">${esc(title)}</text>`);
   for (const t of axisTicks(max)) {
     const y = plot.y + plot.h - (t / max) * plot.h;
@@ -395,8 +411,14 @@ function groupedBars(
     series.forEach((s, si) => {
       const v = s.values[gi];
       if (v === null || !Number.isFinite(v)) return;
-      const h = Math.max(0.5, (Math.max(0, v) / max) * plot.h);
+      const clipped = v > max;
+      const h = Math.max(0.5, (Math.min(max, Math.max(0, v)) / max) * plot.h);
       const x = gx + si * bw;
+      if (clipped) {
+        svg.push(
+          `<text x="${(x + bw / 2).toFixed(1)}" y="${(plot.y - 3).toFixed(1)}" class="tick" text-anchor="middle">${fmtTick(Math.round(v))}</text>`,
+        );
+      }
       svg.push(
         `<rect x="${x.toFixed(1)}" y="${(plot.y + plot.h - h).toFixed(1)}" width="${(bw - 2).toFixed(1)}" height="${h.toFixed(1)}" fill="${s.color}"><title>${esc(`${s.name}, ${g}: ${fmtTick(Math.round(v * 100) / 100)} ${unit}`)}</title></rect>`,
       );
@@ -405,6 +427,12 @@ function groupedBars(
       `<text x="${plot.x + gi * gw + gw / 2}" y="${plot.y + plot.h + 16}" class="tick" text-anchor="middle">${esc(g)}</text>`,
     );
   });
+  if (target !== undefined) {
+    const y = plot.y + plot.h - (target / max) * plot.h;
+    svg.push(
+      `<line x1="${plot.x}" x2="${plot.x + plot.w}" y1="${y}" y2="${y}" stroke="#111827" stroke-dasharray="4 3"/>`,
+    );
+  }
   legend(svg, panel.x + 4, plot.y + plot.h + 32, panel.w, series);
 }
 
@@ -418,7 +446,7 @@ function legend(
   let x = x0;
   let y = y0;
   for (const s of series) {
-    const w = 18 + s.name.length * 6.2;
+    const w = 26 + s.name.length * 6.2;
     if (x + w > x0 + width) {
       x = x0;
       y += 14;
@@ -469,7 +497,11 @@ function lineChart(
       );
     }
   }
-  legend(svg, panel.x + 4, plot.y + plot.h + 32, panel.w, series);
+  const stores = series.filter((x) => !x.dashed);
+  legend(svg, panel.x + 4, plot.y + plot.h + 32, panel.w, stores);
+  svg.push(
+    `<text x="${panel.x + 4}" y="${plot.y + plot.h + 50}" class="tick">solid: added latency; dashed: minus the payload floor</text>`,
+  );
 }
 
 export function renderSvg(r: BenchResult): string {
@@ -478,31 +510,40 @@ export function renderSvg(r: BenchResult): string {
   const svg: string[] = [];
   const pw = W / 3;
   if (r.overhead) {
-    const rows = r.overhead.rows.filter((x) => x.mode === 'json' && x.added);
-    const concs = [...new Set(rows.map((x) => x.concurrency))];
+    const rows = r.overhead.rows.filter((x) => x.concurrency === 1 && x.added);
     const names = [...new Set(rows.map((x) => x.name))];
     groupedBars(
       svg,
       { x: 12, y: 40, w: pw - 24, h: H - 50 },
-      'Added latency p50, non-streaming',
+      'Added at concurrency 1, p50 (target: 1 ms)',
       'ms',
-      concs.map((c) => `${c} conn.`),
+      ['non-streaming', 'first token, streaming'],
       names.map((n) => ({
         name: n,
         color: COLORS[n] ?? '#64748b',
-        values: concs.map((c) => rows.find((x) => x.name === n && x.concurrency === c)?.added?.p50 ?? null),
+        values: [
+          rows.find((x) => x.name === n && x.mode === 'json')?.added?.p50 ?? null,
+          rows.find((x) => x.name === n && x.mode === 'stream')?.added?.ttftP50 ?? null,
+        ],
       })),
+      1,
+      10,
     );
   }
   if (r.throughput) {
-    const rows = r.throughput.rows;
+    const rows = r.throughput.rows.filter((x) => x.name !== 'upstream');
+    const upstream = (m: string) =>
+      r.throughput!.rows.find((x) => x.name === 'upstream' && x.mode === m)?.rps;
     const names = [...new Set(rows.map((x) => x.name))];
     groupedBars(
       svg,
       { x: pw + 12, y: 40, w: pw - 24, h: H - 50 },
-      `Throughput at saturation (${r.throughput.concurrency} conn., 1 CPU)`,
+      `Throughput, ${r.throughput.concurrency} conn., server on 1 CPU`,
       'req/s',
-      ['non-streaming', 'streaming'],
+      [
+        `non-streaming (upstream: ${fmtTick(upstream('json') ?? 0)})`,
+        `streaming (upstream: ${fmtTick(upstream('stream') ?? 0)})`,
+      ],
       names.map((n) => ({
         name: n,
         color: COLORS[n] ?? '#64748b',
@@ -522,7 +563,7 @@ export function renderSvg(r: BenchResult): string {
       xs,
       r.scaling.flatMap((s) => [
         {
-          name: `${s.store}: added`,
+          name: s.store,
           color: STORE_COLORS[s.store] ?? '#64748b',
           points: s.checkpoints.map((c) => [c.turn, c.addedMs] as [number, number]),
         },

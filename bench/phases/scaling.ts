@@ -38,6 +38,10 @@ export interface Checkpoint {
   storeBytes: number | null;
   sumItemBytes: number;
   sizeRatio: number | null;
+  /** Responses written since the baseline (chain and sibling turns). */
+  responses: number;
+  /** (store size - item bytes) / responses: what the store spends per turn besides the items. */
+  overheadBytesPerTurn: number | null;
 }
 
 export interface ScalingStoreResult {
@@ -131,6 +135,8 @@ export async function runScaling(ctx: Context, kind: StoreKind): Promise<Scaling
         | 'storeCalls'
         | 'storeCallsTotal'
         | 'dbRoundTrips'
+        | 'responses'
+        | 'overheadBytesPerTurn'
       > | null = null;
       if (p.scalingTurns.includes(turn)) {
         ctx.log(`scaling: ${kind}, turn ${turn}`);
@@ -195,6 +201,8 @@ export async function runScaling(ctx: Context, kind: StoreKind): Promise<Scaling
           storeBytes: size,
           sumItemBytes: items,
           sizeRatio: items > 0 && size !== null ? round(size / items, 3) : null,
+          responses: created.length,
+          overheadBytesPerTurn: size === null ? null : Math.round((size - items) / created.length),
         });
       }
     }
