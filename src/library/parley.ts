@@ -233,10 +233,10 @@ function buildParley(engine: Engine, models: ModelRegistry, store: ConversationS
       }
       return streamCreate(request, options);
     },
-    retrieve: (id, query = {}) => engine.getResponse(id, parseInclude(query.include)),
-    delete: (id) => engine.deleteResponse(id),
-    cancel: (id) => background.cancel(id),
-    compact: (body, options = {}) => engine.compact(parseCompactRequest(body), options.signal),
+    retrieve: async (id, query = {}) => engine.getResponse(id, parseInclude(query.include)),
+    delete: async (id) => engine.deleteResponse(id),
+    cancel: async (id) => background.cancel(id),
+    compact: async (body, options = {}) => engine.compact(parseCompactRequest(body), options.signal),
     inputItems: {
       async list(id, query = {}) {
         const page = await engine.listInputItems(id, parsePaging(pagingQuery(query)));
@@ -253,23 +253,24 @@ function buildParley(engine: Engine, models: ModelRegistry, store: ConversationS
   return {
     responses,
     conversations: {
-      create: (body) => conversations.create(parseCreateConversation(body)),
-      retrieve: (id) => conversations.retrieve(id),
-      update: (id, body) => conversations.update(id, parseUpdateConversation(body).metadata),
-      delete: (id) => conversations.delete(id),
-      list: (query = {}) => conversations.list(parseListConversations(listQuery(query))),
-      mergeMetadata: (id, metadata) => conversations.mergeMetadata(id, parseMergeMetadata({ metadata })),
-      details: (id) => conversations.details(id),
-      fork: (id, body) => conversations.fork(id, parseForkConversation(body)),
+      // async throughout: a bad argument is a rejected promise, never a synchronous throw.
+      create: async (body) => conversations.create(parseCreateConversation(body)),
+      retrieve: async (id) => conversations.retrieve(id),
+      update: async (id, body) => conversations.update(id, parseUpdateConversation(body).metadata),
+      delete: async (id) => conversations.delete(id),
+      list: async (query = {}) => conversations.list(parseListConversations(listQuery(query))),
+      mergeMetadata: async (id, metadata) => conversations.mergeMetadata(id, parseMergeMetadata({ metadata })),
+      details: async (id) => conversations.details(id),
+      fork: async (id, body) => conversations.fork(id, parseForkConversation(body)),
       deleteUserData,
       items: {
-        create: (id, body) => conversations.addItems(id, parseAddItems(body)),
-        list(id, query = {}) {
+        create: async (id, body) => conversations.addItems(id, parseAddItems(body)),
+        async list(id, query = {}) {
           parseIncludeQuery({ include: query.include });
           return conversations.listItems(id, parsePaging(pagingQuery(query)));
         },
-        retrieve: (itemId, params) => conversations.retrieveItem(params.conversation_id, itemId),
-        delete: (itemId, params) => conversations.deleteItem(params.conversation_id, itemId),
+        retrieve: async (itemId, params) => conversations.retrieveItem(params.conversation_id, itemId),
+        delete: async (itemId, params) => conversations.deleteItem(params.conversation_id, itemId),
       },
     },
     users: { delete: deleteUserData },
