@@ -315,6 +315,27 @@ describe('compaction: context_management (library)', () => {
   });
 });
 
+describe('compaction without a threshold: once the context window would overflow', () => {
+  it('summarises the older turns when the next turn would not fit a 250-token window', async () => {
+    const h = await startLibrary({ provider: { context_window: 250 } });
+    try {
+      const cm = [{ type: 'compaction' as const }];
+      h.upstream.enqueue({ kind: 'text', text: 'a1' }, { kind: 'text', text: 'Alpha noted.' }, { kind: 'text', text: 'a2' });
+      const r1 = await h.parley.responses.create({ model: MODEL, input: LONG1, context_management: cm });
+      assert.deepEqual(r1.output.map((i) => i.type), ['message'], 'the first turn fits: nothing to compact');
+      const r2 = await h.parley.responses.create({ model: MODEL, input: LONG2, previous_response_id: r1.id, context_management: cm });
+      assert.deepEqual(r2.output.map((i) => i.type), ['compaction', 'message']);
+      assert.equal(h.upstream.requests[1].body.messages[1].content, `user: ${LONG1}\n\nassistant: a1`);
+      assert.deepEqual(messagesOf(h.upstream), [
+        { role: 'user', content: `${SUMMARY_PREFIX}Alpha noted.` },
+        { role: 'user', content: LONG2 },
+      ]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
 describe('the context policy hook', () => {
   it('lastTurns(1) plus a pinned item: exactly those reach the model; budget and count are given', async () => {
     const seen: { budget: number | null; counted: number }[] = [];
