@@ -9,6 +9,7 @@
 //
 // Also POST /v1/responses/compact: the whole context summarised on demand.
 
+import { defaultRequestParams } from '../protocol/defaults.ts';
 import type { LanguageModelV4Prompt } from '@ai-sdk/provider';
 import type { CompactionConfig } from '../config/types.ts';
 import { ConfigError } from '../config/types.ts';
@@ -57,27 +58,7 @@ interface Summary {
 }
 
 /** The defaults of a request with nothing set: what a compaction call is made with. */
-const SUMMARY_PARAMS: RequestParams = {
-  instructions: null,
-  tools: [],
-  tool_choice: 'auto',
-  parallel_tool_calls: true,
-  temperature: null,
-  top_p: null,
-  presence_penalty: null,
-  frequency_penalty: null,
-  top_logprobs: null,
-  max_output_tokens: null,
-  max_tool_calls: null,
-  text: { format: { type: 'text' } },
-  reasoning: null,
-  truncation: 'disabled',
-  metadata: {},
-  user: null,
-  safety_identifier: null,
-  prompt_cache_key: null,
-  service_tier: null,
-};
+const SUMMARY_PARAMS: RequestParams = defaultRequestParams();
 
 export class ContextManager {
   readonly #models: ModelRegistry;

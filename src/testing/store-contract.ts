@@ -6,6 +6,7 @@
 // default TTL (the suite calls open() and close(), then `cleanup`). Shared servers should hand out
 // a fresh schema / key prefix per call.
 
+import { defaultRequestParams } from '../protocol/defaults.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
@@ -42,27 +43,7 @@ export function newId(prefix: string): string {
 }
 
 export function defaultParams(): StoredRequestParams {
-  return {
-    instructions: null,
-    tools: [],
-    tool_choice: 'auto',
-    parallel_tool_calls: true,
-    temperature: null,
-    top_p: null,
-    presence_penalty: null,
-    frequency_penalty: null,
-    top_logprobs: null,
-    max_output_tokens: null,
-    max_tool_calls: null,
-    text: { format: { type: 'text' } },
-    reasoning: null,
-    truncation: 'disabled',
-    metadata: {},
-    user: null,
-    safety_identifier: null,
-    prompt_cache_key: null,
-    service_tier: null,
-  };
+  return defaultRequestParams();
 }
 
 export function userMessage(text: string, id = newId('msg')): MessageItem {

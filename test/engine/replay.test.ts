@@ -2,6 +2,7 @@
 // arrived whole the two sequences are identical, and a turn seen through progress snapshots
 // yields the same items, text and terminal event.
 
+import { defaultRequestParams } from '../../src/protocol/defaults.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LanguageModelV4StreamPart } from '@ai-sdk/provider';
@@ -40,27 +41,7 @@ function state(output: Item[], status: ResponseState['status'], background = fal
     createdAt: 1,
     completedAt: status === 'completed' ? 2 : null,
     previousResponseId: null,
-    params: {
-      instructions: null,
-      tools: [],
-      tool_choice: 'auto',
-      parallel_tool_calls: true,
-      temperature: null,
-      top_p: null,
-      presence_penalty: null,
-      frequency_penalty: null,
-      top_logprobs: null,
-      max_output_tokens: null,
-      max_tool_calls: null,
-      text: { format: { type: 'text' } },
-      reasoning: null,
-      truncation: 'disabled',
-      metadata: {},
-      user: null,
-      safety_identifier: null,
-      prompt_cache_key: null,
-      service_tier: null,
-    },
+    params: defaultRequestParams(),
     output,
     usage: null,
     error: null,
