@@ -14,7 +14,9 @@ import type { ModelRegistry, ResolvedModel } from '../providers/types.ts';
 import type { CompactRequest, CompactResource } from '../protocol/compact.ts';
 import type { ConversationStore, ItemPage, ListOptions, StoredResponse, TurnResult } from '../store/types.ts';
 import { ChainBrokenError, DEFAULT_TENANT, StoreConflictError } from '../store/types.ts';
+import { effectiveExpiry, nowSeconds as storeNow } from '../store/codec.ts';
 import { addUsage, sumCosts, usageCost } from './bookkeeping.ts';
+import { ContextCache } from './context-cache.ts';
 import { ContextManager, type ContextOptions } from './context.ts';
 import { type ConversationTurn, Conversations } from './conversations.ts';
 import { TenantScopedStore } from './tenant-scope.ts';
@@ -70,9 +72,17 @@ export class Engine {
   /** The engine forTenant was first called on; it keeps one engine per tenant. */
   #root: Engine = this;
   readonly #tenants = new Map<string, Engine>();
+  /**
+   * Decoded turns kept in process, when the store can tell that nothing else changed them
+   * (ConversationStore.changeToken); null otherwise, and every turn loads its chain.
+   */
+  readonly #cache: ContextCache | null;
 
   constructor(options: EngineOptions) {
     this.#options = options;
+    const raw = options.store;
+    this.#cache =
+      raw !== null && typeof raw.changeToken === 'function' && raw.defaultTtlSeconds !== undefined ? new ContextCache() : null;
     this.tenant = options.tenant ?? DEFAULT_TENANT;
     this.store = options.store ? new TenantScopedStore(options.store, this.tenant) : null;
     this.models = options.models;
@@ -265,7 +275,9 @@ export class Engine {
 
     if (persist) {
       try {
+        const ticket = this.#cache?.ticket() ?? 0;
         await this.store!.finishTurn(state.id, this.toResult(state, costUsd));
+        this.#cacheTurn(ticket, state, request.input);
       } catch (error) {
         if (request.background && error instanceof StoreConflictError) {
           // Finished elsewhere first (cancelled through another gateway instance, or marked stale):
@@ -333,11 +345,15 @@ export class Engine {
 
   /** Deletes every response and conversation of `user` (a data-protection request). */
   async deleteUserData(user: string): Promise<{ responses: number; conversations: number }> {
-    return this.storeCall(() => this.requireStore('user').deleteUserData(DEFAULT_TENANT, user));
+    return this.storeCall(() => this.requireStore('user').deleteUserData(DEFAULT_TENANT, user)).finally(() =>
+      this.#cache?.clear(),
+    );
   }
 
   async deleteResponse(id: string): Promise<{ id: string; object: 'response'; deleted: true }> {
-    const deleted = await this.storeCall(() => this.requireStore('response_id').deleteResponse(id));
+    const deleted = await this.storeCall(() => this.requireStore('response_id').deleteResponse(id)).finally(() =>
+      this.#cache?.invalidate(id),
+    );
     if (!deleted) throw notFound(`No response found with id '${id}'.`, 'response_id');
     return { id, object: 'response', deleted: true };
   }
@@ -356,6 +372,14 @@ export class Engine {
         'previous_response_id',
         'state_storage_disabled',
       );
+    }
+    const cache = this.#cache;
+    let ticket = 0;
+    if (cache !== null) {
+      const raw = this.#options.store!;
+      ticket = cache.sync(await this.storeCall(() => raw.changeToken!()));
+      const cached = cache.context(previousId, storeNow());
+      if (cached !== null) return cached;
     }
     let chain: StoredResponse[] | null;
     try {
@@ -388,12 +412,29 @@ export class Engine {
         'previous_response_not_usable',
       );
     }
+    cache?.fillChain(ticket, chain);
     const items: Item[] = [];
     for (const turn of chain) {
       for (const item of turn.input) items.push(item);
       for (const item of turn.output) items.push(item);
     }
     return items;
+  }
+
+  /** Keeps a turn this engine has just stored in the context cache, with the expiry the store gave it. */
+  #cacheTurn(ticket: number, state: ResponseState, input: Item[]): void {
+    const cache = this.#cache;
+    if (cache === null) return;
+    const expiresAt = effectiveExpiry(
+      this.ttlSeconds === null ? null : state.createdAt + this.ttlSeconds,
+      state.createdAt,
+      this.#options.store!.defaultTtlSeconds ?? null,
+    );
+    try {
+      cache.fillTurn(ticket, { id: state.id, previousResponseId: state.previousResponseId, status: state.status, expiresAt }, input, state.output);
+    } catch {
+      cache.clear(); // the turn is stored; the next one loads its chain
+    }
   }
 
   private async recordFailure(state: ResponseState, error: ApiError, signal?: AbortSignal): Promise<void> {

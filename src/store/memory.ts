@@ -58,6 +58,8 @@ export class MemoryStore implements ConversationStore {
   /** Creation order, the tie-breaker for conversations created in the same second. */
   #sequence = 0;
   #open = false;
+  /** Bumped whenever a stored response may have gone or changed (see changeToken). */
+  #changes = 0;
 
   constructor(options: MemoryStoreOptions) {
     if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) {
@@ -66,6 +68,16 @@ export class MemoryStore implements ConversationStore {
     this.#maxEntries = options.maxEntries;
     this.#ttlSeconds = options.ttlSeconds;
     this.description = `memory (max ${options.maxEntries} responses)`;
+  }
+
+  /** The TTL applied to responses stored without an expiry (see ConversationStore.changeToken). */
+  get defaultTtlSeconds(): number | null {
+    return this.#ttlSeconds;
+  }
+
+  /** Changes on every deletion, eviction or status change of a stored response. */
+  async changeToken(): Promise<number> {
+    return this.#changes;
   }
 
   /** How many responses are held right now (expired ones included until pruned or touched). */
@@ -79,6 +91,7 @@ export class MemoryStore implements ConversationStore {
 
   async close(): Promise<void> {
     this.#open = false;
+    this.#changes++;
     this.#responses.clear();
     this.#conversations.clear();
     this.#leases.clear();
@@ -95,6 +108,15 @@ export class MemoryStore implements ConversationStore {
     }
     const stored = structuredClone(response);
     stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
+    // Continuing a chain makes its ancestors recently used, as loading it does (a context cache
+    // in front of this store may not load it).
+    let parent = stored.previousResponseId;
+    for (let depth = 0; parent !== null && depth < MAX_CHAIN_DEPTH; depth++) {
+      const ancestor = this.#responses.get(parent);
+      if (ancestor === undefined) break;
+      this.#touch(ancestor);
+      parent = ancestor.previousResponseId;
+    }
     this.#insertResponse(stored);
   }
 
@@ -192,6 +214,7 @@ export class MemoryStore implements ConversationStore {
 
   async deleteResponse(id: string): Promise<boolean> {
     this.#assertOpen();
+    this.#changes++;
     return this.#responses.delete(id);
   }
 
@@ -204,6 +227,7 @@ export class MemoryStore implements ConversationStore {
 
   async pruneExpired(now: number): Promise<number> {
     this.#assertOpen();
+    this.#changes++;
     let removed = 0;
     for (const [id, stored] of this.#responses) {
       if (isExpired(stored.expiresAt, now)) {
@@ -401,6 +425,7 @@ export class MemoryStore implements ConversationStore {
 
   async deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }> {
     this.#assertOpen();
+    this.#changes++;
     let responses = 0;
     let conversations = 0;
     for (const [id, stored] of this.#responses) {
@@ -425,6 +450,7 @@ export class MemoryStore implements ConversationStore {
       if ((stored.status === 'queued' || stored.status === 'in_progress') && stored.createdAt < before) {
         stored.status = 'failed';
         stored.error = { ...INTERRUPTED_ERROR };
+        this.#changes++;
         failed++;
       }
     }
@@ -492,6 +518,7 @@ export class MemoryStore implements ConversationStore {
     while (this.#responses.size > this.#maxEntries) {
       const oldest = this.#responses.keys().next().value as string;
       this.#responses.delete(oldest);
+      this.#changes++;
     }
   }
 

@@ -241,6 +241,7 @@ const COL = {
 type ChainRow = (string | number | null)[];
 
 interface Statements {
+  dataVersion: StatementSync;
   begin: StatementSync;
   commit: StatementSync;
   rollback: StatementSync;
@@ -318,6 +319,11 @@ export class SqliteStore implements ConversationStore {
   #statements: Statements | null = null;
   /** listConversations statements, one per filter shape (user?, metadata pairs, after?, order). */
   #listStatements = new Map<string, StatementSync>();
+  /**
+   * Deletions and status changes of responses through this connection (PRAGMA data_version only
+   * moves on other connections' commits); with it, changeToken covers every writer.
+   */
+  #ownChanges = 0;
 
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
@@ -345,7 +351,23 @@ export class SqliteStore implements ConversationStore {
     this.#db = db;
   }
 
+  /** The TTL applied to responses stored without an expiry (see ConversationStore.changeToken). */
+  get defaultTtlSeconds(): number | null {
+    return this.#ttlSeconds;
+  }
+
+  /**
+   * Moves whenever a stored response may have been deleted or changed: by this connection (its
+   * own counter) or by any other connection or process on the file (`PRAGMA data_version`, which
+   * changes on their commits — inserts included, so another writer costs a cache its contents).
+   */
+  async changeToken(): Promise<string> {
+    const row = this.#stmts().dataVersion.get() as { data_version: number | bigint };
+    return `${row.data_version}:${this.#ownChanges}`;
+  }
+
   async close(): Promise<void> {
+    this.#ownChanges++;
     const db = this.#db;
     this.#db = null;
     this.#statements = null;
@@ -444,6 +466,7 @@ export class SqliteStore implements ConversationStore {
   }
 
   async deleteResponse(id: string): Promise<boolean> {
+    this.#ownChanges++;
     // Items go with it through ON DELETE CASCADE.
     return Number(this.#stmts().deleteResponse.run(id).changes) > 0;
   }
@@ -470,6 +493,7 @@ export class SqliteStore implements ConversationStore {
 
   async pruneExpired(now: number): Promise<number> {
     const s = this.#stmts();
+    this.#ownChanges++;
     let removed = 0;
     this.#transaction(() => {
       removed = Number(s.prune.run(now).changes) + Number(s.pruneConversations.run(now).changes);
@@ -657,6 +681,7 @@ export class SqliteStore implements ConversationStore {
 
   async deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }> {
     const s = this.#stmts();
+    this.#ownChanges++;
     let counts = { responses: 0, conversations: 0 };
     this.#transaction(() => {
       // Conversations first, so the trigger does not copy the user's turn items into rows about to go.
@@ -668,6 +693,7 @@ export class SqliteStore implements ConversationStore {
   }
 
   async failStaleTurns(before: number): Promise<number> {
+    this.#ownChanges++;
     return Number(this.#stmts().failStaleTurns.run(JSON.stringify(INTERRUPTED_ERROR), before).changes);
   }
 
@@ -747,6 +773,7 @@ export class SqliteStore implements ConversationStore {
 
   async importRecords(records: AsyncIterable<ExportRecord> | Iterable<ExportRecord>): Promise<ImportSummary> {
     this.#stmts();
+    this.#ownChanges++;
     const summary: ImportSummary = { responses: 0, conversations: 0, skipped: 0 };
     let batch: ExportRecord[] = [];
     for await (const record of records) {
@@ -932,6 +959,7 @@ function migrate(db: DatabaseSync): void {
 function prepareStatements(db: DatabaseSync): Statements {
   const live = '(expires_at IS NULL OR expires_at > ?2)';
   return {
+    dataVersion: db.prepare('PRAGMA data_version'),
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
     rollback: db.prepare('ROLLBACK'),

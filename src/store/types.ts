@@ -138,6 +138,24 @@ export interface ConversationStore {
    */
   countExpired?(now: number): Promise<number>;
 
+  /**
+   * Optional: lets the engine keep decoded chains in process (engine/context-cache.ts) instead of
+   * loading the whole chain every turn. Returns a value that differs from every earlier one
+   * whenever a stored response may have been deleted, expired early or changed status by anyone
+   * — this instance's deleteResponse, deleteUserData, pruneExpired, failStaleTurns, eviction, and
+   * every other process or connection writing to the same backend — other than by the beginTurn,
+   * finishTurn and saveProgress calls of the caller itself. Changing more often (on every foreign
+   * write, say) is allowed: it only costs the cache. A backend that cannot prove this cheaply
+   * must not implement it (PostgreSQL and Redis do not: their chains load every turn).
+   */
+  changeToken?(): Promise<string | number>;
+
+  /**
+   * Required with changeToken: the TTL the store applies to responses written without an expiry
+   * (the expiry a cached turn must be checked against).
+   */
+  readonly defaultTtlSeconds?: number | null;
+
   // ---------- conversations ----------
   // A conversation is an ordered, append-only item list. A turn created with `conversation`
   // reads all its items as context and, when it finishes `completed` or `incomplete`, its input
