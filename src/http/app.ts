@@ -5,7 +5,7 @@ import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Engine } from '../engine/engine.ts';
 import type { Operations } from '../ops/operations.ts';
 import { DEFAULT_TENANT } from '../store/types.ts';
-import { registerErrorHandlers } from './errors.ts';
+import { clientErrorHandler, frameworkErrors, registerErrorHandlers } from './errors.ts';
 import { installGuard } from './guard.ts';
 import { chatCompletionsRoutes } from './routes/chat-completions.ts';
 import { conversationsRoutes } from './routes/conversations.ts';
@@ -40,6 +40,10 @@ export function buildApp(options: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     // With ops, shutdown answers new requests itself (OpenAI-shaped 503 gateway_shutting_down).
     return503OnClosing: !ops,
+    // Ids longer than this are answered 414 (frameworkErrors) before any route runs.
+    routerOptions: { maxParamLength: 512 },
+    frameworkErrors,
+    clientErrorHandler,
   });
   registerErrorHandlers(app, ops?.telemetry.scrubber);
   if (ops) installGuard(app, ops.guard);

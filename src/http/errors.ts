@@ -1,6 +1,8 @@
 // Fastify's default error and not-found bodies are not OpenAI-shaped; these handlers make every
 // error a client sees `{"error": {"message", "type", "param", "code"}}` with a fitting status.
 
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { SecretScrubber } from '../ops/redact.ts';
 import { ApiError } from '../protocol/errors.ts';
@@ -43,4 +45,35 @@ export function registerErrorHandlers(app: FastifyInstance, scrubber?: SecretScr
       }).toBody(),
     );
   });
+}
+
+/**
+ * Fastify's own answers for URLs its router cannot take (bad percent-encoding, a path parameter
+ * longer than routerOptions.maxParamLength), OpenAI-shaped. The path is never echoed whole.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const apiError =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+      ? new ApiError(414, 'invalid_request_error', 'A path parameter (an id) is longer than this gateway accepts.', { code: 'uri_too_long' })
+      : new ApiError(400, 'invalid_request_error', 'The URL is not valid (check its percent-encoding).', { code: 'invalid_url' });
+  reply.status(apiError.status).send(apiError.toBody());
+}
+
+/**
+ * Requests Node's HTTP parser rejects before Fastify sees them (headers too large, malformed
+ * request lines, timeouts), answered OpenAI-shaped on the raw socket, which is then closed.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'request_header_fields_too_large', 'The request line and headers are larger than this gateway accepts.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'request_timeout', 'The request was not received in time.']
+        : [400, 'invalid_request', 'The HTTP request could not be parsed.'];
+  const body = JSON.stringify(new ApiError(status, 'invalid_request_error', message, { code }).toBody());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }

@@ -51,3 +51,20 @@ export function storeUnavailable(cause: unknown): ApiError {
     { code: 'state_storage_unavailable', cause },
   );
 }
+
+/**
+ * A client-sent value as it may appear in an error message: never throws (an object whose
+ * `toString` is not a function makes String() throw), never longer than `max` characters.
+ */
+export function shown(value: unknown, max = 200): string {
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else {
+    try {
+      text = JSON.stringify(value) ?? typeof value;
+    } catch {
+      text = typeof value;
+    }
+  }
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

@@ -4,7 +4,7 @@
 
 import { openCompaction } from './compaction-content.ts';
 import { parseConversationParam } from './conversations.ts';
-import { invalidRequest } from './errors.ts';
+import { invalidRequest, shown } from './errors.ts';
 import { newId } from './ids.ts';
 import type {
   ContentPart,
@@ -251,7 +251,7 @@ function parseInputItem(raw: unknown, path: string): Item {
       throw invalidRequest(`Missing required parameter: '${path}.type'.`, `${path}.type`, 'missing_required_parameter');
     default:
       throw invalidRequest(
-        `Invalid value: '${String(type)}'. Supported values for '${path}.type' are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'compaction'.`,
+        `Invalid value: '${shown(type)}'. Supported values for '${path}.type' are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'compaction'.`,
         `${path}.type`,
         'invalid_value',
       );
@@ -289,7 +289,7 @@ function parsePart(raw: unknown, path: string, role: MessageRole): ContentPart {
   const allowed = role === 'assistant' ? ['output_text', 'refusal', 'input_text'] : role === 'user' ? ['input_text', 'input_image', 'input_file'] : ['input_text'];
   if (typeof type !== 'string' || !allowed.includes(type)) {
     throw invalidRequest(
-      `Invalid value: '${String(type)}'. Supported values for '${path}.type' in a ${role} message are: ${allowed.map((a) => `'${a}'`).join(', ')}.`,
+      `Invalid value: '${shown(type)}'. Supported values for '${path}.type' in a ${role} message are: ${allowed.map((a) => `'${a}'`).join(', ')}.`,
       `${path}.type`,
       'invalid_value',
     );
@@ -353,7 +353,7 @@ function parseTools(raw: unknown): FunctionTool[] {
     const tool = t as Body;
     if (tool.type !== 'function') {
       throw invalidRequest(
-        `Unsupported tool type '${String(tool.type)}' at '${path}.type': this gateway supports 'function' tools.`,
+        `Unsupported tool type '${shown(tool.type)}' at '${path}.type': this gateway supports 'function' tools.`,
         `${path}.type`,
         'invalid_value',
       );
@@ -477,7 +477,7 @@ export function parseInclude(raw: unknown, param = 'include'): string[] {
   raw.forEach((value, i) => {
     if (typeof value !== 'string' || !(INCLUDABLE as readonly string[]).includes(value)) {
       throw invalidRequest(
-        `Invalid value for '${param}[${i}]': '${String(value)}'. Supported values are: ${INCLUDABLE.map((v) => `'${v}'`).join(', ')}.`,
+        `Invalid value for '${param}[${i}]': '${shown(value)}'. Supported values are: ${INCLUDABLE.map((v) => `'${v}'`).join(', ')}.`,
         `${param}[${i}]`,
         'invalid_value',
       );

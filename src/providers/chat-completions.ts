@@ -6,7 +6,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { LanguageModelV4CallOptions, LanguageModelV4FinishReason, LanguageModelV4StreamPart } from '@ai-sdk/provider';
-import { ApiError, invalidRequest } from '../protocol/errors.ts';
+import { ApiError, invalidRequest, shown } from '../protocol/errors.ts';
 import { parseCreateResponse } from '../protocol/request.ts';
 import { toCallOptions, toModelPrompt } from './prompt.ts';
 import type { ModelCallRequest } from './resilient-call.ts';
@@ -193,7 +193,7 @@ function toInputItems(raw: unknown, i: number): Body[] {
       throw invalidRequest(`'${path}': the deprecated 'function' role is not supported; use 'tool'.`, `${path}.role`, 'unsupported_parameter');
     default:
       throw invalidRequest(
-        `Invalid value: '${String(m.role)}'. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.`,
+        `Invalid value: '${shown(m.role)}'. Supported values are: 'system', 'assistant', 'user', 'tool', and 'developer'.`,
         `${path}.role`,
         'invalid_value',
       );
@@ -235,7 +235,7 @@ function userParts(content: unknown, path: string): Body[] {
       case 'input_audio':
         throw invalidRequest(`'${where}': audio input is not supported by this gateway.`, where, 'unsupported_parameter');
       default:
-        throw invalidRequest(`Invalid value: '${String(part.type)}'. Supported values for '${where}.type' are: 'text', 'image_url' and 'file'.`, `${where}.type`, 'invalid_value');
+        throw invalidRequest(`Invalid value: '${shown(part.type)}'. Supported values for '${where}.type' are: 'text', 'image_url' and 'file'.`, `${where}.type`, 'invalid_value');
     }
   });
 }
