@@ -81,6 +81,7 @@ export async function createGateway(config: ParleyConfig, options: GatewayOption
     async close() {
       if (closed) return;
       closed = true;
+      ops.drain.stopAccepting();
       await sweeper?.stop();
       await app.close();
       await store?.close();

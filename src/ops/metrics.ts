@@ -7,6 +7,19 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 const MAX_MODEL_LABELS = 100;
 
+/**
+ * Process metrics (CPU, memory, event loop lag, GC) describe the process, not a gateway: one
+ * registry per process, merged into every gateway's scrape.
+ */
+let processRegistry: Registry | null = null;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: 'parley_' });
+  }
+  return processRegistry;
+}
+
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -25,6 +38,7 @@ export class Metrics {
   readonly rateLimited: Counter<'tenant' | 'limit'>;
   readonly authFailures: Counter<'reason'>;
   readonly #models = new Set<string>();
+  readonly #withProcess: boolean;
 
   constructor(options: { defaultMetrics?: boolean; bufferedBytes?: () => number } = {}) {
     const registers = [this.registry];
@@ -106,7 +120,8 @@ export class Metrics {
       labelNames: ['reason'],
       registers,
     });
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'parley_' });
+    this.#withProcess = options.defaultMetrics !== false;
+    if (this.#withProcess) processMetrics();
   }
 
   /** A model label value: the configured model, or `other` once MAX_MODEL_LABELS are in use. */
@@ -119,6 +134,7 @@ export class Metrics {
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const registry = this.#withProcess ? Registry.merge([this.registry, processMetrics()]) : this.registry;
+    return { contentType: this.registry.contentType, body: await registry.metrics() };
   }
 }

@@ -25,6 +25,11 @@ export class Drain {
     return this.#draining;
   }
 
+  /** From now on new requests are answered 503 `gateway_shutting_down` and /readyz is not ready. */
+  stopAccepting(): void {
+    this.#draining = true;
+  }
+
   /** Requests in flight (streams included). */
   get requests(): number {
     return this.#requests;
