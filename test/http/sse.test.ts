@@ -13,7 +13,7 @@ import type { StreamEvent } from '../../src/protocol/types.ts';
 const event = (n: number): StreamEvent => ({ type: 'response.output_text.delta', sequence_number: n, delta: 'x'.repeat(16 * 1024) }) as unknown as StreamEvent;
 
 /** A server whose one response is handed to `use`, and a client socket that reads nothing. */
-async function withStream(policy: SsePolicy, use: (res: ServerResponse, client: Socket) => Promise<void>) {
+async function withStream(use: (res: ServerResponse, client: Socket) => Promise<void>) {
   let handed: (res: ServerResponse) => void = () => {};
   const got = new Promise<ServerResponse>((resolve) => {
     handed = resolve;
@@ -36,7 +36,7 @@ async function withStream(policy: SsePolicy, use: (res: ServerResponse, client: 
 describe('SseWriter', () => {
   it('gives a producer a drain promise while the client is not reading, and tracks the bytes held', async () => {
     const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
-    await withStream(policy, async (res, client) => {
+    await withStream(async (res, client) => {
       const sse = new SseWriter(res, {}, policy);
       assert.equal(policy.open.size, 1);
       // Fill the socket's buffer, then the kernel's, until a drain does not come.
@@ -67,7 +67,7 @@ describe('SseWriter', () => {
 
   it('drops a stream that cannot wait once its client is too far behind', async () => {
     const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 256 * 1024, open: new OpenStreams() };
-    await withStream(policy, async (res) => {
+    await withStream(async (res) => {
       const sse = new SseWriter(res, {}, policy, { dropWhenBehind: true });
       for (let n = 0; n < 2000 && sse.open; n++) sse.send(event(n));
       assert.equal(sse.open, false, 'dropped');
@@ -79,7 +79,7 @@ describe('SseWriter', () => {
 
   it('closes a stream that makes no progress for the idle timeout', async () => {
     const policy: SsePolicy = { idleTimeoutMs: 200, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
-    await withStream(policy, async (res) => {
+    await withStream(async (res) => {
       const sse = new SseWriter(res, {}, policy);
       sse.send(event(0));
       await sleep(120);
