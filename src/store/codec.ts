@@ -72,6 +72,78 @@ export function defineLazyParams(
   }) as StoredResponse;
 }
 
+/**
+ * What a request leaves every parameter at when it does not set it (protocol/defaults.ts), as JSON.
+ * A stored response's params hold mostly these; encodeParams leaves them out. Part of the stored
+ * format, so deliberately a copy: if a default changes there, rows written with this table must
+ * still decode to what they were (a new table needs a new mark).
+ */
+const DEFAULT_PARAMS_JSON: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    instructions: null,
+    tools: [],
+    tool_choice: 'auto',
+    parallel_tool_calls: true,
+    temperature: null,
+    top_p: null,
+    presence_penalty: null,
+    frequency_penalty: null,
+    top_logprobs: null,
+    max_output_tokens: null,
+    max_tool_calls: null,
+    text: { format: { type: 'text' } },
+    reasoning: null,
+    truncation: 'disabled',
+    metadata: {},
+    user: null,
+    safety_identifier: null,
+    prompt_cache_key: null,
+    service_tier: null,
+  }).map(([key, value]) => [key, JSON.stringify(value)]),
+);
+
+/** Marks compact params: 1, or the default keys the params did not have at all. */
+const COMPACT_MARK = '~';
+
+/**
+ * Request params as stored by every backend: JSON without the members equal to their defaults
+ * (~400 bytes a response less for a typical request). decodeParams restores exactly what was
+ * encoded (JSON semantics: undefined members go, as they always did); text without the mark
+ * (written before) decodes as plain JSON.
+ */
+export function encodeParams(params: StoredRequestParams): string {
+  const compact: Record<string, unknown> = {};
+  const present = new Set<string>();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined) continue;
+    const fallback = DEFAULT_PARAMS_JSON.get(key);
+    if (fallback !== undefined) {
+      present.add(key);
+      if (JSON.stringify(value) === fallback) continue;
+    }
+    Object.defineProperty(compact, key, { value, writable: true, enumerable: true, configurable: true });
+  }
+  const absent = present.size === DEFAULT_PARAMS_JSON.size ? null : [...DEFAULT_PARAMS_JSON.keys()].filter((key) => !present.has(key));
+  return JSON.stringify({ [COMPACT_MARK]: absent ?? 1, ...compact });
+}
+
+export function decodeParams(text: string): StoredRequestParams {
+  const parsed = JSON.parse(text) as Record<string, unknown>;
+  if (!Object.hasOwn(parsed, COMPACT_MARK)) return parsed as unknown as StoredRequestParams;
+  const mark = parsed[COMPACT_MARK];
+  const absent = Array.isArray(mark) ? new Set(mark as string[]) : null;
+  const params: Record<string, unknown> = {};
+  for (const [key, fallback] of DEFAULT_PARAMS_JSON) {
+    if (Object.hasOwn(parsed, key)) params[key] = parsed[key];
+    else if (absent === null || !absent.has(key)) params[key] = JSON.parse(fallback);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (key === COMPACT_MARK || DEFAULT_PARAMS_JSON.has(key)) continue;
+    Object.defineProperty(params, key, { value: parsed[key], writable: true, enumerable: true, configurable: true });
+  }
+  return params as unknown as StoredRequestParams;
+}
+
 /** A conversation's running totals before its first turn. */
 export function emptyConversationUsage(): ConversationUsage {
   return { input_tokens: 0, output_tokens: 0, total_tokens: 0, cost_usd: 0, turns: 0 };
@@ -123,15 +195,15 @@ function defineOwn(target: Record<string, string>, key: string, value: string): 
  * Export order for responses: given in creation order, returns them so that every response whose
  * parent is among them comes after that parent (chains import intact). Stable otherwise.
  */
-export function parentsFirst(responses: readonly StoredResponse[]): StoredResponse[] {
+export function parentsFirst<T extends Pick<StoredResponse, 'id' | 'previousResponseId'>>(responses: readonly T[]): T[] {
   const byId = new Map(responses.map((response) => [response.id, response]));
   const emitted = new Set<string>();
-  const ordered: StoredResponse[] = [];
+  const ordered: T[] = [];
   for (const response of responses) {
     if (emitted.has(response.id)) continue;
     // Walk up to the first ancestor not yet emitted and out of the set, then emit downwards.
-    const pending: StoredResponse[] = [];
-    let current: StoredResponse | undefined = response;
+    const pending: T[] = [];
+    let current: T | undefined = response;
     while (current !== undefined && !emitted.has(current.id) && pending.length <= MAX_CHAIN_DEPTH) {
       pending.push(current);
       emitted.add(current.id);

@@ -3,7 +3,9 @@
 
 import {
   addTurnUsage,
+  decodeParams,
   defineLazyParams,
+  encodeParams,
   effectiveExpiry,
   emptyConversationUsage,
   INTERRUPTED_ERROR,
@@ -40,6 +42,19 @@ export interface MemoryStoreOptions {
   ttlSeconds: number | null;
 }
 
+/** A response as held here: params as compact JSON (store/codec.ts), decoded when read. */
+type MemoryResponse = Omit<StoredResponse, 'params'> & { params: string };
+
+function toMemory(response: StoredResponse): MemoryResponse {
+  const { params, ...rest } = response;
+  return { ...structuredClone(rest), params: encodeParams(params) };
+}
+
+function fromMemory(stored: MemoryResponse): StoredResponse {
+  const { params, ...rest } = stored;
+  return defineLazyParams(structuredClone(rest), () => decodeParams(params));
+}
+
 interface MemoryConversation {
   record: StoredConversation;
   items: Item[];
@@ -51,7 +66,7 @@ export class MemoryStore implements ConversationStore {
   readonly #maxEntries: number;
   readonly #ttlSeconds: number | null;
   // Map iteration order is the recency order: the first key is evicted first.
-  #responses = new Map<string, StoredResponse>();
+  #responses = new Map<string, MemoryResponse>();
   // Same recency order. A conversation's items are the very objects its turns hold (no copies).
   #conversations = new Map<string, MemoryConversation>();
   #leases = new Map<string, { holder: string; expiresAtMs: number }>();
@@ -106,7 +121,7 @@ export class MemoryStore implements ConversationStore {
     if (this.#responses.has(response.id)) {
       throw new StoreConflictError(`Response ${response.id} already exists.`);
     }
-    const stored = structuredClone(response);
+    const stored = toMemory(response);
     stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
     // Continuing a chain makes its ancestors recently used, as loading it does (a context cache
     // in front of this store may not load it).
@@ -165,7 +180,7 @@ export class MemoryStore implements ConversationStore {
     const stored = this.#live(id, nowSeconds());
     if (stored === null) return null;
     this.#touch(stored);
-    return structuredClone(stored);
+    return fromMemory(stored);
   }
 
   async loadChain(id: string): Promise<StoredResponse[] | null> {
@@ -207,7 +222,7 @@ export class MemoryStore implements ConversationStore {
           error,
           incompleteDetails,
         },
-        () => structuredClone(stored.params),
+        () => decodeParams(stored.params),
       );
     });
   }
@@ -479,7 +494,7 @@ export class MemoryStore implements ConversationStore {
     );
     conversations.sort((a, b) => a.record.createdAt - b.record.createdAt || a.sequence - b.sequence);
     for (const response of parentsFirst(responses)) {
-      yield { type: 'response', response: structuredClone(response) };
+      yield { type: 'response', response: fromMemory(response) };
     }
     for (const { record, items } of conversations) {
       yield { type: 'conversation', conversation: structuredClone(record), items: structuredClone(items) };
@@ -495,7 +510,7 @@ export class MemoryStore implements ConversationStore {
           summary.skipped++;
           continue;
         }
-        const stored = structuredClone(record.response);
+        const stored = toMemory(record.response);
         stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
         this.#insertResponse(stored);
         summary.responses++;
@@ -513,7 +528,7 @@ export class MemoryStore implements ConversationStore {
     return summary;
   }
 
-  #insertResponse(stored: StoredResponse): void {
+  #insertResponse(stored: MemoryResponse): void {
     this.#responses.set(stored.id, stored);
     while (this.#responses.size > this.#maxEntries) {
       const oldest = this.#responses.keys().next().value as string;
@@ -541,14 +556,14 @@ export class MemoryStore implements ConversationStore {
     this.#conversations.set(conversation.record.id, conversation);
   }
 
-  #live(id: string, now: number): StoredResponse | null {
+  #live(id: string, now: number): MemoryResponse | null {
     const stored = this.#responses.get(id);
     if (stored === undefined || isExpired(stored.expiresAt, now)) return null;
     return stored;
   }
 
   /** Moves a response to the most recently used end, so active conversations are evicted last. */
-  #touch(stored: StoredResponse): void {
+  #touch(stored: MemoryResponse): void {
     this.#responses.delete(stored.id);
     this.#responses.set(stored.id, stored);
   }

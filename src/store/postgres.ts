@@ -8,7 +8,9 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Item } from '../protocol/types.ts';
 import {
+  decodeParams,
   defineLazyParams,
+  encodeParams,
   effectiveExpiry,
   INTERRUPTED_ERROR,
   MAX_CHAIN_DEPTH,
@@ -1316,7 +1318,7 @@ export class PostgresStore implements ConversationStore {
       response.createdAt,
       response.completedAt,
       effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds),
-      JSON.stringify(response.params),
+      encodeParams(response.params),
       jsonOrNull(response.usage),
       jsonOrNull(response.error),
       jsonOrNull(response.incompleteDetails),
@@ -1705,6 +1707,6 @@ function decodeResponse(row: Row, input: Item[], output: Item[]): StoredResponse
       error: parseOrNull(row[C.error] as string | null),
       incompleteDetails: parseOrNull(row[C.incompleteDetails] as string | null),
     },
-    () => JSON.parse(params),
+    () => decodeParams(params),
   );
 }

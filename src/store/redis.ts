@@ -23,7 +23,9 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Item } from '../protocol/types.ts';
 import {
+  decodeParams,
   defineLazyParams,
+  encodeParams,
   effectiveExpiry,
   emptyConversationUsage,
   INTERRUPTED_ERROR,
@@ -263,7 +265,7 @@ export class RedisStore implements ConversationStore {
         response.user,
       ]),
       'p',
-      JSON.stringify(response.params),
+      encodeParams(response.params),
       's',
       response.status,
       ...resultFields(response),
@@ -1010,7 +1012,7 @@ function decodeResponse(hash: Record<string, string>): StoredResponse {
       error: JSON.parse(hash.fe) as StoredResponse['error'],
       incompleteDetails: JSON.parse(hash.fi) as StoredResponse['incompleteDetails'],
     },
-    () => JSON.parse(params),
+    () => decodeParams(params),
   );
 }
 

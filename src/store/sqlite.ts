@@ -6,7 +6,9 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Item } from '../protocol/types.ts';
 import {
+  decodeParams,
   defineLazyParams,
+  encodeParams,
   effectiveExpiry,
   emptyConversationUsage,
   INTERRUPTED_ERROR,
@@ -392,7 +394,7 @@ export class SqliteStore implements ConversationStore {
         response.createdAt,
         response.completedAt,
         expiresAt,
-        JSON.stringify(response.params),
+        encodeParams(response.params),
         jsonOrNull(response.usage),
         jsonOrNull(response.error),
         jsonOrNull(response.incompleteDetails),
@@ -805,7 +807,7 @@ export class SqliteStore implements ConversationStore {
             r.createdAt,
             r.completedAt,
             effectiveExpiry(r.expiresAt, r.createdAt, this.#ttlSeconds),
-            JSON.stringify(r.params),
+            encodeParams(r.params),
             jsonOrNull(r.usage),
             jsonOrNull(r.error),
             jsonOrNull(r.incompleteDetails),
@@ -1258,6 +1260,6 @@ function decodeResponse(row: ChainRow, input: Item[], output: Item[]): StoredRes
       error: parseOrNull(row[COL.error] as string | null),
       incompleteDetails: parseOrNull(row[COL.incompleteDetails] as string | null),
     },
-    () => JSON.parse(params),
+    () => decodeParams(params),
   );
 }

@@ -593,6 +593,22 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
         assert.deepEqual(await store.getResponse(turn.id), expected);
       });
 
+      it('restores params exactly: defaults, unset members, extra members', async () => {
+        const { user: _dropped, ...withoutUser } = defaultParams();
+        const variants: StoredRequestParams[] = [
+          defaultParams(),
+          { ...defaultParams(), background: true, metadata: { k: 'v' }, temperature: 0 },
+          withoutUser as StoredRequestParams,
+          { ...defaultParams(), tool_choice: 'none' },
+        ];
+        for (const params of variants) {
+          const turn = newTurn({ params });
+          await store.beginTurn(turn);
+          assert.deepEqual((await store.getResponse(turn.id))!.params, params);
+          assert.deepEqual((await store.loadChain(turn.id))![0].params, params);
+        }
+      });
+
       it('is not affected by callers mutating what they passed in or got back', async () => {
         const turn = newTurn({ input: [userMessage('original')] });
         const pristine = structuredClone(turn);

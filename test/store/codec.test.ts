@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   addTurnUsage,
+  decodeParams,
   defineLazyParams,
+  encodeParams,
   effectiveExpiry,
   emptyConversationUsage,
   isExpired,
@@ -16,6 +18,19 @@ import type { StoredResponse } from '../../src/store/types.ts';
 import { completed, defaultParams, newTurn, userMessage } from '../store-contract/suite.ts';
 
 describe('store codec', () => {
+  it('stores default params in a few bytes and restores them exactly; reads the old full JSON', () => {
+    const params = defaultParams();
+    const compact = encodeParams(params);
+    assert.ok(compact.length < 20, compact);
+    assert.deepEqual(decodeParams(compact), params);
+    assert.deepEqual(decodeParams(JSON.stringify(params)), params);
+    const custom = { ...defaultParams(), instructions: 'Be brief.', metadata: { a: 'b' }, background: true };
+    assert.deepEqual(decodeParams(encodeParams(custom)), custom);
+    const decoded = decodeParams(compact);
+    decoded.tools.push({ type: 'function', name: 'x', description: null, parameters: null, strict: null });
+    assert.deepEqual(decodeParams(compact).tools, [], 'defaults are fresh objects every time');
+  });
+
   it('expires at the expiry second, and applies the default TTL only when none is set', () => {
     assert.equal(isExpired(null, 10), false);
     assert.equal(isExpired(11, 10), false);
