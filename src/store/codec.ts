@@ -213,3 +213,48 @@ export function parentsFirst<T extends Pick<StoredResponse, 'id' | 'previousResp
   }
   return ordered;
 }
+
+/**
+ * How a SQL backend's chain rows read: each row is either a response (at its depth) or one item
+ * (at its depth, direction and position). The two SQL backends name their columns differently.
+ */
+export interface ChainRowReader<Row> {
+  depth(row: Row): number;
+  isResponse(row: Row): boolean;
+  isInput(row: Row): boolean;
+  position(row: Row): number;
+  itemJson(row: Row): string;
+  response(row: Row, input: Item[], output: Item[]): StoredResponse;
+}
+
+/**
+ * Builds the chain, root first, from rows in any order: a response row sits at its depth, an item
+ * row at its position (positions are 0..n-1 per direction, as beginTurn and finishTurn write
+ * them). Placing rows here instead of sorting them in SQL keeps the chain query a plain read.
+ */
+export function assembleChain<Row>(rows: readonly Row[], read: ChainRowReader<Row>): StoredResponse[] {
+  const byDepth: StoredResponse[] = [];
+  const inputs: Item[][] = [];
+  const outputs: Item[][] = [];
+  const listAt = (lists: Item[][], depth: number): Item[] => {
+    let list = lists[depth];
+    if (list === undefined) {
+      list = [];
+      lists[depth] = list;
+    }
+    return list;
+  };
+  for (const row of rows) {
+    const depth = read.depth(row);
+    if (read.isResponse(row)) {
+      byDepth[depth] = read.response(row, listAt(inputs, depth), listAt(outputs, depth));
+    } else {
+      listAt(read.isInput(row) ? inputs : outputs, depth)[read.position(row)] = JSON.parse(read.itemJson(row)) as Item;
+    }
+  }
+  const chain: StoredResponse[] = [];
+  for (let depth = byDepth.length - 1; depth >= 0; depth--) {
+    if (byDepth[depth] !== undefined) chain.push(byDepth[depth]);
+  }
+  return chain;
+}

@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Item } from '../protocol/types.ts';
 import {
+  assembleChain,
+  type ChainRowReader,
   decodeParams,
   defineLazyParams,
   encodeParams,
@@ -1654,37 +1656,18 @@ function decodePage(rows: Row[], order: 'asc' | 'desc'): { items: Item[] } | nul
   return { items: entries.map((row) => JSON.parse(row[2] as string) as Item) };
 }
 
-/**
- * Builds the chain, root first, from rows in any order: a response row sits at its depth, an item
- * row at its position (positions are 0..n-1 per direction, as beginTurn and finishTurn write them).
- */
-function decodeChain(rows: Row[]): StoredResponse[] {
-  const byDepth: StoredResponse[] = [];
-  const inputs: Item[][] = [];
-  const outputs: Item[][] = [];
-  for (const row of rows) {
-    const depth = row[C.depth] as number;
-    if (row[C.kind] === 0) {
-      byDepth[depth] = decodeResponse(row, listAt(inputs, depth), listAt(outputs, depth));
-    } else {
-      const items = listAt(row[C.direction] === 'input' ? inputs : outputs, depth);
-      items[row[C.position] as number] = JSON.parse(row[C.data] as string) as Item;
-    }
-  }
-  const chain: StoredResponse[] = [];
-  for (let depth = byDepth.length - 1; depth >= 0; depth--) {
-    if (byDepth[depth] !== undefined) chain.push(byDepth[depth]);
-  }
-  return chain;
-}
+/** postgres.ts's chain rows, for assembleChain. */
+const CHAIN_ROWS: ChainRowReader<Row> = {
+  depth: (row) => row[C.depth] as number,
+  isResponse: (row) => row[C.kind] === 0,
+  isInput: (row) => row[C.direction] === 'input',
+  position: (row) => row[C.position] as number,
+  itemJson: (row) => row[C.data] as string,
+  response: (row, input, output) => decodeResponse(row, input, output),
+};
 
-function listAt(lists: Item[][], depth: number): Item[] {
-  let list = lists[depth];
-  if (list === undefined) {
-    list = [];
-    lists[depth] = list;
-  }
-  return list;
+function decodeChain(rows: Row[]): StoredResponse[] {
+  return assembleChain(rows, CHAIN_ROWS);
 }
 
 function decodeResponse(row: Row, input: Item[], output: Item[]): StoredResponse {

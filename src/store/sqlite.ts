@@ -6,6 +6,8 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Item } from '../protocol/types.ts';
 import {
+  assembleChain,
+  type ChainRowReader,
   decodeParams,
   defineLazyParams,
   encodeParams,
@@ -1207,37 +1209,18 @@ function parseOrNull<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
 
-/**
- * Builds the chain, root first, from rows in any order: a response row sits at its depth, an item
- * row at its position (positions are 0..n-1 per direction, as insertItems writes them).
- */
-function decodeChain(rows: ChainRow[]): StoredResponse[] {
-  const byDepth: StoredResponse[] = [];
-  const inputs: Item[][] = [];
-  const outputs: Item[][] = [];
-  for (const row of rows) {
-    const depth = row[COL.depth] as number;
-    if (row[COL.kind] === 0) {
-      byDepth[depth] = decodeResponse(row, listAt(inputs, depth), listAt(outputs, depth));
-    } else {
-      const items = listAt(row[COL.direction] === 'input' ? inputs : outputs, depth);
-      items[row[COL.position] as number] = JSON.parse(row[COL.data] as string) as Item;
-    }
-  }
-  const chain: StoredResponse[] = [];
-  for (let depth = byDepth.length - 1; depth >= 0; depth--) {
-    if (byDepth[depth] !== undefined) chain.push(byDepth[depth]);
-  }
-  return chain;
-}
+/** sqlite.ts's chain rows, for assembleChain. */
+const CHAIN_ROWS: ChainRowReader<ChainRow> = {
+  depth: (row) => row[COL.depth] as number,
+  isResponse: (row) => row[COL.kind] === 0,
+  isInput: (row) => row[COL.direction] === 'input',
+  position: (row) => row[COL.position] as number,
+  itemJson: (row) => row[COL.data] as string,
+  response: (row, input, output) => decodeResponse(row, input, output),
+};
 
-function listAt(lists: Item[][], depth: number): Item[] {
-  let list = lists[depth];
-  if (list === undefined) {
-    list = [];
-    lists[depth] = list;
-  }
-  return list;
+function decodeChain(rows: ChainRow[]): StoredResponse[] {
+  return assembleChain(rows, CHAIN_ROWS);
 }
 
 function decodeResponse(row: ChainRow, input: Item[], output: Item[]): StoredResponse {
