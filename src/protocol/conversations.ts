@@ -1,8 +1,8 @@
 // The Conversations API on the wire: the objects it returns and the validation of what clients
 // send to it (bodies and query strings), with errors naming the `param` as OpenAI does.
 
-import { invalidRequest } from './errors.ts';
-import { parseInput, parseMetadata } from './request.ts';
+import { invalidRequest, shown } from './errors.ts';
+import { INCLUDABLE, parseInput, parseMetadata } from './request.ts';
 import type { Item } from './types.ts';
 
 /** Items per POST /v1/conversations or POST /v1/conversations/{id}/items, as OpenAI allows. */
@@ -119,27 +119,18 @@ export function parseConversationParam(raw: unknown): string | null {
   return id;
 }
 
-/** What `include` may name (the SDK's ResponseIncludable). Items are returned as stored either way. */
-const INCLUDABLE = new Set([
-  'file_search_call.results',
-  'web_search_call.results',
-  'web_search_call.action.sources',
-  'message.input_image.image_url',
-  'computer_call_output.output.image_url',
-  'code_interpreter_call.outputs',
-  'reasoning.encrypted_content',
-  'message.output_text.logprobs',
-]);
-
-/** `include` from a query string: `include=a`, `include[]=a&include[]=b` (the SDK's form). */
+/**
+ * `include` from a query string: `include=a`, `include[]=a&include[]=b` (the SDK's form), checked
+ * against the same list as a request body's. Items are returned as stored either way.
+ */
 export function parseIncludeQuery(query: Record<string, unknown>): string[] {
   const values = [query.include, query['include[]']].flatMap((v) =>
     v === undefined ? [] : Array.isArray(v) ? v : [v],
   );
   for (const value of values) {
-    if (typeof value !== 'string' || !INCLUDABLE.has(value)) {
+    if (typeof value !== 'string' || !(INCLUDABLE as readonly string[]).includes(value)) {
       throw invalidRequest(
-        `Invalid value for 'include': '${String(value)}'. Supported values are: ${[...INCLUDABLE].map((v) => `'${v}'`).join(', ')}.`,
+        `Invalid value for 'include': '${shown(value)}'. Supported values are: ${INCLUDABLE.map((v) => `'${v}'`).join(', ')}.`,
         'include',
         'invalid_value',
       );
