@@ -12,7 +12,9 @@
 //   turn ends `cancelled`. On another instance, the store is marked `cancelled`; the instance
 //   running the turn notices at its next progress write and aborts.
 // - Shutdown: turns still running are aborted and stored `failed` (`gateway_shutdown`), never
-//   left `in_progress`. A process killed outright cannot do that; such rows stay `in_progress`.
+//   left `in_progress`. A process killed outright cannot do that; its rows stay `in_progress`
+//   (never context) until a gateway's retention pass marks them `failed` (`interrupted`) once
+//   they are older than `state_storage.stale_turn_after`.
 
 import { ApiError, invalidRequest, notFound, storeUnavailable } from '../protocol/errors.ts';
 import { type ResponseState, toResponseObject } from '../protocol/response.ts';
