@@ -215,24 +215,48 @@ export function parentsFirst<T extends Pick<StoredResponse, 'id' | 'previousResp
 }
 
 /**
- * How a SQL backend's chain rows read: each row is either a response (at its depth) or one item
- * (at its depth, direction and position). The two SQL backends name their columns differently.
+ * The columns of the SQL backends' chain (and export) rows, returned as arrays rather than
+ * objects: each row is either a response (kind 0, at its depth) or one item (at its depth,
+ * direction and position). SQLite and PostgreSQL select exactly this layout.
  */
-export interface ChainRowReader<Row> {
-  depth(row: Row): number;
-  isResponse(row: Row): boolean;
-  isInput(row: Row): boolean;
-  position(row: Row): number;
-  itemJson(row: Row): string;
-  response(row: Row, input: Item[], output: Item[]): StoredResponse;
-}
+export const CHAIN_COLUMNS = {
+  depth: 0,
+  kind: 1,
+  id: 2,
+  previousResponseId: 3,
+  conversationId: 4,
+  model: 5,
+  status: 6,
+  createdAt: 7,
+  completedAt: 8,
+  expiresAt: 9,
+  params: 10,
+  usage: 11,
+  error: 12,
+  incompleteDetails: 13,
+  tenant: 14,
+  user: 15,
+  direction: 16,
+  position: 17,
+  data: 18,
+  // Export rows only.
+  seq: 19,
+  parentLater: 20,
+} as const;
+
+export type ChainRow = unknown[];
 
 /**
  * Builds the chain, root first, from rows in any order: a response row sits at its depth, an item
  * row at its position (positions are 0..n-1 per direction, as beginTurn and finishTurn write
  * them). Placing rows here instead of sorting them in SQL keeps the chain query a plain read.
+ * `decodeResponse` is the backend's own (it knows how its driver returns values).
  */
-export function assembleChain<Row>(rows: readonly Row[], read: ChainRowReader<Row>): StoredResponse[] {
+export function assembleChain(
+  rows: readonly ChainRow[],
+  decodeResponse: (row: ChainRow, input: Item[], output: Item[]) => StoredResponse,
+): StoredResponse[] {
+  const C = CHAIN_COLUMNS;
   const byDepth: StoredResponse[] = [];
   const inputs: Item[][] = [];
   const outputs: Item[][] = [];
@@ -245,11 +269,12 @@ export function assembleChain<Row>(rows: readonly Row[], read: ChainRowReader<Ro
     return list;
   };
   for (const row of rows) {
-    const depth = read.depth(row);
-    if (read.isResponse(row)) {
-      byDepth[depth] = read.response(row, listAt(inputs, depth), listAt(outputs, depth));
+    const depth = row[C.depth] as number;
+    if (row[C.kind] === 0) {
+      byDepth[depth] = decodeResponse(row, listAt(inputs, depth), listAt(outputs, depth));
     } else {
-      listAt(read.isInput(row) ? inputs : outputs, depth)[read.position(row)] = JSON.parse(read.itemJson(row)) as Item;
+      const items = listAt(row[C.direction] === 'input' ? inputs : outputs, depth);
+      items[row[C.position] as number] = JSON.parse(row[C.data] as string) as Item;
     }
   }
   const chain: StoredResponse[] = [];

@@ -9,7 +9,8 @@ import pg from 'pg';
 import type { Item } from '../protocol/types.ts';
 import {
   assembleChain,
-  type ChainRowReader,
+  CHAIN_COLUMNS,
+  type ChainRow,
   decodeParams,
   defineLazyParams,
   encodeParams,
@@ -300,31 +301,8 @@ SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NUL
        i.direction, i.position, i.data
   FROM chain JOIN items i ON i.response_id = chain.id`;
 
-const C = {
-  depth: 0,
-  kind: 1,
-  id: 2,
-  previousResponseId: 3,
-  conversationId: 4,
-  model: 5,
-  status: 6,
-  createdAt: 7,
-  completedAt: 8,
-  expiresAt: 9,
-  params: 10,
-  usage: 11,
-  error: 12,
-  incompleteDetails: 13,
-  tenant: 14,
-  user: 15,
-  direction: 16,
-  position: 17,
-  data: 18,
-  // Export rows only.
-  seq: 19,
-  parentLater: 20,
-} as const;
-type Row = unknown[];
+const C = CHAIN_COLUMNS;
+type Row = ChainRow;
 
 // One statement: the response row and all its items; a second beginTurn with the same id inserts
 // nothing (ON CONFLICT waits for the first to commit, then does nothing).
@@ -1656,18 +1634,8 @@ function decodePage(rows: Row[], order: 'asc' | 'desc'): { items: Item[] } | nul
   return { items: entries.map((row) => JSON.parse(row[2] as string) as Item) };
 }
 
-/** postgres.ts's chain rows, for assembleChain. */
-const CHAIN_ROWS: ChainRowReader<Row> = {
-  depth: (row) => row[C.depth] as number,
-  isResponse: (row) => row[C.kind] === 0,
-  isInput: (row) => row[C.direction] === 'input',
-  position: (row) => row[C.position] as number,
-  itemJson: (row) => row[C.data] as string,
-  response: (row, input, output) => decodeResponse(row, input, output),
-};
-
 function decodeChain(rows: Row[]): StoredResponse[] {
-  return assembleChain(rows, CHAIN_ROWS);
+  return assembleChain(rows, decodeResponse);
 }
 
 function decodeResponse(row: Row, input: Item[], output: Item[]): StoredResponse {

@@ -7,7 +7,8 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { Item } from '../protocol/types.ts';
 import {
   assembleChain,
-  type ChainRowReader,
+  CHAIN_COLUMNS,
+  type ChainRow,
   decodeParams,
   defineLazyParams,
   encodeParams,
@@ -218,31 +219,7 @@ const EXPORT_BATCH = 200;
 const IMPORT_BATCH = 100;
 
 // The chain statement returns arrays (no per-row object with 17 keys): these are its columns.
-const COL = {
-  depth: 0,
-  kind: 1,
-  id: 2,
-  previousResponseId: 3,
-  conversationId: 4,
-  model: 5,
-  status: 6,
-  createdAt: 7,
-  completedAt: 8,
-  expiresAt: 9,
-  params: 10,
-  usage: 11,
-  error: 12,
-  incompleteDetails: 13,
-  tenant: 14,
-  user: 15,
-  direction: 16,
-  position: 17,
-  data: 18,
-  // Export rows only.
-  seq: 19,
-  parentLater: 20,
-} as const;
-type ChainRow = (string | number | null)[];
+const COL = CHAIN_COLUMNS;
 
 interface Statements {
   dataVersion: StatementSync;
@@ -1209,18 +1186,8 @@ function parseOrNull<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
 
-/** sqlite.ts's chain rows, for assembleChain. */
-const CHAIN_ROWS: ChainRowReader<ChainRow> = {
-  depth: (row) => row[COL.depth] as number,
-  isResponse: (row) => row[COL.kind] === 0,
-  isInput: (row) => row[COL.direction] === 'input',
-  position: (row) => row[COL.position] as number,
-  itemJson: (row) => row[COL.data] as string,
-  response: (row, input, output) => decodeResponse(row, input, output),
-};
-
 function decodeChain(rows: ChainRow[]): StoredResponse[] {
-  return assembleChain(rows, CHAIN_ROWS);
+  return assembleChain(rows, decodeResponse);
 }
 
 function decodeResponse(row: ChainRow, input: Item[], output: Item[]): StoredResponse {
