@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { type Harness, startHarness } from '../helpers/harness.ts';
+import { type Harness, startHarness, upstreamTexts as upstreamTextsOf } from '../helpers/harness.ts';
 import { type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
 import { assertValidError } from '../helpers/spec.ts';
 
@@ -35,11 +35,8 @@ beforeEach(() => {
 });
 
 /** The texts of the messages the upstream received in its last request. */
-function upstreamTexts(): string[] {
-  const body = h.upstream.lastRequest()?.body as { messages: { content: string | { text: string }[] }[] };
-  return body.messages.map((m) =>
-    typeof m.content === 'string' ? m.content : m.content.map((c) => c.text).join(''),
-  );
+function upstreamTexts(harness: Harness = h): string[] {
+  return upstreamTextsOf(harness.upstream);
 }
 
 describe('gateway on PostgreSQL', () => {

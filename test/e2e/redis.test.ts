@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import OpenAI from 'openai';
-import { type Harness, startHarness } from '../helpers/harness.ts';
+import { type Harness, startHarness, upstreamTexts as upstreamTextsOf } from '../helpers/harness.ts';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.ts';
 import { assertValidError } from '../helpers/spec.ts';
 
@@ -31,12 +31,7 @@ beforeEach(() => {
 
 /** The texts of the messages the upstream received in its last request. */
 function upstreamTexts(harness: Harness = h): string[] {
-  const body = harness.upstream.lastRequest()?.body as {
-    messages: { content: string | { text: string }[] }[];
-  };
-  return body.messages.map((m) =>
-    typeof m.content === 'string' ? m.content : m.content.map((c) => c.text).join(''),
-  );
+  return upstreamTextsOf(harness.upstream);
 }
 
 describe('gateway on Redis', () => {

@@ -129,3 +129,11 @@ export async function readSse(
   }
   return { events, done, raw };
 }
+
+/** The texts of the messages the upstream received in its last Chat Completions request, in order. */
+export function upstreamTexts(upstream: FakeUpstream): string[] {
+  const body = upstream.lastRequest()?.body as { messages: { content: string | { text: string }[] | null }[] };
+  return body.messages.map((m) =>
+    typeof m.content === 'string' ? m.content : (m.content ?? []).map((c) => c.text).join(''),
+  );
+}
