@@ -25,6 +25,7 @@ import type {
   ConversationUsage,
   ExportFilter,
   ExportRecord,
+  ItemPage,
   StoredConversation,
   StoredRequestParams,
   StoredResponse,
@@ -40,6 +41,20 @@ const NOW = () => Math.floor(Date.now() / 1000);
 
 export function newId(prefix: string): string {
   return `${prefix}_${randomUUID().replaceAll('-', '')}`;
+}
+
+/** Follows `after` cursors (pages of 2) to the end; fails if a page is null or paging never ends. */
+async function walkPages(list: (after: string | undefined) => Promise<ItemPage | null>): Promise<Item[]> {
+  const seen: Item[] = [];
+  let after: string | undefined;
+  for (let guard = 0; guard < 20; guard++) {
+    const page = await list(after);
+    assert.ok(page);
+    seen.push(...page.items);
+    if (!page.hasMore) return seen;
+    after = page.items[page.items.length - 1].id;
+  }
+  assert.fail('paging did not end within 20 pages');
 }
 
 export function defaultParams(): StoredRequestParams {
@@ -885,15 +900,7 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
       it('walks every page to the full list', async () => {
         const { turn, input } = await seeded();
         for (const order of ['asc', 'desc'] as const) {
-          const seen: Item[] = [];
-          let after: string | undefined;
-          for (let guard = 0; guard < 20; guard++) {
-            const page = await store.listInputItems(turn.id, { limit: 2, order, after });
-            assert.ok(page);
-            seen.push(...page.items);
-            if (!page.hasMore) break;
-            after = page.items[page.items.length - 1].id;
-          }
+          const seen = await walkPages((after) => store.listInputItems(turn.id, { limit: 2, order, after }));
           assert.deepEqual(seen, order === 'asc' ? input : [...input].reverse());
         }
       });
@@ -1355,15 +1362,9 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
       it('walks every page to the full list', async () => {
         const { conversation, items } = await seeded();
         for (const order of ['asc', 'desc'] as const) {
-          const seen: Item[] = [];
-          let after: string | undefined;
-          for (let guard = 0; guard < 20; guard++) {
-            const page = await store.listConversationItems(conversation.id, { limit: 2, order, after });
-            assert.ok(page);
-            seen.push(...page.items);
-            if (!page.hasMore) break;
-            after = page.items[page.items.length - 1].id;
-          }
+          const seen = await walkPages((after) =>
+            store.listConversationItems(conversation.id, { limit: 2, order, after }),
+          );
           assert.deepEqual(seen, order === 'asc' ? items : [...items].reverse());
         }
       });
