@@ -4,9 +4,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   addTurnUsage,
+  decodeItemData,
   decodeParams,
+  decodeUsage,
   defineLazyParams,
+  encodeItemData,
   encodeParams,
+  encodeUsage,
   effectiveExpiry,
   emptyConversationUsage,
   isExpired,
@@ -116,5 +120,45 @@ describe('store codec', () => {
     const x = newTurn({ id: 'resp_x', previousResponseId: 'resp_y' });
     const y = newTurn({ id: 'resp_y', previousResponseId: 'resp_x' });
     assert.deepEqual(ids(parentsFirst([x, y])).sort(), ['resp_x', 'resp_y']);
+  });
+});
+
+describe('compact usage and item data', () => {
+  const usage = {
+    input_tokens: 1643,
+    output_tokens: 111,
+    total_tokens: 1754,
+    input_tokens_details: { cached_tokens: 7 },
+    output_tokens_details: { reasoning_tokens: 3 },
+  };
+
+  it('round-trips usage through the short array form and still reads the object form', () => {
+    const text = encodeUsage(usage);
+    assert.equal(text, '[1643,111,1754,7,3]');
+    assert.deepEqual(decodeUsage(text), usage);
+    assert.deepEqual(decodeUsage(JSON.stringify(usage)), usage);
+  });
+
+  it('stores an item without its id and gives it back with the id after its type', () => {
+    const item = {
+      type: 'message',
+      id: 'msg_1',
+      role: 'user',
+      status: 'completed',
+      content: [{ type: 'input_text', text: 'hi' }],
+    } as const;
+    const text = encodeItemData(item as never);
+    assert.equal(text.includes('msg_1'), false);
+    const back = decodeItemData('msg_1', text);
+    assert.equal(JSON.stringify(back), JSON.stringify(item));
+    // Rows written before hold their id in the text.
+    assert.equal(JSON.stringify(decodeItemData('msg_1', JSON.stringify(item))), JSON.stringify(item));
+  });
+
+  it('keeps a "__proto__" member as data', () => {
+    const text = '{"type":"function_call_output","__proto__":{"x":1},"output":"o"}';
+    const back = decodeItemData('fc_1', text) as unknown as Record<string, unknown>;
+    assert.equal(Object.getPrototypeOf(back), Object.prototype);
+    assert.deepEqual(Object.getOwnPropertyDescriptor(back, '__proto__')?.value, { x: 1 });
   });
 });
