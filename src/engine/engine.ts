@@ -191,8 +191,28 @@ export class Engine {
       conversationId: conversation?.id ?? null,
     };
 
+    // A background turn's row must exist before the client is answered `queued`. A foreground
+    // turn writes its in-progress row while the provider is being called: `response.created`
+    // still waits for both (no client sees an id the store does not have), but the store's write
+    // no longer adds to the time to the first token. If the write fails, the call is aborted and
+    // the client gets the store's error, as before; nothing was stored.
+    let begun: Promise<ApiError | null> | null = null;
+    let callSignal = options.signal;
     if (persist) {
-      await this.storeCall(() => this.store!.beginTurn(this.toStored(state, request.input, conversation?.user ?? null)));
+      const write = this.storeCall(() => this.store!.beginTurn(this.toStored(state, request.input, conversation?.user ?? null)));
+      if (request.background) {
+        await write;
+      } else {
+        const abortCall = new AbortController();
+        callSignal = options.signal ? AbortSignal.any([options.signal, abortCall.signal]) : abortCall.signal;
+        begun = write.then(
+          () => null,
+          (error: unknown) => {
+            abortCall.abort();
+            return error instanceof ApiError ? error : storeUnavailable(error);
+          },
+        );
+      }
     }
 
     let sequence = 0;
@@ -224,9 +244,11 @@ export class Engine {
         params: request.params,
         // Background turns stream upstream whatever the client asked, so polls see progress.
         stream: request.stream || request.background,
-        ...(options.signal ? { signal: options.signal } : {}),
+        ...(callSignal ? { signal: callSignal } : {}),
       }));
     } catch (error) {
+      const storeError = begun === null ? null : await begun;
+      if (storeError !== null) throw storeError;
       const apiError = toUpstreamError(error, options.signal);
       if (persist) await this.recordFailure(state, apiError, options.signal);
       if (!request.background) throw apiError;
@@ -235,6 +257,9 @@ export class Engine {
       emit?.({ type: 'response.failed', response: failed });
       return failed;
     }
+
+    const storeError = begun === null ? null : await begun;
+    if (storeError !== null) throw storeError; // the call was aborted with the write's failure
 
     if (!request.background) {
       emit?.({ type: 'response.created', response: toResponseObject(state) });
