@@ -250,7 +250,9 @@ export type ChainRow = unknown[];
  * Builds the chain, root first, from rows in any order: a response row sits at its depth, an item
  * row at its position (positions are 0..n-1 per direction, as beginTurn and finishTurn write
  * them). Placing rows here instead of sorting them in SQL keeps the chain query a plain read.
- * `decodeResponse` is the backend's own (it knows how its driver returns values).
+ * An item row whose `id` column holds the item's id has its data decoded by decodeItemData (data
+ * written by encodeItemData, or older data with the id inside); with NULL there, data is the whole
+ * item. `decodeResponse` is the backend's own (it knows how its driver returns values).
  */
 export function assembleChain(
   rows: readonly ChainRow[],
@@ -274,7 +276,10 @@ export function assembleChain(
       byDepth[depth] = decodeResponse(row, listAt(inputs, depth), listAt(outputs, depth));
     } else {
       const items = listAt(row[C.direction] === 'input' ? inputs : outputs, depth);
-      items[row[C.position] as number] = JSON.parse(row[C.data] as string) as Item;
+      const itemId = row[C.id];
+      const data = row[C.data] as string;
+      items[row[C.position] as number] =
+        typeof itemId === 'string' ? decodeItemData(itemId, data) : (JSON.parse(data) as Item);
     }
   }
   const chain: StoredResponse[] = [];

@@ -4,14 +4,18 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Item } from '../protocol/types.ts';
+import type { Item, Usage } from '../protocol/types.ts';
 import {
   assembleChain,
   CHAIN_COLUMNS,
   type ChainRow,
+  decodeItemData,
   decodeParams,
+  decodeUsage,
   defineLazyParams,
+  encodeItemData,
   encodeParams,
+  encodeUsage,
   effectiveExpiry,
   emptyConversationUsage,
   INTERRUPTED_ERROR,
@@ -149,9 +153,9 @@ export const MIGRATIONS: readonly string[] = [
 const CONVERSATION_COLUMNS = `id, tenant, created_at, user, metadata, item_count, expires_at,
   input_tokens, output_tokens, total_tokens, cost_usd, turns, updated_at`;
 
-// A conversation item's bytes: its own, or those of the turn item it points at.
+// A conversation item's id and bytes: its own, or those of the turn item it points at.
 const CONVERSATION_ITEM_DATA = `
-SELECT coalesce(ci.data, i.data) AS data
+SELECT ci.item_id AS item_id, coalesce(ci.data, i.data) AS data
   FROM conversation_items ci
   LEFT JOIN items i
     ON ci.data IS NULL AND i.response_id = ci.response_id AND i.direction = ci.direction
@@ -181,7 +185,7 @@ SELECT chain.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS pr
        r.tenant AS tenant, r.user AS user, NULL AS direction, NULL AS position, NULL AS data
   FROM chain CROSS JOIN responses r ON r.id = chain.id
 UNION ALL
-SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT chain.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        i.direction, i.position, i.data
   FROM chain CROSS JOIN items i ON i.response_id = chain.id`;
 
@@ -211,7 +215,7 @@ SELECT batch.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS pr
                  AND ${EXPORT_MATCH('p')}) AS parent_later
   FROM batch CROSS JOIN responses r ON r.id = batch.id
 UNION ALL
-SELECT batch.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT batch.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        i.direction, i.position, i.data, NULL, NULL
   FROM batch CROSS JOIN items i ON i.response_id = batch.id`;
 const EXPORT_BATCH = 200;
@@ -374,7 +378,7 @@ export class SqliteStore implements ConversationStore {
         response.completedAt,
         expiresAt,
         encodeParams(response.params),
-        jsonOrNull(response.usage),
+        usageOrNull(response.usage),
         jsonOrNull(response.error),
         jsonOrNull(response.incompleteDetails),
         response.tenant,
@@ -393,7 +397,7 @@ export class SqliteStore implements ConversationStore {
       const updated = s.finishResponse.get(
         result.status,
         result.completedAt,
-        jsonOrNull(result.usage),
+        usageOrNull(result.usage),
         jsonOrNull(result.error),
         jsonOrNull(result.incompleteDetails),
         id,
@@ -466,10 +470,10 @@ export class SqliteStore implements ConversationStore {
     }
     const page = options.order === 'asc' ? s.inputPageAsc : s.inputPageDesc;
     // One extra row tells whether another page exists.
-    const rows = page.all(id, from, limit + 1) as unknown as { data: string }[];
+    const rows = page.all(id, from, limit + 1) as unknown as { item_id: string; data: string }[];
     const hasMore = rows.length > limit;
     if (hasMore) rows.length = limit;
-    return { items: rows.map((row) => JSON.parse(row.data) as Item), hasMore };
+    return { items: rows.map((row) => decodeItemData(row.item_id, row.data)), hasMore };
   }
 
   async pruneExpired(now: number): Promise<number> {
@@ -539,8 +543,8 @@ export class SqliteStore implements ConversationStore {
     const s = this.#stmts();
     return this.#read(() => {
       if (s.conversationCount.get(id, nowSeconds()) === undefined) return null;
-      const rows = s.conversationItemsAll.all(id) as unknown as [string][];
-      return rows.map((row) => decodeItemData(row[0], id));
+      const rows = s.conversationItemsAll.all(id) as unknown as [string, string | null][];
+      return rows.map((row) => conversationItem(row, id));
     });
   }
 
@@ -558,18 +562,18 @@ export class SqliteStore implements ConversationStore {
         from = row.position;
       }
       const page = options.order === 'asc' ? s.conversationItemsAsc : s.conversationItemsDesc;
-      const rows = page.all(id, from, limit + 1) as unknown as [string][];
+      const rows = page.all(id, from, limit + 1) as unknown as [string, string | null][];
       const hasMore = rows.length > limit;
       if (hasMore) rows.length = limit;
-      return { items: rows.map((row) => decodeItemData(row[0], id)), hasMore };
+      return { items: rows.map((row) => conversationItem(row, id)), hasMore };
     });
   }
 
   async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
     const row = this.#stmts().conversationItem.get(conversationId, itemId, nowSeconds()) as
-      | { data: string | null }
+      | { item_id: string; data: string | null }
       | undefined;
-    return row === undefined ? null : decodeItemData(row.data, conversationId);
+    return row === undefined ? null : conversationItem([row.item_id, row.data], conversationId);
   }
 
   async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
@@ -744,8 +748,8 @@ export class SqliteStore implements ConversationStore {
       if (rows.length === 0) break;
       for (const row of rows) {
         anchor = [row.created_at, row.seq];
-        const items = (s.conversationItemsAll.all(row.id) as unknown as [string][]).map((item) =>
-          decodeItemData(item[0], row.id),
+        const items = (s.conversationItemsAll.all(row.id) as unknown as [string, string | null][]).map((item) =>
+          conversationItem(item, row.id),
         );
         yield { type: 'conversation', conversation: decodeConversation(row), items };
       }
@@ -787,7 +791,7 @@ export class SqliteStore implements ConversationStore {
             r.completedAt,
             effectiveExpiry(r.expiresAt, r.createdAt, this.#ttlSeconds),
             encodeParams(r.params),
-            jsonOrNull(r.usage),
+            usageOrNull(r.usage),
             jsonOrNull(r.error),
             jsonOrNull(r.incompleteDetails),
             r.tenant,
@@ -812,8 +816,9 @@ export class SqliteStore implements ConversationStore {
           // a pointer to it (stored once, as a live turn would have left it); others get a copy.
           for (let position = 0; position < record.items.length; position++) {
             const item = record.items[position];
-            const data = JSON.stringify(item);
-            const source = s.importItemSource.get(item.id, c.id, data) as
+            const data = encodeItemData(item);
+            // Turn items are stored without their id; those written before still hold it.
+            const source = s.importItemSource.get(item.id, c.id, data, JSON.stringify(item)) as
               | { response_id: string; direction: string; position: number }
               | undefined;
             if (source === undefined) s.insertConversationItem.run(c.id, position, item.id, data);
@@ -970,11 +975,11 @@ function prepareStatements(db: DatabaseSync): Statements {
         ORDER BY position LIMIT 1`,
     ),
     inputPageAsc: db.prepare(
-      `SELECT data FROM items WHERE response_id = ? AND direction = 'input' AND position > ?
+      `SELECT item_id, data FROM items WHERE response_id = ? AND direction = 'input' AND position > ?
         ORDER BY position ASC LIMIT ?`,
     ),
     inputPageDesc: db.prepare(
-      `SELECT data FROM items WHERE response_id = ? AND direction = 'input' AND position < ?
+      `SELECT item_id, data FROM items WHERE response_id = ? AND direction = 'input' AND position < ?
         ORDER BY position DESC LIMIT ?`,
     ),
     prune: db.prepare('DELETE FROM responses WHERE expires_at IS NOT NULL AND expires_at <= ?'),
@@ -1087,7 +1092,7 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     importItemSource: db.prepare(
       `SELECT i.response_id, i.direction, i.position FROM items i JOIN responses r ON r.id = i.response_id
-        WHERE i.item_id = ?1 AND r.conversation_id = ?2 AND i.data = ?3 LIMIT 1`,
+        WHERE i.item_id = ?1 AND r.conversation_id = ?2 AND i.data IN (?3, ?4) LIMIT 1`,
     ),
     insertConversationItemRef: db.prepare(
       `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
@@ -1110,7 +1115,7 @@ function insertItems(
 ): void {
   for (let position = 0; position < items.length; position++) {
     const item = items[position];
-    insert.run(responseId, direction, position, item.id, item.type, JSON.stringify(item));
+    insert.run(responseId, direction, position, item.id, item.type, encodeItemData(item));
   }
 }
 
@@ -1122,15 +1127,17 @@ function insertConversationItems(
 ): void {
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
-    insert.run(conversationId, firstPosition + i, item.id, JSON.stringify(item));
+    insert.run(conversationId, firstPosition + i, item.id, encodeItemData(item));
   }
 }
 
-function decodeItemData(data: string | null, conversationId: string): Item {
+/** A conversation item from its [item_id, data] row (data with or without the id, see codec.ts). */
+function conversationItem(row: readonly [string, string | null], conversationId: string): Item {
+  const data = row[1];
   // Unreachable while the trigger keeps referenced items; never hand out a hole in the history.
   if (data === null)
     throw new Error(`Conversation ${conversationId} references an item that no longer exists.`);
-  return JSON.parse(data) as Item;
+  return decodeItemData(row[0], data);
 }
 
 function decodeConversation(row: ConversationRow): StoredConversation {
@@ -1182,6 +1189,15 @@ function jsonOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
 
+/** Usage in codec.ts's compact form; decodeUsage also reads the object form of older rows. */
+function usageOrNull(usage: Usage | null | undefined): string | null {
+  return usage === null || usage === undefined ? null : encodeUsage(usage);
+}
+
+function usageOrNullDecoded(text: string | null): Usage | null {
+  return text === null ? null : decodeUsage(text);
+}
+
 function parseOrNull<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
@@ -1206,7 +1222,7 @@ function decodeResponse(row: ChainRow, input: Item[], output: Item[]): StoredRes
       expiresAt: row[COL.expiresAt] as number | null,
       input,
       output,
-      usage: parseOrNull(row[COL.usage] as string | null),
+      usage: usageOrNullDecoded(row[COL.usage] as string | null),
       error: parseOrNull(row[COL.error] as string | null),
       incompleteDetails: parseOrNull(row[COL.incompleteDetails] as string | null),
     },

@@ -187,6 +187,31 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('stores usage compactly and items without their id (the id has its own column)', async () => {
+    const path = freshPath();
+    const store = await opened(path);
+    const conversation = newConversation({ itemCount: 1 });
+    await store.createConversation(conversation, [userMessage('initial')]);
+    const turn = newTurn({ conversationId: conversation.id, input: [userMessage('q')] });
+    await store.beginTurn(turn);
+    const result = completed([assistantMessage('a')]);
+    await store.finishTurn(turn.id, result);
+    const usage = inspect<{ usage: string }>(path, 'SELECT usage FROM responses').usage;
+    assert.ok(Array.isArray(JSON.parse(usage)), usage);
+    const withId = (sql: string) => inspect<{ n: number }>(path, sql).n;
+    assert.equal(withId(`SELECT count(*) AS n FROM items WHERE json_type(data, '$.id') IS NOT NULL`), 0);
+    assert.equal(
+      withId(`SELECT count(*) AS n FROM conversation_items WHERE json_type(data, '$.id') IS NOT NULL`),
+      0,
+    );
+    const items = await store.loadConversationItems(conversation.id);
+    assert.deepEqual(items, [userMessage('initial', items![0].id), ...turn.input, ...result.output]);
+    // Each item comes back with its id where it was built (right after `type`), as JSON too.
+    assert.equal(JSON.stringify((await store.getResponse(turn.id))?.output), JSON.stringify(result.output));
+    assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
+    await store.close();
+  });
+
   it('stores a conversation turn once: conversation rows point at the turn items', async () => {
     const path = freshPath();
     const store = await opened(path);
