@@ -220,6 +220,11 @@ local function conversation_for_delete(id)
   return redis.call('HMGET', P .. 'c:' .. id, 'q', 'e', 'ix', 'xm', 'tn')
 end
 
+-- The change token (RedisStore.changeToken): a fresh value, never one seen before, whenever a
+-- stored response is deleted or changes status. Set in the script that makes the change, so no
+-- reader can see the change under the old token and then cache what it loaded under the new one.
+local function changed(token) redis.call('SET', P .. 'v', token) end
+
 -- Removes a response and its index entries; returns 1 when its hash existed.
 local function delete_response(id)
   local key = P .. 'r:' .. id
@@ -314,8 +319,8 @@ return 1
 `;
 
 /**
- * KEYS[1] = u.  ARGV: P, before (s), the interrupted error (JSON), batch size. Marks unfinished
- * turns created before \`before\` as failed; returns {failed, examined}.
+ * KEYS[1] = u.  ARGV: P, before (s), the interrupted error (JSON), batch size, a fresh change
+ * token. Marks unfinished turns created before \`before\` as failed; returns {failed, examined}.
  */
 const FAIL_STALE_TURNS = `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[4]))
@@ -331,6 +336,7 @@ for _, id in ipairs(ids) do
   end
   redis.call('ZREM', KEYS[1], id)
 end
+if failed > 0 then changed(ARGV[5]) end
 return {failed, #ids}
 `;
 
@@ -366,14 +372,31 @@ end
 return {id, chain}
 `;
 
-/** KEYS[1] = r:<id>.  ARGV: P, id. Returns 1 when the response existed. */
+/** KEYS[1] = r:<id>.  ARGV: P, id, a fresh change token. Returns 1 when the response existed. */
 const DELETE_RESPONSE = `
-return delete_response(ARGV[2])
+local deleted = delete_response(ARGV[2])
+if deleted == 1 then changed(ARGV[3]) end
+return deleted
 `;
 
-/** KEYS[1] = x.  ARGV: P, now (s), batch size. Removes what expired by \`now\`; returns how many records. */
+/**
+ * KEYS[1] = v.  ARGV: P, a fresh token. The change token, created with the fresh value when it is
+ * missing (never written yet, or lost to a flush): a lost token never comes back as an old value.
+ */
+const CHANGE_TOKEN = `
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[2])
+return ARGV[2]
+`;
+
+/**
+ * KEYS[1] = x.  ARGV: P, now (s), batch size, a fresh change token. Removes what expired by \`now\`;
+ * returns how many records.
+ */
 const PRUNE = `
 local now = tonumber(ARGV[2])
+local responses = 0
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, m in ipairs(members) do
   local parts = unlp(m, 2)
@@ -384,7 +407,7 @@ for _, m in ipairs(members) do
     redis.call('ZREM', P .. 'u', id)
     -- A response recreated under the same id without an expiry is not this record.
     local e = redis.call('HGET', key, 'e')
-    if e and not live(e, now) then redis.call('DEL', key) end
+    if e and not live(e, now) then responses = responses + redis.call('DEL', key) end
   else
     local q = parts[1]
     local id = string.sub(q, 17)
@@ -398,6 +421,7 @@ for _, m in ipairs(members) do
   end
   redis.call('ZREM', KEYS[1], m)
 end
+if responses > 0 then changed(ARGV[4]) end
 return #members
 `;
 
@@ -663,8 +687,9 @@ return out
 `;
 
 /**
- * KEYS[1] = ru:<tenant><user>, KEYS[2] = cu:<tenant><user>.  ARGV: P, batch size. Deletes up to a
- * batch of the user's responses and conversations; returns {responses, conversations, more}.
+ * KEYS[1] = ru:<tenant><user>, KEYS[2] = cu:<tenant><user>.  ARGV: P, batch size, a fresh change
+ * token. Deletes up to a batch of the user's responses and conversations; returns {responses,
+ * conversations, more}.
  */
 const DELETE_USER_DATA = `
 local batch = tonumber(ARGV[2])
@@ -684,6 +709,7 @@ for _, q in ipairs(qs) do
   end
   redis.call('ZREM', KEYS[2], q)
 end
+if responses > 0 then changed(ARGV[3]) end
 local more = 0
 if #ids == batch or #qs == batch then more = 1 end
 return {responses, conversations, more}
@@ -718,6 +744,7 @@ export const SCRIPTS = {
   failStaleTurns: script('failStaleTurns', FAIL_STALE_TURNS),
   loadChain: script('loadChain', LOAD_CHAIN),
   deleteResponse: script('deleteResponse', DELETE_RESPONSE),
+  changeToken: script('changeToken', CHANGE_TOKEN),
   prune: script('prune', PRUNE),
   createConversation: script('createConversation', CREATE_CONVERSATION),
   updateMetadata: script('updateMetadata', UPDATE_METADATA),

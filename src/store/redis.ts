@@ -12,14 +12,18 @@
 //   P ca | P cu:<user> | P cm:<len>:<key><value>
 //                          zset    conversations for listing: score = createdAt, member = q (a
 //                                  16-digit creation sequence + the id, so ties keep creation order)
-//   P n                    string  that creation sequence
+//   P cn:<tenant>          string  that creation sequence
+//   P ru:<tenant><user>    zset    a user's responses, for deleteUserData
+//   P u                    zset    unfinished turns, for failStaleTurns
 //   P x                    zset    every record with an expiry: score = expiresAt (s), for pruneExpired
+//   P v                    string  the change token (see changeToken)
 //
 // Every key of a record expires natively (PEXPIREAT) at the record's expiresAt, so Redis drops
 // expired data by itself; index keys expire once all their members have. A chain loads in one
 // EVALSHA that walks parent links server-side. Keys are composed as `<prefix><tag>:<id>` with the
 // tag first, so no id (whatever characters it holds) can make one key look like another's.
 
+import { randomBytes } from 'node:crypto';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Item } from '../protocol/types.ts';
 import {
@@ -175,6 +179,15 @@ export class RedisStore implements ConversationStore {
   #client: Client | null = null;
   /** The last connection error ioredis reported, for messages about why Redis is unavailable. */
   #lastError: Error | null = null;
+  /** Fresh change tokens are this random text and a counter: unique across processes and calls. */
+  readonly #tokenBase = randomBytes(9).toString('base64url');
+  #tokensMade = 0;
+  /**
+   * Bumped whenever the connection is (re)established or the cluster's nodes change: the server
+   * may then be another one (a failover) or have lost recent writes (a restart), so no cache
+   * filled before may be trusted.
+   */
+  #connection = 0;
 
   constructor(options: RedisStoreOptions) {
     this.#options = options;
@@ -201,6 +214,32 @@ export class RedisStore implements ConversationStore {
     return this.#prefix;
   }
 
+  /** The TTL applied to responses stored without an expiry (see ConversationStore.changeToken). */
+  get defaultTtlSeconds(): number | null {
+    return this.#ttlSeconds;
+  }
+
+  /**
+   * Moves whenever a stored response may have been deleted or changed status, by any process on
+   * this Redis and prefix: the scripts that delete responses (deleteResponse, deleteUserData,
+   * pruneExpired) or change a status outside a caller's own turn (failStaleTurns) set `P v` to a
+   * fresh value in the same script, atomically with the change. A value is never reused: each is
+   * random text plus a counter, so a token key lost to a flush comes back as a new value, and so
+   * does one rolled back by a failover or restart. The connection count is part of the token, so a
+   * reconnection (possibly to another server, or to one that lost writes) also moves it. Read by
+   * a script, not a GET, so that it always comes from the master (never a replica with
+   * `scaleReads`). Native expiry needs no change: the cache checks every turn's expiry itself.
+   * Keys Redis evicts are not seen: Parley requires `maxmemory-policy noeviction` (docs/redis.md).
+   */
+  async changeToken(): Promise<string> {
+    const value = await this.#run(SCRIPTS.changeToken, [this.#key('v')], [this.#freshToken()]);
+    return `${String(value)}/${this.#connection}`;
+  }
+
+  #freshToken(): string {
+    return `${this.#tokenBase}${(++this.#tokensMade).toString(36)}`;
+  }
+
   async open(): Promise<void> {
     if (this.#client !== null) return;
     const client = this.#createClient();
@@ -211,7 +250,13 @@ export class RedisStore implements ConversationStore {
     });
     client.on('ready', () => {
       this.#lastError = null;
+      this.#connection++;
     });
+    const reconnected = () => {
+      this.#connection++;
+    };
+    client.on('+node', reconnected);
+    client.on('-node', reconnected);
     try {
       await client.connect();
       await this.#loadScripts(client);
@@ -349,7 +394,7 @@ export class RedisStore implements ConversationStore {
       const [count, examined] = (await this.#run(
         SCRIPTS.failStaleTurns,
         [this.#key('u')],
-        [before, JSON.stringify(INTERRUPTED_ERROR), BATCH],
+        [before, JSON.stringify(INTERRUPTED_ERROR), BATCH, this.#freshToken()],
       )) as [number, number];
       failed += count;
       if (examined < BATCH) return failed;
@@ -377,7 +422,7 @@ export class RedisStore implements ConversationStore {
   }
 
   async deleteResponse(id: string): Promise<boolean> {
-    return (await this.#run(SCRIPTS.deleteResponse, [this.#key('r:', id)], [id])) === 1;
+    return (await this.#run(SCRIPTS.deleteResponse, [this.#key('r:', id)], [id, this.#freshToken()])) === 1;
   }
 
   async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
@@ -389,7 +434,7 @@ export class RedisStore implements ConversationStore {
   async pruneExpired(now: number): Promise<number> {
     let removed = 0;
     for (;;) {
-      const count = (await this.#run(SCRIPTS.prune, [this.#key('x')], [now, BATCH])) as number;
+      const count = (await this.#run(SCRIPTS.prune, [this.#key('x')], [now, BATCH, this.#freshToken()])) as number;
       removed += count;
       if (count < BATCH) return removed;
     }
@@ -599,7 +644,7 @@ export class RedisStore implements ConversationStore {
       const [responses, conversations, more] = (await this.#run(
         SCRIPTS.deleteUserData,
         [this.#key('ru:', scope), this.#key('cu:', scope)],
-        [BATCH],
+        [BATCH, this.#freshToken()],
       )) as [number, number, number];
       total.responses += responses;
       total.conversations += conversations;

@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { ContextCache } from '../../src/engine/context-cache.ts';
 import type { Item, MessageItem } from '../../src/protocol/types.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { parseRedisUrl, RedisStore, type RedisStoreOptions } from '../../src/store/redis.ts';
@@ -101,6 +102,68 @@ async function storeChain(store: RedisStore, length: number): Promise<StoredResp
     previous = turn.id;
   }
   return chain;
+}
+
+/**
+ * The change token seen by `reader` moves on every kind of change another process (`writer`, its
+ * own connection and counter) makes to stored responses, and on none of the ordinary turn writes.
+ */
+async function assertChangeToken(
+  reader: RedisStore,
+  writer: RedisStore,
+  keys: { del(key: string): Promise<number> } = admin,
+): Promise<void> {
+  const seen = new Set<string>();
+  let token = await reader.changeToken();
+  seen.add(token);
+  const moves = async (what: string, change: () => Promise<unknown>) => {
+    await change();
+    const next = await reader.changeToken();
+    assert.ok(!seen.has(next), `${what}: the token moved to a value never seen before (${token} -> ${next})`);
+    seen.add(next);
+    token = next;
+    assert.equal(await writer.changeToken(), next, `${what}: the writer sees the same token`);
+  };
+  const stays = async (what: string, change: () => Promise<unknown>) => {
+    await change();
+    assert.equal(await reader.changeToken(), token, `${what}: the token stayed`);
+  };
+
+  // Ordinary turns, from either store, leave it alone: a cache survives every turn.
+  const chain = await storeChain(writer, 3);
+  await stays('turns of the other store', () => storeTurn(writer, newTurn({ previousResponseId: chain[2].id })));
+  await stays('turns of the reader', () => storeTurn(reader, newTurn({ previousResponseId: chain[2].id })));
+  const background = newTurn({ status: 'queued' });
+  await stays('beginTurn', () => writer.beginTurn(background));
+  await stays('saveProgress', () => writer.saveProgress(background.id, { status: 'in_progress', output: [assistantMessage('so far')] }));
+  await stays('finishTurn (cancelled)', () => writer.finishTurn(background.id, completed([], { status: 'cancelled' })));
+  const conversation = newConversation({ user: 'token-user' });
+  await stays('conversation writes', async () => {
+    await writer.createConversation(conversation, [userMessage('c')]);
+    await storeTurn(writer, newTurn({ conversationId: conversation.id }));
+    await writer.appendConversationItems(conversation.id, [userMessage('more')]);
+    await writer.updateConversation(conversation.id, { metadata: { a: 'b' } });
+    await writer.deleteConversation(conversation.id);
+  });
+  await stays('import of records that exist already (skipped, never overwritten)', async () => {
+    const summary = await writer.importRecords([{ type: 'response', response: chain[0] }]);
+    assert.equal(summary.skipped, 1);
+  });
+  await stays('deleting an unknown response', () => writer.deleteResponse(newId('resp')));
+  await stays('a prune with nothing due', () => writer.pruneExpired(NOW()));
+  await stays('failStaleTurns with nothing stale', () => writer.failStaleTurns(NOW() - 3600));
+
+  // Every way a stored response goes or changes status moves it.
+  await moves('deleteResponse', () => writer.deleteResponse(chain[1].id));
+  await storeTurn(writer, newTurn({ user: 'token-user' }));
+  await moves('deleteUserData', () => writer.deleteUserData('default', 'token-user'));
+  const stale = newTurn({ createdAt: NOW() - 7200 });
+  await writer.beginTurn(stale);
+  await moves('failStaleTurns', () => writer.failStaleTurns(NOW() - 3600));
+  await storeTurn(writer, newTurn({ expiresAt: NOW() + 3600 }));
+  await moves('pruneExpired deleting a response', () => writer.pruneExpired(NOW() + 7200));
+  // The token key itself lost (a flush, an operator's cleanup): it comes back as a new value.
+  await moves('the token key lost', () => keys.del(`${reader.keyPrefix}v`));
 }
 
 /**
@@ -308,7 +371,8 @@ describe('RedisStore: nothing left behind', () => {
     for (const id of responses) await store.deleteResponse(id.slice(`${prefix}r:`.length));
     for (const conversation of conversations)
       assert.equal(await store.deleteConversation(conversation.id), true);
-    assert.deepEqual(await keysOf(prefix), []);
+    // Only the change token (one short string) stays: the deletes set it.
+    assert.deepEqual(await keysOf(prefix), [`${prefix}v`]);
   });
 
   it('leaves no key after pruning everything', async () => {
@@ -322,7 +386,7 @@ describe('RedisStore: nothing left behind', () => {
     assert.equal(await store.countExpired(NOW() + 7200), 5, 'a dry run counts what the prune removes');
     assert.equal(await store.pruneExpired(NOW() + 7200), 5);
     assert.equal(await store.countExpired(NOW() + 7200), 0);
-    assert.deepEqual(await keysOf(prefix), []);
+    assert.deepEqual(await keysOf(prefix), [`${prefix}v`], 'only the change token, which the prune set');
   });
 });
 
@@ -749,6 +813,66 @@ describe('RedisStore: connecting', () => {
   });
 });
 
+describe('RedisStore: change token (the engine\'s context cache)', () => {
+  it('moves on every deletion or status change by another process, never on ordinary turns', async () => {
+    const prefix = freshPrefix();
+    const reader = await opened({ keyPrefix: prefix, ttlSeconds: 3600 });
+    const writer = await opened({ keyPrefix: prefix, ttlSeconds: 3600 });
+    assert.equal(reader.defaultTtlSeconds, 3600);
+    assert.equal((await opened()).defaultTtlSeconds, null);
+    await assertChangeToken(reader, writer);
+    assert.deepEqual(await commandsSent(() => reader.changeToken()), ['evalsha'], 'one round trip');
+  });
+
+  it('lets a cache filled before a delete by another process never serve the deleted history', async () => {
+    const prefix = freshPrefix();
+    const reader = await opened({ keyPrefix: prefix });
+    const writer = await opened({ keyPrefix: prefix });
+    const chain = await storeChain(writer, 5);
+    const tip = chain[4].id;
+    const cache = new ContextCache();
+    // The engine's order: the token first, then the load, filled under the ticket of that token.
+    const ticket = cache.sync(await reader.changeToken());
+    cache.fillChain(ticket, (await reader.loadChain(tip))!);
+    assert.equal(cache.context(tip, NOW())?.length, 10);
+    await writer.deleteResponse(chain[2].id);
+    cache.sync(await reader.changeToken());
+    assert.equal(cache.context(tip, NOW()), null, 'the token moved: nothing cached survives');
+    await assert.rejects(reader.loadChain(tip), /incomplete/);
+
+    // A delete landing between the token read and the load: the load already sees it, since
+    // the token is set in the deleting script itself (a token read after the load can never
+    // be older than the data the load saw).
+    const other = await storeChain(writer, 3);
+    cache.sync(await reader.changeToken());
+    await writer.deleteResponse(other[0].id);
+    await assert.rejects(reader.loadChain(other[2].id), /incomplete/);
+    assert.equal(cache.context(other[2].id, NOW()), null);
+  });
+
+  it('moves when the connection is re-established (a restart or failover may have lost writes)', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix, redisOptions: { connectionName: `${prefix}token` } });
+    const before = await store.changeToken();
+    assert.equal(await store.changeToken(), before);
+    const clients = (await admin.client('LIST')) as string;
+    const id = new RegExp(`id=(\\d+) [^\\n]*name=${prefix}token`).exec(clients)?.[1];
+    assert.ok(id, clients);
+    await admin.client('KILL', 'ID', id);
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        await store.ping();
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(50);
+      }
+    }
+    assert.notEqual(await store.changeToken(), before);
+  });
+});
+
 describe('RedisStore: TLS, Sentinel and Cluster', () => {
   it('connects over TLS (rediss://) trusting the given certificate', async () => {
     const tls = await startRedisServer({ tls: true, password: PASSWORD });
@@ -842,6 +966,17 @@ describe('RedisStore: TLS, Sentinel and Cluster', () => {
       assert.equal(await store.deleteResponse(chain[0].id), true);
       assert.equal(await store.pruneExpired(NOW() + 7200), 21, '19 + 1 responses, 1 conversation');
       assert.equal(await store.getConversation(conversation.id), null);
+      // The change token, seen by a second process, in the same slot as everything else.
+      const clusterAdmin = new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0].port }]);
+      const other = track(new RedisStore({ url: cluster.url, ttlSeconds: 3600, cluster: true }));
+      await other.open();
+      await assertChangeToken(store, other, clusterAdmin);
+      assert.equal(
+        Number(await clusterAdmin.call('CLUSTER', 'KEYSLOT', '{parley}:v')),
+        Number(slot),
+      );
+      clusterAdmin.disconnect();
+      await other.close();
       await store.close();
     } finally {
       await cluster.stop();
@@ -1075,6 +1210,6 @@ describe('RedisStore: same answers as MemoryStore (tenants, usage, metadata merg
     for (let i = 0; i < 30; i++)
       await store.createConversation(conversation({ user: 'many', tenant: 't' }), []);
     assert.deepEqual(await store.deleteUserData('t', 'many'), { responses: 1200, conversations: 30 });
-    assert.deepEqual(await keysOf(prefix), []);
+    assert.deepEqual(await keysOf(prefix), [`${prefix}v`], 'only the change token');
   });
 });
