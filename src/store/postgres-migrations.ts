@@ -151,6 +151,45 @@ CREATE INDEX conversations_tenant ON conversations (tenant, created_at, seq);
 CREATE INDEX conversations_tenant_user ON conversations (tenant, end_user, created_at, seq)
   WHERE end_user IS NOT NULL;`,
   },
+  {
+    version: 3,
+    description: 'change counter for in-process chain caches',
+    sql: `-- One row: a counter that moves whenever a stored response is deleted or a finished one changes,
+-- in the transaction that does it, whoever does it (any gateway instance or version, the CLI, an
+-- operator's SQL). Gateways keep decoded chains in process while it stands still
+-- (ConversationStore.changeToken). epoch tells a re-created table from the one a cache was filled
+-- under. Turns being recorded and finished do not move it: an unfinished turn is never cached.
+CREATE TABLE parley_changes (
+  one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+  epoch   text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text),
+  counter bigint NOT NULL DEFAULT 0
+);
+INSERT INTO parley_changes DEFAULT VALUES;
+
+CREATE FUNCTION parley_note_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE parley_changes SET counter = counter + 1;
+  RETURN NULL;
+END $$;
+
+-- Statement triggers fire even when nothing was deleted (a pruning pass that found nothing): the
+-- transition table tells.
+CREATE FUNCTION parley_note_deletes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT FROM parley_deleted) THEN
+    UPDATE parley_changes SET counter = counter + 1;
+  END IF;
+  RETURN NULL;
+END $$;
+
+CREATE TRIGGER responses_deleted AFTER DELETE ON responses
+  REFERENCING OLD TABLE AS parley_deleted FOR EACH STATEMENT EXECUTE FUNCTION parley_note_deletes();
+CREATE TRIGGER responses_truncated AFTER TRUNCATE ON responses
+  FOR EACH STATEMENT EXECUTE FUNCTION parley_note_change();
+-- finishTurn and saveProgress only ever update unfinished turns: the WHEN skips them.
+CREATE TRIGGER responses_finished_changed AFTER UPDATE ON responses
+  FOR EACH ROW WHEN (OLD.status NOT IN ('queued', 'in_progress')) EXECUTE FUNCTION parley_note_change();`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -4,6 +4,7 @@
 // Many gateway instances may share one database: schema migrations take an advisory lock,
 // conversation appends serialise on the conversation row, leases use the database clock.
 
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Item } from '../protocol/types.ts';
@@ -715,10 +716,26 @@ RETURNING 1`,
   mergeMetadata: { name: 'parley_merge_metadata', text: MERGE_METADATA_SQL },
   forkConversation: { name: 'parley_fork_conversation', text: FORK_CONVERSATION_SQL },
   deleteUserData: { name: 'parley_delete_user_data', text: DELETE_USER_DATA_SQL },
+  // Interrupted turns were never cached (a cache holds finished turns only), so the responses
+  // trigger leaves them out; the counter moves anyway, as the changeToken contract asks.
   failStaleTurns: {
     name: 'parley_fail_stale_turns',
-    text: `UPDATE responses SET status = 'failed', error = $1
-            WHERE status IN ('queued', 'in_progress') AND created_at < $2`,
+    text: `
+WITH f AS (
+  UPDATE responses SET status = 'failed', error = $1
+   WHERE status IN ('queued', 'in_progress') AND created_at < $2
+  RETURNING 1
+), bump AS (
+  UPDATE parley_changes SET counter = counter + 1 WHERE (SELECT count(*) FROM f) > 0
+)
+SELECT count(*)::integer AS failed FROM f`,
+  },
+  // The epoch tells a re-created table apart, the server's start time a restart or failover (a
+  // server that came back may have lost what a cache holds).
+  changeToken: {
+    name: 'parley_change_token',
+    text: `SELECT c.epoch || '.' || c.counter || '.' || extract(epoch FROM pg_postmaster_start_time()) AS token
+             FROM parley_changes c`,
   },
   exportResponses: { name: 'parley_export_responses', text: EXPORT_RESPONSES_SQL, rowMode: 'array' },
   exportConversations: { name: 'parley_export_conversations', text: EXPORT_CONVERSATIONS_SQL },
@@ -743,6 +760,7 @@ const TABLES = [
   'conversations',
   'conversation_items',
   'conversation_leases',
+  'parley_changes',
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -815,6 +833,23 @@ export class PostgresStore implements ConversationStore {
       await this.#failOpen();
       throw this.#explain(error);
     }
+  }
+
+  /** The TTL applied to responses stored without an expiry (see ConversationStore.changeToken). */
+  get defaultTtlSeconds(): number | null {
+    return this.#ttlSeconds;
+  }
+
+  /**
+   * Moves whenever a stored response may have been deleted or changed, by any process: triggers
+   * on `responses` bump parley_changes in the transaction that deletes or changes (migration 3),
+   * so a reader that sees the old token before loading a chain either loaded it before the change
+   * or sees the new token on its next turn. One single-row read.
+   */
+  async changeToken(): Promise<string> {
+    const res = await this.#query<{ token: string }>(S.changeToken, []);
+    // The row was deleted by hand: no token can be trusted, so never the same one twice.
+    return res.rows[0]?.token ?? `none.${randomUUID()}`;
   }
 
   async close(): Promise<void> {
@@ -1091,8 +1126,8 @@ export class PostgresStore implements ConversationStore {
   }
 
   async failStaleTurns(before: number): Promise<number> {
-    const res = await this.#query(S.failStaleTurns, [JSON.stringify(INTERRUPTED_ERROR), before]);
-    return res.rowCount ?? 0;
+    const res = await this.#query<{ failed: number }>(S.failStaleTurns, [JSON.stringify(INTERRUPTED_ERROR), before]);
+    return res.rows[0].failed;
   }
 
   async *exportRecords(filter: ExportFilter): AsyncIterable<ExportRecord> {

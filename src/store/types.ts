@@ -146,7 +146,7 @@ export interface ConversationStore {
    * every other process or connection writing to the same backend — other than by the beginTurn,
    * finishTurn and saveProgress calls of the caller itself. Changing more often (on every foreign
    * write, say) is allowed: it only costs the cache. A backend that cannot prove this cheaply
-   * must not implement it (PostgreSQL does not: its chains load every turn).
+   * must not implement it.
    */
   changeToken?(): Promise<string | number>;
 

@@ -14,6 +14,7 @@ import { inspect } from 'node:util';
 import pg from 'pg';
 import { migrateCommand } from '../../src/cli/migrate.ts';
 import type { Item } from '../../src/protocol/types.ts';
+import { createParley } from '../../src/index.ts';
 import { createStore } from '../../src/store/index.ts';
 import { PostgresStore, PostgresStoreError } from '../../src/store/postgres.ts';
 import {
@@ -23,8 +24,10 @@ import {
   SCHEMA_VERSION,
   schemaSql,
 } from '../../src/store/postgres-migrations.ts';
-import { DEFAULT_TENANT, type StoredResponse } from '../../src/store/types.ts';
+import { ChainBrokenError, DEFAULT_TENANT, type StoredResponse } from '../../src/store/types.ts';
+import { startFakeUpstream } from '../fake-upstream/server.ts';
 import { findPostgresBin, type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
+import { apiErrorOf, messagesOf } from '../library/helpers.ts';
 import {
   assistantMessage,
   collectExport,
@@ -743,6 +746,7 @@ describe('PostgresStore: round trips', () => {
     assert.equal(await count(() => store.deleteResponse(turn.id)), 1);
     assert.equal(await count(() => store.deleteConversation(conversation.id)), 1);
     assert.equal(await count(() => store.ping()), 1);
+    assert.equal(await count(() => store.changeToken()), 1);
 
     const other = newConversation({ user: 'u' });
     await store.createConversation(other, [userMessage('x'), userMessage('y')]);
@@ -756,6 +760,133 @@ describe('PostgresStore: round trips', () => {
     // one round trip (plus one to find each list's end).
     assert.equal(await count(() => collectExport(store)), Math.ceil(1000 / 200) + 1 + 2 + 1);
     await store.close();
+  });
+});
+
+describe('PostgresStore: change token (in-process chain caches)', () => {
+  it('moves on every deletion or change of a stored response made by another instance, not on turns', async () => {
+    const { db, url } = await freshDatabase();
+    const a = await opened(url, { ttlSeconds: 3600 });
+    const b = await opened(url); // another gateway process on the same database
+    assert.equal(a.defaultTtlSeconds, 3600);
+    assert.equal(b.defaultTtlSeconds, null);
+    let token = await a.changeToken();
+    assert.equal(await b.changeToken(), token, 'every instance reads the same token');
+    const moves = async (what: string, work: () => Promise<unknown>, expected: boolean) => {
+      await work();
+      const next = await a.changeToken();
+      assert.equal(next !== token, expected, `${what} ${expected ? 'moves' : 'keeps'} the token`);
+      token = next;
+    };
+    const now = Math.floor(Date.now() / 1000);
+
+    // What every turn does, on either instance, leaves cached chains alone.
+    const chain = await storeChain(b, 3);
+    const conversation = newConversation({ user: 'carol' });
+    const unfinished = newTurn({ conversationId: conversation.id, user: 'carol' });
+    await moves(
+      'recording, progressing and finishing turns, and conversation writes',
+      async () => {
+        await b.createConversation(conversation, [userMessage('hi')]);
+        await b.beginTurn(unfinished);
+        await b.saveProgress(unfinished.id, { status: 'in_progress', output: [assistantMessage('par')] });
+        const turn = newTurn({ conversationId: conversation.id, previousResponseId: chain[2].id });
+        await b.beginTurn(turn);
+        await b.finishTurn(turn.id, completed([assistantMessage('a')]));
+        await b.appendConversationItems(conversation.id, [userMessage('more')]);
+        await b.deleteConversationItem(conversation.id, (await b.loadConversationItems(conversation.id))![0].id);
+        await b.importRecords([{ type: 'response', response: chain[0] }]); // skipped: never overwrites
+      },
+      false,
+    );
+    await moves('pruning that finds nothing', () => b.pruneExpired(now), false);
+    await moves('failStaleTurns that finds nothing', () => b.failStaleTurns(0), false);
+    await moves('deleteResponse of an unknown id', () => b.deleteResponse('resp_unknown'), false);
+
+    await moves('deleteResponse', () => b.deleteResponse(chain[1].id), true);
+    await moves('failStaleTurns', () => b.failStaleTurns(now + 10), true);
+    assert.equal((await a.getResponse(unfinished.id))?.status, 'failed');
+    await b.beginTurn(newTurn({ expiresAt: now + 1 }));
+    await moves('pruning an expired response', () => b.pruneExpired(now + 1), true);
+    await moves('deleteUserData', () => b.deleteUserData(DEFAULT_TENANT, 'carol'), true);
+    await moves(
+      'a finished response changed by hand',
+      () => server.query(`UPDATE responses SET status = 'cancelled' WHERE id = $1`, [chain[2].id], db),
+      true,
+    );
+    await moves('responses truncated by hand', () => server.query('TRUNCATE responses CASCADE', [], db), true);
+
+    // Without its row nothing can be trusted: never the same token twice.
+    await server.query('DELETE FROM parley_changes', [], db);
+    assert.notEqual(await a.changeToken(), await a.changeToken());
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('moves in the transaction that deletes: a reader sees the old token with the old rows, or the new with the new', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url);
+    const chain = await storeChain(store, 2);
+    const before = await store.changeToken();
+    const deleter = new pg.Client({ connectionString: server.url({ database: db }) });
+    await deleter.connect();
+    await deleter.query('BEGIN');
+    await deleter.query('DELETE FROM responses WHERE id = $1', [chain[0].id]);
+    assert.equal(await store.changeToken(), before, 'not yet committed');
+    assert.deepEqual(await store.loadChain(chain[1].id), chain);
+    await deleter.query('COMMIT');
+    await deleter.end();
+    assert.notEqual(await store.changeToken(), before);
+    await assert.rejects(store.loadChain(chain[1].id), ChainBrokenError);
+    await store.close();
+  });
+
+  it('a gateway continues chains from its cache, and never one deleted through another instance', async () => {
+    const { url } = await freshDatabase();
+    const upstream = await startFakeUpstream();
+    let loads = 0;
+    const store = newStore(url);
+    const loadChain = store.loadChain.bind(store);
+    store.loadChain = (id: string) => {
+      loads++;
+      return loadChain(id);
+    };
+    const parley = await createParley({
+      config: { model_providers: [{ model: 'openai/gpt-4o-mini', base_url: upstream.url, access_key: 'k' }] },
+      store,
+    });
+    try {
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        upstream.enqueue({ kind: 'text', text: `Answer ${i}.` });
+        const response: { id: string } = await parley.responses.create({
+          model: 'gpt-4o-mini',
+          input: `Question ${i}.`,
+          previous_response_id: ids.at(-1) ?? null,
+        });
+        ids.push(response.id);
+      }
+      // The first continuation fills the cache (it starts empty); the later ones continue it.
+      assert.equal(loads, 1, 'turns continue what this gateway has just stored');
+      const other = await opened(url);
+      upstream.enqueue({ kind: 'text', text: 'Branch.' });
+      await parley.responses.create({ model: 'gpt-4o-mini', input: 'Branch?', previous_response_id: ids[1] });
+      assert.equal(loads, 1, 'a branch from the middle continues from the cache too');
+      assert.equal(messagesOf(upstream).length, 5);
+      assert.equal(await other.deleteResponse(ids[1]), true);
+      for (const id of [ids[3], ids[2], ids[1]]) {
+        const error = await apiErrorOf(
+          parley.responses.create({ model: 'gpt-4o-mini', input: 'More?', previous_response_id: id }),
+        );
+        assert.equal(error.code, 'previous_response_not_found', id);
+      }
+      upstream.enqueue({ kind: 'text', text: 'Root.' });
+      await parley.responses.create({ model: 'gpt-4o-mini', input: 'Root?', previous_response_id: ids[0] });
+      assert.equal(messagesOf(upstream).length, 3);
+      await other.close();
+    } finally {
+      await parley.close();
+      await upstream.close();
+    }
   });
 });
 
