@@ -1,5 +1,6 @@
-// Server-sent events for a hijacked Fastify reply. Each event is serialised once and written in
-// one write, as `event: <type>\ndata: <json>\n\n`; the stream ends with `data: [DONE]`.
+// Server-sent events for a hijacked Fastify reply. Each event is serialised once, as
+// `event: <type>\ndata: <json>\n\n`; until the first token each is its own write, after it the
+// events of one burst share one (see queue()). The stream ends with `data: [DONE]`.
 // Heartbeats are SSE comments, which clients ignore (an unknown event type would make the
 // official SDK throw).
 //
@@ -52,6 +53,9 @@ export const DEFAULT_SSE_POLICY: SsePolicy = {
   open: new OpenStreams(),
 };
 
+/** See SseWriter.queue. */
+const MAX_BURST_CHARS = 16 * 1024;
+
 export class SseWriter {
   private readonly res: ServerResponse;
   private readonly policy: SsePolicy;
@@ -60,6 +64,10 @@ export class SseWriter {
   private heartbeat: NodeJS.Timeout | null = null;
   private idle: NodeJS.Timeout | null = null;
   private waiting: Promise<void> | null = null;
+  /** Set once the first token is written: later events are written a burst at a time. */
+  private batching = false;
+  /** Events of the current burst not yet written. */
+  private pending: string | null = null;
 
   constructor(res: ServerResponse, headers: Record<string, string> = {}, policy: SsePolicy = DEFAULT_SSE_POLICY, options: { dropWhenBehind?: boolean } = {}) {
     this.res = res;
@@ -91,13 +99,45 @@ export class SseWriter {
   }
 
   send(event: StreamEvent): void {
-    this.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    const chunk = `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+    if (this.batching) {
+      this.queue(chunk);
+      return;
+    }
+    this.write(chunk);
+    // Everything up to the first token leaves at once; see queue() for what follows it.
+    if (event.type.endsWith('.delta')) this.batching = true;
   }
 
   /** A `data:`-only event (Chat Completions chunks). */
   sendData(data: unknown): void {
     this.write(`data: ${JSON.stringify(data)}\n\n`);
   }
+
+  /**
+   * After the first token, events produced in one burst (the parts of one upstream read, handled
+   * in one run of the microtask queue) leave in one write, flushed by process.nextTick, which
+   * runs once that microtask queue is empty. An upstream that sends tokens one by one sees no
+   * delay (each read is its own burst); one that sends many at once costs one write instead of
+   * one per event. The first token is never held back.
+   */
+  private queue(chunk: string): void {
+    if (this.pending === null) {
+      this.pending = chunk;
+      process.nextTick(this.flush);
+    } else {
+      this.pending += chunk;
+    }
+    // A burst is written at the latest once it holds this much, so a producer that never yields
+    // still meets the socket's backpressure (drained()) and the drop rule.
+    if (this.pending.length >= MAX_BURST_CHARS) this.flush();
+  }
+
+  private readonly flush = (): void => {
+    const chunk = this.pending;
+    this.pending = null;
+    if (chunk !== null) this.write(chunk);
+  };
 
   /**
    * Null while the client keeps up; else a promise that resolves once the socket has drained (or
@@ -129,7 +169,9 @@ export class SseWriter {
 
   end(): void {
     this.stopTimers();
-    if (this.open) this.res.end('data: [DONE]\n\n');
+    const pending = this.pending ?? '';
+    this.pending = null;
+    if (this.open) this.res.end(`${pending}data: [DONE]\n\n`);
   }
 
   private write(chunk: string): void {

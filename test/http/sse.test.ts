@@ -77,6 +77,38 @@ describe('SseWriter', () => {
     });
   });
 
+  it('writes everything up to the first token at once, then one write per burst, in order', async () => {
+    const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
+    await withStream(async (res, client) => {
+      const writes: string[] = [];
+      const write = res.write.bind(res) as (chunk: string) => boolean;
+      res.write = ((chunk: string) => {
+        writes.push(chunk);
+        return write(chunk);
+      }) as typeof res.write;
+      const small = (type: string, n: number) => ({ type, sequence_number: n, delta: String(n) }) as unknown as StreamEvent;
+      const sse = new SseWriter(res, {}, policy);
+      sse.send(small('response.created', 0));
+      sse.send(small('response.output_text.delta', 1));
+      assert.equal(writes.length, 2, 'the first token is not held back');
+      for (let n = 2; n < 6; n++) sse.send(small('response.output_text.delta', n));
+      assert.equal(writes.length, 2, 'the rest of the burst waits for the end of the burst');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(writes.length, 3, 'one write for the burst');
+      sse.send(small('response.output_text.delta', 6));
+      sse.end();
+      const received: string[] = [];
+      client.setEncoding('utf8');
+      client.on('data', (text: string) => received.push(text));
+      client.resume();
+      for (let i = 0; i < 100 && !received.join('').includes('[DONE]'); i++) await sleep(10);
+      const numbers = [...received.join('').matchAll(/"sequence_number":(\d+)/g)].map((m) => Number(m[1]));
+      assert.deepEqual(numbers, [0, 1, 2, 3, 4, 5, 6]);
+      const text = received.join('');
+      assert.ok(text.indexOf('data: [DONE]\n\n') > text.lastIndexOf('sequence_number'), 'the stream ends with [DONE]');
+    });
+  });
+
   it('closes a stream that makes no progress for the idle timeout', async () => {
     const policy: SsePolicy = { idleTimeoutMs: 200, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
     await withStream(async (res) => {
