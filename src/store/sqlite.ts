@@ -147,7 +147,91 @@ export const MIGRATIONS: readonly string[] = [
    DROP INDEX conversations_user;
    CREATE INDEX conversations_tenant_user ON conversations (tenant, user, created_at);
    CREATE INDEX conversations_tenant ON conversations (tenant, created_at);`,
+  // Compact layout. A response gets an explicit integer key (`ref`: its rowid until now, kept, so
+  // export order is unchanged; explicit so that VACUUM cannot renumber it), and items and
+  // conversation rows refer to it instead of repeating the 53-character response id; direction
+  // is 0 (input) or 1 (output), stored in no bytes at all. Items lose the `type` column (read by
+  // nothing) and the item_id index (only import used it: it now reads a conversation's turn items
+  // once). Items stay a rowid table: appended in rowid order its pages fill completely, while a
+  // WITHOUT ROWID table clustered on (response_ref, direction, position) measured 110 bytes a
+  // turn more in half-empty pages than the small integer primary-key index costs here.
+  // Rows are copied as they are: usage and item data in the older forms still decode (codec.ts).
+  // Usage may now be a JSON array ([input, output, total, cached, reasoning]) or the older object:
+  // SQL that reads it must handle both.
+  `CREATE TABLE responses_v4 (
+     ref INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     previous_response_id TEXT,
+     conversation_id TEXT,
+     model TEXT NOT NULL,
+     status TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     completed_at INTEGER,
+     expires_at INTEGER,
+     params TEXT NOT NULL,
+     usage TEXT,
+     error TEXT,
+     incomplete_details TEXT,
+     tenant TEXT NOT NULL,
+     user TEXT
+   );
+   INSERT INTO responses_v4 (ref, id, previous_response_id, conversation_id, model, status, created_at,
+       completed_at, expires_at, params, usage, error, incomplete_details, tenant, user)
+     SELECT rowid, id, previous_response_id, conversation_id, model, status, created_at,
+            completed_at, expires_at, params, usage, error, incomplete_details, tenant, user
+       FROM responses ORDER BY rowid;
+   CREATE TABLE items_v4 (
+     response_ref INTEGER NOT NULL REFERENCES responses_v4 (ref) ON DELETE CASCADE,
+     direction INTEGER NOT NULL CHECK (direction IN (0, 1)),
+     position INTEGER NOT NULL,
+     item_id TEXT NOT NULL,
+     data TEXT NOT NULL,
+     PRIMARY KEY (response_ref, direction, position)
+   );
+   INSERT INTO items_v4 (response_ref, direction, position, item_id, data)
+     SELECT r.ref, i.direction = 'output', i.position, i.item_id, i.data
+       FROM responses_v4 r JOIN items i ON i.response_id = r.id
+      ORDER BY r.ref, i.direction, i.position;
+   CREATE TABLE conversation_items_v4 (
+     conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+     position INTEGER NOT NULL,
+     item_id TEXT NOT NULL,
+     response_ref INTEGER,
+     direction INTEGER,
+     item_position INTEGER,
+     data TEXT,
+     PRIMARY KEY (conversation_id, position),
+     CHECK ((response_ref IS NULL) = (data IS NOT NULL))
+   );
+   INSERT INTO conversation_items_v4 (conversation_id, position, item_id, response_ref, direction, item_position, data)
+     SELECT ci.conversation_id, ci.position, ci.item_id, r.ref, ci.direction = 'output', ci.item_position, ci.data
+       FROM conversation_items ci LEFT JOIN responses_v4 r ON r.id = ci.response_id
+      ORDER BY ci.rowid;
+   DROP TABLE conversation_items;
+   DROP TABLE items;
+   DROP TABLE responses;
+   ALTER TABLE responses_v4 RENAME TO responses;
+   ALTER TABLE items_v4 RENAME TO items;
+   ALTER TABLE conversation_items_v4 RENAME TO conversation_items;
+   CREATE INDEX responses_expires_at ON responses (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE INDEX responses_tenant_user ON responses (tenant, user) WHERE user IS NOT NULL;
+   CREATE INDEX responses_unfinished ON responses (created_at) WHERE status IN ('queued', 'in_progress');
+   CREATE INDEX responses_conversation ON responses (conversation_id) WHERE conversation_id IS NOT NULL;
+   CREATE INDEX conversation_items_item_id ON conversation_items (conversation_id, item_id);
+   CREATE INDEX conversation_items_source ON conversation_items (response_ref, direction, item_position)
+     WHERE response_ref IS NOT NULL;
+   CREATE TRIGGER items_keep_conversation_copies BEFORE DELETE ON items
+   BEGIN
+     UPDATE conversation_items
+        SET data = OLD.data, response_ref = NULL, direction = NULL, item_position = NULL
+      WHERE response_ref = OLD.response_ref AND direction = OLD.direction AND item_position = OLD.position;
+   END;`,
 ];
+
+/** items.direction and conversation_items.direction. */
+const INPUT = 0;
+const OUTPUT = 1;
+type Direction = typeof INPUT | typeof OUTPUT;
 
 // Every column of a conversation row, in decodeConversation's shape.
 const CONVERSATION_COLUMNS = `id, tenant, created_at, user, metadata, item_count, expires_at,
@@ -158,8 +242,11 @@ const CONVERSATION_ITEM_DATA = `
 SELECT ci.item_id AS item_id, coalesce(ci.data, i.data) AS data
   FROM conversation_items ci
   LEFT JOIN items i
-    ON ci.data IS NULL AND i.response_id = ci.response_id AND i.direction = ci.direction
+    ON ci.data IS NULL AND i.response_ref = ci.response_ref AND i.direction = ci.direction
    AND i.position = ci.item_position`;
+
+// Chain rows name the direction (codec.ts assembleChain's layout).
+const DIRECTION_NAME = `CASE i.direction WHEN ${INPUT} THEN 'input' ELSE 'output' END`;
 
 // The chain walk carries only ids and depth; response and item rows are then emitted once each
 // (a UNION ALL rather than a join, so a response's params are not repeated on every item row).
@@ -170,11 +257,11 @@ SELECT ci.item_id AS item_id, coalesce(ci.data, i.data) AS data
 // may scan all of items instead.
 // ?1 = id, ?2 = now (expired rows are invisible), ?3 = max depth (0 for a single response).
 const CHAIN_SQL = `
-WITH RECURSIVE chain (id, parent, depth) AS (
-  SELECT id, previous_response_id, 0 FROM responses
+WITH RECURSIVE chain (ref, parent, depth) AS (
+  SELECT ref, previous_response_id, 0 FROM responses
    WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)
   UNION ALL
-  SELECT r.id, r.previous_response_id, chain.depth + 1
+  SELECT r.ref, r.previous_response_id, chain.depth + 1
     FROM chain JOIN responses r ON r.id = chain.parent
    WHERE chain.depth < ?3 AND (r.expires_at IS NULL OR r.expires_at > ?2)
 )
@@ -183,41 +270,41 @@ SELECT chain.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS pr
        r.created_at AS created_at, r.completed_at AS completed_at, r.expires_at AS expires_at,
        r.params AS params, r.usage AS usage, r.error AS error, r.incomplete_details AS incomplete_details,
        r.tenant AS tenant, r.user AS user, NULL AS direction, NULL AS position, NULL AS data
-  FROM chain CROSS JOIN responses r ON r.id = chain.id
+  FROM chain CROSS JOIN responses r ON r.ref = chain.ref
 UNION ALL
 SELECT chain.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       i.direction, i.position, i.data
-  FROM chain CROSS JOIN items i ON i.response_id = chain.id`;
+       ${DIRECTION_NAME}, i.position, i.data
+  FROM chain CROSS JOIN items i ON i.response_ref = chain.ref`;
 
 // exportRecords reads responses in batches of rows shaped like the chain's (so decodeChain builds
-// them), in insertion order (rowid): a parent is normally written before its children. `depth`
-// numbers the batch's responses; `seq` is the rowid to continue after; `parent_later` flags a
+// them), in insertion order (ref): a parent is normally written before its children. `depth`
+// numbers the batch's responses; `seq` is the ref to continue after; `parent_later` flags a
 // response whose parent is exported too but was written after it (re-imported), which the
 // exporter holds back until the parent is out.
-// ?1 = after rowid, ?2 = now, ?3 = tenant or NULL, ?4 = conversation id or NULL, ?5 = since or NULL,
+// ?1 = after ref, ?2 = now, ?3 = tenant or NULL, ?4 = conversation id or NULL, ?5 = since or NULL,
 // ?6 = batch size.
 const EXPORT_MATCH = (r: string) => `(${r}.expires_at IS NULL OR ${r}.expires_at > ?2)
    AND (?3 IS NULL OR ${r}.tenant = ?3) AND (?4 IS NULL OR ${r}.conversation_id = ?4)
    AND (?5 IS NULL OR ${r}.created_at >= ?5)`;
 const EXPORT_RESPONSES_SQL = `
-WITH batch (id, depth) AS (
-  SELECT id, row_number() OVER (ORDER BY seq) FROM (
-    SELECT rowid AS seq, id FROM responses r WHERE rowid > ?1 AND ${EXPORT_MATCH('r')}
-     ORDER BY rowid LIMIT ?6)
+WITH batch (ref, depth) AS (
+  SELECT ref, row_number() OVER (ORDER BY ref) FROM (
+    SELECT ref FROM responses r WHERE ref > ?1 AND ${EXPORT_MATCH('r')}
+     ORDER BY ref LIMIT ?6)
 )
 SELECT batch.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS previous_response_id,
        r.conversation_id AS conversation_id, r.model AS model, r.status AS status,
        r.created_at AS created_at, r.completed_at AS completed_at, r.expires_at AS expires_at,
        r.params AS params, r.usage AS usage, r.error AS error, r.incomplete_details AS incomplete_details,
        r.tenant AS tenant, r.user AS user, NULL AS direction, NULL AS position, NULL AS data,
-       r.rowid AS seq,
-       EXISTS (SELECT 1 FROM responses p WHERE p.id = r.previous_response_id AND p.rowid > r.rowid
+       r.ref AS seq,
+       EXISTS (SELECT 1 FROM responses p WHERE p.id = r.previous_response_id AND p.ref > r.ref
                  AND ${EXPORT_MATCH('p')}) AS parent_later
-  FROM batch CROSS JOIN responses r ON r.id = batch.id
+  FROM batch CROSS JOIN responses r ON r.ref = batch.ref
 UNION ALL
 SELECT batch.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       i.direction, i.position, i.data, NULL, NULL
-  FROM batch CROSS JOIN items i ON i.response_id = batch.id`;
+       ${DIRECTION_NAME}, i.position, i.data, NULL, NULL
+  FROM batch CROSS JOIN items i ON i.response_ref = batch.ref`;
 const EXPORT_BATCH = 200;
 /** Records written per import transaction. */
 const IMPORT_BATCH = 100;
@@ -276,7 +363,7 @@ interface Statements {
   failStaleTurns: StatementSync;
   exportResponses: StatementSync;
   exportConversations: StatementSync;
-  importItemSource: StatementSync;
+  importItemSources: StatementSync;
   insertConversationItemRef: StatementSync;
 }
 
@@ -386,8 +473,9 @@ export class SqliteStore implements ConversationStore {
       );
       if (Number(inserted.changes) === 0)
         throw new StoreConflictError(`Response ${response.id} already exists.`);
-      insertItems(s.insertItem, response.id, 'input', response.input);
-      insertItems(s.insertItem, response.id, 'output', response.output);
+      const ref = inserted.lastInsertRowid;
+      insertItems(s.insertItem, ref, INPUT, response.input);
+      insertItems(s.insertItem, ref, OUTPUT, response.output);
     });
   }
 
@@ -401,7 +489,7 @@ export class SqliteStore implements ConversationStore {
         jsonOrNull(result.error),
         jsonOrNull(result.incompleteDetails),
         id,
-      ) as { conversation_id: string | null } | undefined;
+      ) as { ref: number; conversation_id: string | null } | undefined;
       if (updated === undefined) {
         const row = s.responseStatus.get(id) as { status: string } | undefined;
         throw new StoreConflictError(
@@ -411,13 +499,13 @@ export class SqliteStore implements ConversationStore {
         );
       }
       // The output replaces whatever beginTurn may have written, like in every other backend.
-      s.deleteOutput.run(id);
-      insertItems(s.insertItem, id, 'output', result.output);
+      s.deleteOutput.run(updated.ref);
+      insertItems(s.insertItem, updated.ref, OUTPUT, result.output);
       if (
         updated.conversation_id !== null &&
         (result.status === 'completed' || result.status === 'incomplete')
       ) {
-        this.#appendTurn(updated.conversation_id, id, result);
+        this.#appendTurn(updated.conversation_id, updated.ref, result);
       }
     });
   }
@@ -426,9 +514,10 @@ export class SqliteStore implements ConversationStore {
     const s = this.#stmts();
     let saved = false;
     this.#transaction(() => {
-      if (Number(s.progressResponse.run(progress.status, id).changes) === 0) return;
-      s.deleteOutput.run(id);
-      insertItems(s.insertItem, id, 'output', progress.output);
+      const row = s.progressResponse.get(progress.status, id) as { ref: number } | undefined;
+      if (row === undefined) return;
+      s.deleteOutput.run(row.ref);
+      insertItems(s.insertItem, row.ref, OUTPUT, progress.output);
       saved = true;
     });
     return saved;
@@ -458,19 +547,20 @@ export class SqliteStore implements ConversationStore {
 
   async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
     const s = this.#stmts();
-    if (s.isLive.get(id, nowSeconds()) === undefined) return null;
+    const live = s.isLive.get(id, nowSeconds()) as { ref: number } | undefined;
+    if (live === undefined) return null;
     const limit = Math.max(0, options.limit);
     let from: number;
     if (options.after === undefined) {
       from = options.order === 'asc' ? -1 : Number.MAX_SAFE_INTEGER;
     } else {
-      const row = s.inputPosition.get(id, options.after) as { position: number } | undefined;
+      const row = s.inputPosition.get(live.ref, options.after) as { position: number } | undefined;
       if (row === undefined) return { items: [], hasMore: false };
       from = row.position;
     }
     const page = options.order === 'asc' ? s.inputPageAsc : s.inputPageDesc;
     // One extra row tells whether another page exists.
-    const rows = page.all(id, from, limit + 1) as unknown as { item_id: string; data: string }[];
+    const rows = page.all(live.ref, from, limit + 1) as unknown as { item_id: string; data: string }[];
     const hasMore = rows.length > limit;
     if (hasMore) rows.length = limit;
     return { items: rows.map((row) => decodeItemData(row.item_id, row.data)), hasMore };
@@ -801,8 +891,9 @@ export class SqliteStore implements ConversationStore {
             counted.skipped++;
             continue;
           }
-          insertItems(s.insertItem, r.id, 'input', r.input);
-          insertItems(s.insertItem, r.id, 'output', r.output);
+          const ref = inserted.lastInsertRowid;
+          insertItems(s.insertItem, ref, INPUT, r.input);
+          insertItems(s.insertItem, ref, OUTPUT, r.output);
           counted.responses++;
         } else {
           const c = record.conversation;
@@ -814,20 +905,20 @@ export class SqliteStore implements ConversationStore {
           }
           // An item that is byte-for-byte a turn item of this conversation's own responses becomes
           // a pointer to it (stored once, as a live turn would have left it); others get a copy.
+          const sources = turnItemsById(s.importItemSources.all(c.id) as unknown as ItemSource[]);
           for (let position = 0; position < record.items.length; position++) {
             const item = record.items[position];
             const data = encodeItemData(item);
             // Turn items are stored without their id; those written before still hold it.
-            const source = s.importItemSource.get(item.id, c.id, data, JSON.stringify(item)) as
-              | { response_id: string; direction: string; position: number }
-              | undefined;
+            const full = JSON.stringify(item);
+            const source = sources.get(item.id)?.find((row) => row.data === data || row.data === full);
             if (source === undefined) s.insertConversationItem.run(c.id, position, item.id, data);
             else {
               s.insertConversationItemRef.run(
                 c.id,
                 position,
                 item.id,
-                source.response_id,
+                source.response_ref,
                 source.direction,
                 source.position,
               );
@@ -844,12 +935,12 @@ export class SqliteStore implements ConversationStore {
    * Appends a finishing turn's input then output rows (by reference) to its conversation, if it is
    * live, and adds the turn's usage and cost to the conversation's totals.
    */
-  #appendTurn(conversationId: string, responseId: string, result: TurnResult): void {
+  #appendTurn(conversationId: string, responseRef: number, result: TurnResult): void {
     const s = this.#stmts();
     const now = nowSeconds();
     const count = s.conversationCount.get(conversationId, now) as { item_count: number } | undefined;
     if (count === undefined) return;
-    const appended = s.appendTurnItems.run(conversationId, count.item_count, responseId);
+    const appended = s.appendTurnItems.run(conversationId, count.item_count, responseRef);
     s.appendTurnTotals.run(
       Number(appended.changes),
       result.usage?.input_tokens ?? 0,
@@ -956,39 +1047,39 @@ function prepareStatements(db: DatabaseSync): Statements {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
     insertItem: db.prepare(
-      'INSERT INTO items (response_id, direction, position, item_id, type, data) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO items (response_ref, direction, position, item_id, data) VALUES (?, ?, ?, ?, ?)',
     ),
     finishResponse: db.prepare(
       `UPDATE responses SET status = ?, completed_at = ?, usage = ?, error = ?, incomplete_details = ?
-        WHERE id = ? AND status IN ('queued', 'in_progress') RETURNING conversation_id`,
+        WHERE id = ? AND status IN ('queued', 'in_progress') RETURNING ref, conversation_id`,
     ),
     responseStatus: db.prepare('SELECT status FROM responses WHERE id = ?'),
     progressResponse: db.prepare(
-      `UPDATE responses SET status = ? WHERE id = ? AND status IN ('queued', 'in_progress')`,
+      `UPDATE responses SET status = ? WHERE id = ? AND status IN ('queued', 'in_progress') RETURNING ref`,
     ),
-    deleteOutput: db.prepare(`DELETE FROM items WHERE response_id = ? AND direction = 'output'`),
+    deleteOutput: db.prepare(`DELETE FROM items WHERE response_ref = ? AND direction = ${OUTPUT}`),
     chain: prepareArrays(db, CHAIN_SQL),
     deleteResponse: db.prepare('DELETE FROM responses WHERE id = ?'),
-    isLive: db.prepare(`SELECT 1 FROM responses WHERE id = ?1 AND ${live}`),
+    isLive: db.prepare(`SELECT ref FROM responses WHERE id = ?1 AND ${live}`),
     inputPosition: db.prepare(
-      `SELECT position FROM items WHERE response_id = ? AND direction = 'input' AND item_id = ?
+      `SELECT position FROM items WHERE response_ref = ? AND direction = ${INPUT} AND item_id = ?
         ORDER BY position LIMIT 1`,
     ),
     inputPageAsc: db.prepare(
-      `SELECT item_id, data FROM items WHERE response_id = ? AND direction = 'input' AND position > ?
+      `SELECT item_id, data FROM items WHERE response_ref = ? AND direction = ${INPUT} AND position > ?
         ORDER BY position ASC LIMIT ?`,
     ),
     inputPageDesc: db.prepare(
-      `SELECT item_id, data FROM items WHERE response_id = ? AND direction = 'input' AND position < ?
+      `SELECT item_id, data FROM items WHERE response_ref = ? AND direction = ${INPUT} AND position < ?
         ORDER BY position DESC LIMIT ?`,
     ),
     prune: db.prepare('DELETE FROM responses WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     readBegin: db.prepare('BEGIN'),
-    // Input before output ('input' < 'output'), each by position: the order of the items index.
+    // Input before output (0 < 1), each by position: the order of the items index.
     appendTurnItems: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
-       SELECT ?1, ?2 + row_number() OVER (ORDER BY direction, position) - 1, item_id, response_id, direction, position
-         FROM items WHERE response_id = ?3`,
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_ref, direction, item_position)
+       SELECT ?1, ?2 + row_number() OVER (ORDER BY direction, position) - 1, item_id, response_ref, direction, position
+         FROM items WHERE response_ref = ?3`,
     ),
     // Values in conversationValues' order.
     insertConversation: db.prepare(
@@ -1070,8 +1161,8 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     // Renumbered from 0 (the source may have gaps where items were deleted).
     forkItems: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position, data)
-       SELECT ?1, row_number() OVER (ORDER BY position) - 1, item_id, response_id, direction, item_position, data
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_ref, direction, item_position, data)
+       SELECT ?1, row_number() OVER (ORDER BY position) - 1, item_id, response_ref, direction, item_position, data
          FROM conversation_items WHERE conversation_id = ?2 AND position <= ?3`,
     ),
     setItemCount: db.prepare(
@@ -1090,12 +1181,14 @@ function prepareStatements(db: DatabaseSync): Statements {
           AND (?4 IS NULL OR tenant = ?4) AND (?5 IS NULL OR id = ?5) AND (?6 IS NULL OR created_at >= ?6)
         ORDER BY created_at, rowid LIMIT ?7`,
     ),
-    importItemSource: db.prepare(
-      `SELECT i.response_id, i.direction, i.position FROM items i JOIN responses r ON r.id = i.response_id
-        WHERE i.item_id = ?1 AND r.conversation_id = ?2 AND i.data IN (?3, ?4) LIMIT 1`,
+    // A conversation's turn items, in the order a conversation lists them.
+    importItemSources: db.prepare(
+      `SELECT i.item_id, i.data, i.response_ref, i.direction, i.position
+         FROM responses r CROSS JOIN items i ON i.response_ref = r.ref
+        WHERE r.conversation_id = ? ORDER BY r.ref, i.direction, i.position`,
     ),
     insertConversationItemRef: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_ref, direction, item_position)
        VALUES (?, ?, ?, ?, ?, ?)`,
     ),
   };
@@ -1109,14 +1202,33 @@ function prepareArrays(db: DatabaseSync, sql: string): StatementSync {
 
 function insertItems(
   insert: StatementSync,
-  responseId: string,
-  direction: 'input' | 'output',
+  responseRef: number | bigint,
+  direction: Direction,
   items: Item[],
 ): void {
   for (let position = 0; position < items.length; position++) {
     const item = items[position];
-    insert.run(responseId, direction, position, item.id, item.type, encodeItemData(item));
+    insert.run(responseRef, direction, position, item.id, encodeItemData(item));
   }
+}
+
+/** A turn item import may point a conversation row at. */
+interface ItemSource {
+  item_id: string;
+  data: string;
+  response_ref: number;
+  direction: Direction;
+  position: number;
+}
+
+function turnItemsById(rows: ItemSource[]): Map<string, ItemSource[]> {
+  const byId = new Map<string, ItemSource[]>();
+  for (const row of rows) {
+    const list = byId.get(row.item_id);
+    if (list === undefined) byId.set(row.item_id, [row]);
+    else list.push(row);
+  }
+  return byId;
 }
 
 function insertConversationItems(

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Item } from '../../src/protocol/types.ts';
 import { MIGRATIONS, SqliteStore } from '../../src/store/sqlite.ts';
 import type { ExportRecord, StoredConversation, StoredResponse } from '../../src/store/types.ts';
-import { DEFAULT_TENANT } from '../../src/store/types.ts';
+import { ChainBrokenError, DEFAULT_TENANT } from '../../src/store/types.ts';
 import {
   assistantMessage,
   completed,
@@ -349,6 +349,112 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
+  it('upgrades a version-3 database to integer references, keeping chains, conversations and export', async () => {
+    const path = freshPath();
+    const db = legacyDatabase(path, 3);
+    const conversationId = 'conv_v3';
+    db.prepare(
+      `INSERT INTO conversations (id, created_at, user, metadata, item_count, expires_at, tenant, updated_at)
+       VALUES (?, 1750000000, NULL, '{}', 0, NULL, 'default', 1750000000)`,
+    ).run(conversationId);
+    const initial = userMessage('initial');
+    db.prepare(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, data) VALUES (?, 0, ?, ?)`,
+    ).run(conversationId, initial.id, JSON.stringify(initial));
+    // Three conversation turns, then a chain off the last one; the usage objects and item data
+    // with ids inside are the forms written before.
+    const turns: StoredResponse[] = [];
+    let previous: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const turn = newTurn({
+        previousResponseId: previous,
+        conversationId: i < 3 ? conversationId : null,
+        input: [userMessage(`q${i}`), userMessage(`q${i}b`)],
+      });
+      turns.push(finished(turn, completed([assistantMessage(`a${i}`)])));
+      previous = turn.id;
+    }
+    const pending = newTurn({ previousResponseId: previous, conversationId, input: [userMessage('later')] });
+    let position = 1;
+    for (const turn of [...turns, pending]) {
+      insertLegacyResponse(db, turn);
+      if (turn.conversationId === null || turn.status !== 'completed') continue;
+      for (const [direction, items] of [
+        ['input', turn.input],
+        ['output', turn.output],
+      ] as const) {
+        items.forEach((item, i) => {
+          db.prepare(
+            `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+             VALUES (?, ?, ?, ?, ?, ?)`,
+          ).run(conversationId, position++, item.id, turn.id, direction, i);
+        });
+      }
+    }
+    db.prepare('UPDATE conversations SET item_count = ?, turns = 3 WHERE id = ?').run(position, conversationId);
+    // A response deleted before the upgrade: its items were copied into the conversation rows.
+    db.prepare('DELETE FROM responses WHERE id = ?').run(turns[0].id);
+    db.close();
+    const conversationItems = [initial, ...turns.slice(0, 3).flatMap((turn) => [...turn.input, ...turn.output])];
+
+    const store = await opened(path);
+    assert.equal(inspect<{ user_version: number }>(path, 'PRAGMA user_version').user_version, MIGRATIONS.length);
+    assert.equal(inspect<{ integrity_check: string }>(path, 'PRAGMA integrity_check').integrity_check, 'ok');
+    assert.equal(inspect<{ n: number }>(path, 'SELECT count(*) AS n FROM pragma_foreign_key_check').n, 0);
+    assert.equal(
+      inspect<{ n: number }>(path, `SELECT count(*) AS n FROM conversation_items WHERE data IS NULL`).n,
+      6,
+      'rows pointing at the remaining turns stay pointers',
+    );
+    const live = turns.slice(1);
+    await assert.rejects(store.loadChain(turns[4].id), ChainBrokenError);
+    assert.deepEqual(await store.getResponse(turns[4].id), turns[4]);
+    assert.deepEqual(await store.getResponse(pending.id), pending);
+    assert.deepEqual(await store.listInputItems(turns[2].id, { limit: 1, order: 'asc', after: turns[2].input[0].id }), {
+      items: [turns[2].input[1]],
+      hasMore: false,
+    });
+    assert.deepEqual(await store.loadConversationItems(conversationId), conversationItems);
+    assert.equal((await store.getConversationItem(conversationId, turns[1].output[0].id))?.id, turns[1].output[0].id);
+
+    // Export keeps the order of the rows written before (their refs are their old rowids).
+    const records: ExportRecord[] = [];
+    for await (const record of store.exportRecords({})) records.push(record);
+    assert.deepEqual(
+      records.map((record) => (record.type === 'response' ? record.response.id : record.conversation.id)),
+      [...live.map((turn) => turn.id), pending.id, conversationId],
+    );
+    assert.deepEqual(records.at(-1), {
+      type: 'conversation',
+      conversation: await store.getConversation(conversationId),
+      items: conversationItems,
+    });
+
+    // The turn begun before the upgrade finishes after it, and joins its conversation by reference.
+    const result = completed([assistantMessage('after upgrade')]);
+    await store.finishTurn(pending.id, result);
+    assert.deepEqual(await store.loadConversationItems(conversationId), [
+      ...conversationItems,
+      ...pending.input,
+      ...result.output,
+    ]);
+    // Deleting an old response still copies its items (old form) into the conversation.
+    await store.deleteResponse(turns[1].id);
+    assert.deepEqual((await store.loadConversationItems(conversationId))?.slice(0, conversationItems.length), conversationItems);
+    // New turns continue an old chain.
+    const next = newTurn({ previousResponseId: turns[4].id, input: [userMessage('new')] });
+    await store.beginTurn(next);
+    assert.deepEqual((await store.getResponse(next.id))?.input, next.input);
+
+    // The new layout: an integer key, no `type` column and no item_id index on items.
+    const columns = (table: string) =>
+      inspect<{ names: string }>(path, `SELECT group_concat(name) AS names FROM pragma_table_info('${table}')`).names;
+    assert.match(columns('responses'), /^ref,id,/);
+    assert.equal(columns('items'), 'response_ref,direction,position,item_id,data');
+    assert.equal(inspect<{ n: number }>(path, `SELECT count(*) AS n FROM sqlite_master WHERE name = 'items_item_id'`).n, 0);
+    await store.close();
+  });
+
   it('forks by reference: turn items stay stored once, and survive their response', async () => {
     const path = freshPath();
     const store = await opened(path);
@@ -438,7 +544,7 @@ describe('SqliteStore', () => {
     const plan = db
       .prepare(
         `EXPLAIN QUERY PLAN UPDATE conversation_items SET data = 'x'
-          WHERE response_id = 'r' AND direction = 'input' AND item_position = 0`,
+          WHERE response_ref = 1 AND direction = 0 AND item_position = 0`,
       )
       .all() as { detail: string }[];
     db.close();
