@@ -165,3 +165,44 @@ export async function runInterleaved(
   for (const s of out.values()) s.seconds = seconds;
   return out;
 }
+
+/**
+ * Concurrency 1, steady: `runs` rounds in which each target in turn gets `warmup` unrecorded
+ * requests, then `runLength` recorded ones, back to back (the order rotates each round). A server
+ * is measured while it serves a stream of requests, as the fake upstream (the baseline, which
+ * serves every request of the run) always is; interleaving request by request instead puts six
+ * other servers' work on the core between two of a gateway's requests, so each of them starts
+ * with cold caches that the baseline never has.
+ */
+export async function runSteady(
+  targets: LoadTarget[],
+  runs: number,
+  runLength: number,
+  warmup: number,
+): Promise<Map<string, LoadSamples>> {
+  const out = new Map<string, LoadSamples>();
+  const conns = targets.map((t) => pool(t, 1)[0]);
+  for (const t of targets) out.set(t.name, emptySamples());
+  const started = performance.now();
+  for (let round = 0; round < runs; round++) {
+    for (let i = 0; i < targets.length; i++) {
+      const k = (i + round) % targets.length;
+      const target = targets[k];
+      const request = target.make(0);
+      const samples = out.get(target.name)!;
+      for (let n = 0; n < warmup + runLength; n++) {
+        try {
+          const result = await conns[k].send(request.payload, request.marker);
+          if (n >= warmup) record(samples, result, target, 0);
+          else target.check?.(result, 0);
+        } catch (error) {
+          samples.errors++;
+          samples.firstError ??= `${target.name}: ${(error as Error).message}`;
+        }
+      }
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  for (const s of out.values()) s.seconds = seconds;
+  return out;
+}

@@ -14,6 +14,7 @@ import {
   mergeSamples,
   runBlock,
   runInterleaved,
+  runSteady,
 } from '../lib/load.ts';
 import { round, type Summary, summarize } from '../lib/stats.ts';
 import type { StoreKind } from '../lib/stores.ts';
@@ -41,6 +42,11 @@ export interface TargetInfo {
 export interface OverheadRow extends TargetInfo {
   mode: Mode;
   concurrency: number;
+  /**
+   * Concurrency 1 only: `steady` (runs of back-to-back requests per target, what the targets are
+   * checked on) or `interleaved` (one request per target in turn; see runSteady for why both).
+   */
+  pattern?: 'steady' | 'interleaved';
   latency: Summary;
   ttft: Summary | null;
   rps: number;
@@ -170,14 +176,16 @@ export async function runOverhead(ctx: Context, seeded: Seeded[]): Promise<Overh
     const targets = set.byMode[mode];
     for (const concurrency of p.concurrencies) {
       ctx.log(`overhead: ${mode}, concurrency ${concurrency}, ${targets.length} targets`);
-      let results: Map<string, LoadSamples>;
+      const runs: { pattern?: 'steady' | 'interleaved'; results: Map<string, LoadSamples> }[] = [];
       if (concurrency === 1) {
         // Streaming through Portkey takes ~27 ms a request (its 25 ms first-chunk timer): half the
-        // rounds keep the run short; the interleaving keeps the comparison fair.
+        // rounds keep the run short; the rotation keeps the comparison fair.
         const rounds = mode === 'stream' ? Math.ceil(p.c1Rounds / 2) : p.c1Rounds;
-        results = await runInterleaved(targets, rounds, p.c1WarmupRounds);
+        const runLength = 25;
+        runs.push({ pattern: 'steady', results: await runSteady(targets, Math.ceil(rounds / runLength), runLength, 5) });
+        runs.push({ pattern: 'interleaved', results: await runInterleaved(targets, rounds, p.c1WarmupRounds) });
       } else {
-        results = new Map(targets.map((t) => [t.name, emptySamples()]));
+        const results = new Map(targets.map((t) => [t.name, emptySamples()]));
         for (let r = 0; r < p.blockRounds; r++) {
           // Alternate the order each round so no target always follows the same one.
           const order = r % 2 === 0 ? targets : [...targets].reverse();
@@ -185,7 +193,30 @@ export async function runOverhead(ctx: Context, seeded: Seeded[]): Promise<Overh
             mergeSamples(results.get(t.name)!, await runBlock(t, concurrency, p.blockMs, p.blockWarmupMs));
           }
         }
+        runs.push({ results });
       }
+      for (const { pattern, results } of runs) rows.push(...overheadRows(set, targets, results, mode, concurrency, pattern));
+    }
+  }
+  return {
+    requestBytes: {
+      responses: Buffer.byteLength(responsesBody(QUESTION, seeded[0].roots[0], false)),
+      upstreamJson: Buffer.byteLength(set.upstreamBodies.json),
+      upstreamStream: Buffer.byteLength(set.upstreamBodies.stream),
+    },
+    rows,
+  };
+}
+
+function overheadRows(
+  set: TargetSet,
+  targets: LoadTarget[],
+  results: Map<string, LoadSamples>,
+  mode: Mode,
+  concurrency: number,
+  pattern: 'steady' | 'interleaved' | undefined,
+): OverheadRow[] {
+  const rows: OverheadRow[] = [];
       const direct = results.get('direct')!;
       const directLatency = summarize(direct.latency);
       const directTtft = summarize(direct.ttft);
@@ -198,6 +229,7 @@ export async function runOverhead(ctx: Context, seeded: Seeded[]): Promise<Overh
           ...info,
           mode,
           concurrency,
+          ...(pattern ? { pattern } : {}),
           latency,
           ttft,
           rps: round(s.completed / s.seconds, 1),
@@ -213,14 +245,5 @@ export async function runOverhead(ctx: Context, seeded: Seeded[]): Promise<Overh
                 },
         });
       }
-    }
-  }
-  return {
-    requestBytes: {
-      responses: Buffer.byteLength(responsesBody(QUESTION, seeded[0].roots[0], false)),
-      upstreamJson: Buffer.byteLength(set.upstreamBodies.json),
-      upstreamStream: Buffer.byteLength(set.upstreamBodies.stream),
-    },
-    rows,
-  };
+  return rows;
 }
