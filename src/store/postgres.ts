@@ -306,7 +306,8 @@ const C = CHAIN_COLUMNS;
 type Row = ChainRow;
 
 // One statement: the response row and all its items; a second beginTurn with the same id inserts
-// nothing (ON CONFLICT waits for the first to commit, then does nothing).
+// nothing (ON CONFLICT waits for the first to commit, then does nothing). $19 true commits without
+// waiting for the WAL flush (see beginTurn).
 const BEGIN_TURN_SQL = `
 WITH r AS (
   INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
@@ -325,7 +326,9 @@ WITH r AS (
         FROM unnest($15::text[], $16::text[]) WITH ORDINALITY AS t (item_id, data, n)
     ) x
 )
-SELECT count(*)::integer AS inserted FROM r`;
+SELECT count(*)::integer AS inserted,
+       CASE WHEN $19::boolean THEN set_config('synchronous_commit', 'off', true) END AS commit_mode
+  FROM r`;
 
 // One statement: the terminal status, the output (replacing any beginTurn wrote), and for a
 // completed or incomplete turn in a conversation, the turn's input then output appended to it
@@ -871,7 +874,16 @@ export class PostgresStore implements ConversationStore {
   // ---------- responses ----------
 
   async beginTurn(response: StoredResponse): Promise<void> {
-    const result = await this.#query<{ inserted: number }>(S.beginTurn, this.#responseValues(response));
+    // A foreground turn's in-progress row commits without waiting for the disk (the statement's
+    // own transaction sets synchronous_commit off locally). Its durable record is finishTurn's
+    // commit, which is synchronous: WAL is flushed in order, so that flush covers this row too.
+    // A database crash can then only lose the row of a turn that had not finished, whose client
+    // never got a completed answer (and would have found it failed, `interrupted`, otherwise).
+    // A background turn's `queued` row is what its client polls, so it waits for the disk.
+    const result = await this.#query<{ inserted: number }>(
+      S.beginTurn,
+      this.#responseValues(response, response.status === 'in_progress'),
+    );
     if (result.rows[0].inserted === 0)
       throw new StoreConflictError(`Response ${response.id} already exists.`);
   }
@@ -1231,7 +1243,7 @@ export class PostgresStore implements ConversationStore {
           record.type === 'response'
             ? await this.#query<{ inserted: number }>(
                 S.beginTurn,
-                this.#responseValues(record.response),
+                this.#responseValues(record.response, false),
                 client,
               )
             : await this.#query<{ inserted: number }>(
@@ -1320,8 +1332,11 @@ export class PostgresStore implements ConversationStore {
     }
   }
 
-  /** beginTurn's statement values: a whole response with its items (also what an import writes). */
-  #responseValues(response: StoredResponse): unknown[] {
+  /**
+   * beginTurn's statement values: a whole response with its items (also what an import writes);
+   * `asyncCommit` lets its transaction commit without waiting for the WAL flush.
+   */
+  #responseValues(response: StoredResponse, asyncCommit: boolean): unknown[] {
     const [inputIds, inputData] = itemArrays(response.input);
     const [outputIds, outputData] = itemArrays(response.output);
     return [
@@ -1343,6 +1358,7 @@ export class PostgresStore implements ConversationStore {
       outputData,
       esc(response.tenant),
       esc(response.user),
+      asyncCommit,
     ];
   }
 

@@ -890,6 +890,52 @@ describe('PostgresStore: change token (in-process chain caches)', () => {
   });
 });
 
+describe('PostgresStore: commits', () => {
+  it("a foreground turn's in-progress row commits without waiting for the disk; everything else waits", async () => {
+    // The session default is on (the test server's is off), on one pooled connection, so that a
+    // setting left behind by beginTurn would show in the statements after it.
+    const { db, url } = await freshDatabase({ options: '-c synchronous_commit=on' });
+    const store = await opened(url, { poolSize: 1 });
+    // Records the setting each write commits under (a deferred trigger fires at commit).
+    await server.query(
+      `CREATE TABLE commit_modes (id text, op text, mode text);
+       CREATE FUNCTION record_commit_mode() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         INSERT INTO commit_modes VALUES (NEW.id, TG_OP, current_setting('synchronous_commit'));
+         RETURN NULL;
+       END $$;
+       CREATE CONSTRAINT TRIGGER record_commit_mode AFTER INSERT OR UPDATE ON responses
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION record_commit_mode();`,
+      [],
+      db,
+    );
+    const foreground = newTurn();
+    await store.beginTurn(foreground);
+    await store.finishTurn(foreground.id, completed([assistantMessage('a')]));
+    const background = newTurn({ status: 'queued' });
+    await store.beginTurn(background);
+    await store.saveProgress(background.id, { status: 'in_progress', output: [] });
+    const imported = newTurn({ status: 'in_progress' });
+    await store.importRecords([{ type: 'response', response: imported }]);
+    const modes = await server.query<{ id: string; op: string; mode: string }>(
+      'SELECT id, op, mode FROM commit_modes',
+      [],
+      db,
+    );
+    assert.deepEqual(
+      modes.rows.map((row) => [row.id, row.op, row.mode]),
+      [
+        [foreground.id, 'INSERT', 'off'],
+        [foreground.id, 'UPDATE', 'on'],
+        [background.id, 'INSERT', 'on'],
+        [background.id, 'UPDATE', 'on'],
+        [imported.id, 'INSERT', 'on'],
+      ],
+    );
+    await store.close();
+  });
+});
+
 describe('PostgresStore: payloads', () => {
   it('keeps JSON as text: NUL survives, where jsonb would refuse it', async () => {
     const { db, url } = await freshDatabase();
