@@ -10,6 +10,9 @@
 // are stored as JSON text written by Node, and the few fields a script needs are kept raw beside
 // it. The one exception is conversation metadata, a flat string -> string object: md_pairs
 // splits JSON.stringify's output into its (still encoded) key and value tokens.
+//
+// A response is one string of fields (see "Response records" in redis.ts); one written before
+// that layout is a hash, still read everywhere and finished by the *_V1 scripts.
 
 import { createHash } from 'node:crypto';
 
@@ -140,7 +143,8 @@ local function sync_counter(tenant)
   else redis.call('PEXPIRE', n, ttl) end
 end
 
--- Appends items (ids[k], jsons[k]) to a conversation whose hash is ckey; e is its expiry field.
+-- Appends items to a conversation whose hash is ckey: ids[k] for the cx index ('' for none),
+-- bodies[k] the member after its position (see "Conversation items" in redis.ts); e is its expiry field.
 local function append(conv, ckey, ids, jsons, e)
   local n = tonumber(redis.call('HGET', ckey, 'n'))
   local ci = P .. 'ci:' .. conv
@@ -175,7 +179,7 @@ local function conversation_fields(ckey)
   return redis.call('HMGET', ckey, unpack(CONVERSATION_FIELDS))
 end
 
--- Creates a conversation (the id must be free). c: a table of its fields; ids/jsons: its items.
+-- Creates a conversation (the id must be free). c: a table of its fields; ids/jsons: its items (as for append).
 local function create_conversation(ckey, xkey, c, ids, jsons)
   local seq = redis.call('INCR', P .. 'cn:' .. c.tenant)
   local q = string.format('%016d', seq) .. c.id
@@ -225,10 +229,93 @@ end
 -- reader can see the change under the old token and then cache what it loaded under the new one.
 local function changed(token) redis.call('SET', P .. 'v', token) end
 
--- Removes a response and its index entries; returns 1 when its hash existed.
+-- ---------- response records (the layout is described in redis.ts, "Response records") ----------
+-- A field is '-' (null), '<n>:<n bytes>', or '!<n>:<bytes><m>:<json>' for a string that is not
+-- well-formed UTF-16: its UTF-8 form (what keys are made of, so what scripts use) and then its
+-- exact JSON form, which only Node reads.
+
+-- The field at byte i: its value (false for null) and the index after it.
+local function field(s, i)
+  local c = string.byte(s, i)
+  if c == 45 then return false, i + 1 end
+  local escaped = c == 33
+  if escaped then i = i + 1 end
+  local colon = string.find(s, ':', i, true)
+  local last = colon + tonumber(string.sub(s, i, colon - 1))
+  local value = string.sub(s, colon + 1, last)
+  i = last + 1
+  if escaped then
+    colon = string.find(s, ':', i, true)
+    i = colon + tonumber(string.sub(s, i, colon - 1)) + 1
+  end
+  return value, i
+end
+
+-- The index after the field at byte i, without copying it.
+local function skip(s, i)
+  local c = string.byte(s, i)
+  if c == 45 then return i + 1 end
+  if c == 33 then return skip(s, skip(s, i + 1)) end
+  local colon = string.find(s, ':', i, true)
+  return colon + tonumber(string.sub(s, i, colon - 1)) + 1
+end
+
+local function skip_n(s, i, n)
+  for _ = 1, n do i = skip(s, i) end
+  return i
+end
+
+-- A record's head: status, e, up, uc, tenant, user, own id, model, createdAt, params; then the
+-- input items. Returns the index of the input item count.
+local RECORD_HEAD = 10
+-- The index where the result (completedAt, usage, error, incomplete details, output) starts.
+local function result_start(s)
+  local n, i = field(s, skip_n(s, 1, RECORD_HEAD))
+  return skip_n(s, i, 2 * tonumber(n))
+end
+
+-- Items at index i of s (a count, then id and data per item), as conversation members: appends
+-- the ids (for the cx index; '' for none) and the member bodies (id field + data) to the lists.
+local function record_items(s, i, ids, bodies)
+  local n
+  n, i = field(s, i)
+  for _ = 1, tonumber(n) do
+    local id, j = field(s, i)
+    local data, k = field(s, j)
+    ids[#ids + 1] = id or ''
+    bodies[#bodies + 1] = string.sub(s, i, j - 1) .. data
+    i = k
+  end
+  return i
+end
+
+-- The response at key: its record string, or {'v1'} for a hash written before, or false.
+local function response_record(key)
+  local s = redis.pcall('GET', key)
+  if type(s) == 'table' then return {'v1'} end
+  return s
+end
+
+-- A response's expiry field (false or nil when none), whatever its layout.
+local function response_expiry(key)
+  local s = response_record(key)
+  if type(s) == 'table' then return redis.call('HGET', key, 'e') end
+  if not s then return nil end
+  return (field(s, skip(s, 1)))
+end
+
+-- Removes a response and its index entries; returns 1 when it existed.
 local function delete_response(id)
   local key = P .. 'r:' .. id
-  local ru = redis.call('HGET', key, 'ru') or ''
+  local ru = ''
+  local s = response_record(key)
+  if type(s) == 'table' then
+    ru = redis.call('HGET', key, 'ru') or ''
+  elseif s then
+    local tenant, i = field(s, skip_n(s, 1, 4))
+    local user = field(s, i)
+    if user then ru = 'ru:' .. lp(tenant) .. user end
+  end
   redis.call('ZREM', P .. 'x', 'r' .. lp(id) .. lp(ru))
   if ru ~= '' then redis.call('ZREM', P .. ru, id) end
   redis.call('ZREM', P .. 'u', id)
@@ -240,13 +327,13 @@ end
 
 /**
  * KEYS[1] = r:<id>, KEYS[2] = x, KEYS[3] = u.  ARGV: P, expiresAt ('' = none), id, status,
- * createdAt, user index ('' = none), then the response hash as field/value pairs.
- * Returns 1, or 0 when the id exists. Also writes imported (already finished) responses.
+ * createdAt, user index ('' = none), the response record. Returns 1, or 0 when the id exists.
+ * Also writes imported (already finished) responses.
  */
 const BEGIN_TURN = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local e, id, status, created, ru = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-hset_from(KEYS[1], 7)
+redis.call('SET', KEYS[1], ARGV[7])
 local exp = expiry_ms(e)
 local unfinished = status == 'in_progress' or status == 'queued'
 local physical = exp
@@ -261,12 +348,72 @@ return 1
 `;
 
 /**
+ * KEYS[1] = r:<id>.  ARGV: P, now (s), id, status, input/output/total tokens, cost, the new
+ * result (completedAt, usage, error, incomplete details, output items, as record fields).
+ * Returns 'ok', 'missing', 'v1' (a hash written before: FINISH_TURN_V1 finishes it), or the
+ * status the response already has. A completed or incomplete turn of a live conversation is
+ * appended to it (input, then output) and added to its usage totals, in the same script.
+ */
+const FINISH_TURN = `
+local key = KEYS[1]
+local now = tonumber(ARGV[2])
+local s = response_record(key)
+if type(s) == 'table' then return 'v1' end
+if not s then return 'missing' end
+local status, i = field(s, 1)
+if status ~= 'in_progress' and status ~= 'queued' then return status end
+local e, j = field(s, i)
+local conv = field(s, skip(s, j))
+local result = ARGV[9]
+redis.call('SET', key, lp(ARGV[4]) .. string.sub(s, i, result_start(s) - 1) .. result)
+redis.call('ZREM', P .. 'u', ARGV[3])
+if conv and (ARGV[4] == 'completed' or ARGV[4] == 'incomplete') then
+  local ckey = P .. 'c:' .. conv
+  local c = redis.call('HMGET', ckey, 'n', 'e', 'gc')
+  if c[1] and live(c[2], now) then
+    local ids, bodies = {}, {}
+    record_items(s, skip_n(s, 1, RECORD_HEAD), ids, bodies)
+    record_items(result, skip_n(result, 1, 4), ids, bodies)
+    append(conv, ckey, ids, bodies, c[2])
+    redis.call('HINCRBY', ckey, 'gi', ARGV[5])
+    redis.call('HINCRBY', ckey, 'go', ARGV[6])
+    redis.call('HINCRBY', ckey, 'gt', ARGV[7])
+    redis.call('HINCRBY', ckey, 'gn', 1)
+    -- Doubles, like the other backends' arithmetic; %.17g reads back as the same double.
+    local cost = tonumber(c[3] or '0') + tonumber(ARGV[8])
+    redis.call('HSET', ckey, 'gc', string.format('%.17g', cost), 'ua', ARGV[2])
+  end
+end
+local exp = expiry_ms(e)
+if exp then redis.call('PEXPIREAT', key, exp) end
+return 'ok'
+`;
+
+/**
+ * KEYS[1] = r:<id>.  ARGV: P, status, the output so far (its count and items, as record fields).
+ * Replaces an unfinished turn's status and output; returns 1, 0 (changing nothing) when the turn
+ * is unknown or finished, or 'v1' for a hash written before (SAVE_PROGRESS_V1 handles it).
+ */
+const SAVE_PROGRESS = `
+local key = KEYS[1]
+local s = response_record(key)
+if type(s) == 'table' then return 'v1' end
+if not s then return 0 end
+local status, i = field(s, 1)
+if status ~= 'in_progress' and status ~= 'queued' then return 0 end
+local output = skip_n(s, result_start(s), 4)
+redis.call('SET', key, lp(ARGV[2]) .. string.sub(s, i, output - 1) .. ARGV[3], 'KEEPTTL')
+return 1
+`;
+
+/**
+ * A response hash written before the record layout (FINISH_TURN answered 'v1').
  * KEYS[1] = r:<id>.  ARGV: P, now (s), id, status, input/output/total tokens, cost, then fields to
  * set (s, fc, fu, fe, fi, no, ko, o0..). Returns 'ok', 'missing', or the status the response
  * already has. A completed or incomplete turn of a live conversation is appended to it (input,
  * then output) and added to its usage totals, in the same script.
  */
-const FINISH_TURN = `
+const FINISH_TURN_V1 = `
 local key = KEYS[1]
 local now = tonumber(ARGV[2])
 local status = redis.call('HGET', key, 's')
@@ -305,10 +452,11 @@ return 'ok'
 `;
 
 /**
+ * A response hash written before the record layout (SAVE_PROGRESS answered 'v1').
  * KEYS[1] = r:<id>.  ARGV: P, then fields to set (s, no, ko, o0..). Replaces an unfinished turn's
  * status and output; returns 1, or 0 (changing nothing) when the turn is unknown or finished.
  */
-const SAVE_PROGRESS = `
+const SAVE_PROGRESS_V1 = `
 local key = KEYS[1]
 local status = redis.call('HGET', key, 's')
 if status ~= 'in_progress' and status ~= 'queued' then return 0 end
@@ -327,12 +475,25 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT'
 local failed = 0
 for _, id in ipairs(ids) do
   local key = P .. 'r:' .. id
-  local h = redis.call('HMGET', key, 's', 'e')
-  if h[1] == 'in_progress' or h[1] == 'queued' then
-    redis.call('HSET', key, 's', 'failed', 'fe', ARGV[3])
-    local exp = expiry_ms(h[2])
-    if exp then redis.call('PEXPIREAT', key, exp) end
-    failed = failed + 1
+  local s = response_record(key)
+  if type(s) == 'table' then
+    local h = redis.call('HMGET', key, 's', 'e')
+    if h[1] == 'in_progress' or h[1] == 'queued' then
+      redis.call('HSET', key, 's', 'failed', 'fe', ARGV[3])
+      local exp = expiry_ms(h[2])
+      if exp then redis.call('PEXPIREAT', key, exp) end
+      failed = failed + 1
+    end
+  elseif s then
+    local status, i = field(s, 1)
+    if status == 'in_progress' or status == 'queued' then
+      -- The error is the third result field: completedAt and usage stay, and all after it.
+      local at = skip_n(s, result_start(s), 2)
+      redis.call('SET', key, lp('failed') .. string.sub(s, i, at - 1) .. lp(ARGV[3]) .. string.sub(s, skip(s, at)))
+      local exp = expiry_ms(field(s, i))
+      if exp then redis.call('PEXPIREAT', key, exp) end
+      failed = failed + 1
+    end
   end
   redis.call('ZREM', KEYS[1], id)
 end
@@ -342,8 +503,9 @@ return {failed, #ids}
 
 /**
  * KEYS[1] = r:<id>.  ARGV: P, now (s), max depth. Walks parent links server-side and returns
- * { stoppedAt, { hash, hash, ... } }, tip first, each hash as a flat field/value list. stoppedAt is
- * false when the walk reached a root, else the id of the missing or expired ancestor.
+ * { stoppedAt, { record, record, ... } }, tip first, each a record string (or, written before,
+ * a hash as a flat field/value list). stoppedAt is false when the walk reached a root, else the
+ * id of the missing or expired ancestor.
  */
 const LOAD_CHAIN = `
 local now = tonumber(ARGV[2])
@@ -352,12 +514,19 @@ local key = KEYS[1]
 local id = false
 local chain = {}
 while true do
-  local h = redis.call('HGETALL', key)
-  if #h == 0 then break end
+  local h = response_record(key)
+  if not h then break end
   local e, up = nil, nil
-  for i = 1, #h, 2 do
-    local f = h[i]
-    if f == 'e' then e = h[i + 1] elseif f == 'up' then up = h[i + 1] end
+  if type(h) == 'table' then
+    h = redis.call('HGETALL', key)
+    for i = 1, #h, 2 do
+      local f = h[i]
+      if f == 'e' then e = h[i + 1] elseif f == 'up' then up = h[i + 1] end
+    end
+  else
+    local i
+    e, i = field(h, skip(h, 1))
+    up = field(h, i)
   end
   if not live(e, now) then break end
   chain[#chain + 1] = h
@@ -391,6 +560,25 @@ return ARGV[2]
 `;
 
 /**
+ * KEYS = r:<id> keys.  ARGV: P, 'head' or 'full'. Per key: its record (with 'head', only up to
+ * and including createdAt), or for a hash written before HMGET m, e ('head') or HGETALL ('full'),
+ * or false when it is gone. For export, which reads responses by the batch.
+ */
+const READ_RESPONSES = `
+local out = {}
+for n, key in ipairs(KEYS) do
+  local s = response_record(key)
+  if type(s) == 'table' then
+    if ARGV[2] == 'head' then s = redis.call('HMGET', key, 'm', 'e') else s = redis.call('HGETALL', key) end
+  elseif s and ARGV[2] == 'head' then
+    s = string.sub(s, 1, skip_n(s, 1, RECORD_HEAD - 1) - 1)
+  end
+  out[n] = s
+end
+return out
+`;
+
+/**
  * KEYS[1] = x.  ARGV: P, now (s), batch size, a fresh change token. Removes what expired by \`now\`;
  * returns how many records.
  */
@@ -406,7 +594,7 @@ for _, m in ipairs(members) do
     if ru ~= '' then redis.call('ZREM', P .. ru, id) end
     redis.call('ZREM', P .. 'u', id)
     -- A response recreated under the same id without an expiry is not this record.
-    local e = redis.call('HGET', key, 'e')
+    local e = response_expiry(key)
     if e and not live(e, now) then responses = responses + redis.call('DEL', key) end
   else
     local q = parts[1]
@@ -740,11 +928,14 @@ function script(name: string, body: string): LuaScript {
 export const SCRIPTS = {
   beginTurn: script('beginTurn', BEGIN_TURN),
   finishTurn: script('finishTurn', FINISH_TURN),
+  finishTurnV1: script('finishTurnV1', FINISH_TURN_V1),
   saveProgress: script('saveProgress', SAVE_PROGRESS),
+  saveProgressV1: script('saveProgressV1', SAVE_PROGRESS_V1),
   failStaleTurns: script('failStaleTurns', FAIL_STALE_TURNS),
   loadChain: script('loadChain', LOAD_CHAIN),
   deleteResponse: script('deleteResponse', DELETE_RESPONSE),
   changeToken: script('changeToken', CHANGE_TOKEN),
+  readResponses: script('readResponses', READ_RESPONSES),
   prune: script('prune', PRUNE),
   createConversation: script('createConversation', CREATE_CONVERSATION),
   updateMetadata: script('updateMetadata', UPDATE_METADATA),

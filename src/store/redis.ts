@@ -1,12 +1,12 @@
 // The Redis backend, on ioredis: standalone (`redis://`, `rediss://`), Sentinel and Cluster.
 //
 // Key layout (P = the key prefix, `parley:` by default, `{parley}:` in cluster mode):
-//   P r:<response id>      hash    one response: m (fixed fields), p (params), s (status), f (result
-//                                  fields), up (parent id), uc (conversation id), e (expiresAt),
-//                                  ni/no (item counts), ki/ko (item ids), i<k>/o<k> (items as JSON)
+//   P r:<response id>      string  one response as a record of fields ("Response records" below);
+//                                  written before: a hash (see "responses written before")
 //   P c:<conversation id>  hash    m (fixed fields), md (metadata), n (items ever appended), q (list
 //                                  member), t (createdAt), u (user), e (expiresAt), ix/xm (its index entries)
-//   P ci:<conversation id> zset    the items: score = position, member = "<position>:<item JSON>"
+//   P ci:<conversation id> zset    the items: score = position, member = "<position>:<item>"
+//                                  ("Conversation items" below)
 //   P cx:<conversation id> hash    item id -> its positions ("3" or "3,9")
 //   P l:<conversation id>  string  the lease holder (SET NX PX)
 //   P ca | P cu:<user> | P cm:<len>:<key><value>
@@ -27,12 +27,17 @@ import { randomBytes } from 'node:crypto';
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Item } from '../protocol/types.ts';
 import {
+  decodeItemData,
   decodeParams,
+  decodeUsage,
   defineLazyParams,
+  encodeItemData,
   encodeParams,
+  encodeUsage,
   effectiveExpiry,
   emptyConversationUsage,
   INTERRUPTED_ERROR,
+  isExpired,
   MAX_CHAIN_DEPTH,
   nowSeconds,
   pageItems,
@@ -297,39 +302,7 @@ export class RedisStore implements ConversationStore {
   /** Writes a response under a free id (a new turn, or an imported record); 0 when the id exists. */
   async #writeResponse(response: StoredResponse): Promise<unknown> {
     const expiresAt = effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds);
-    const fields: (string | number)[] = [
-      'm',
-      JSON.stringify([
-        response.id,
-        response.previousResponseId,
-        response.conversationId,
-        response.model,
-        response.createdAt,
-        expiresAt,
-        response.tenant,
-        response.user,
-      ]),
-      'p',
-      encodeParams(response.params),
-      's',
-      response.status,
-      ...resultFields(response),
-      'ni',
-      response.input.length,
-      'no',
-      response.output.length,
-      'ki',
-      lengthPrefixed(response.input.map(itemId)),
-      'ko',
-      lengthPrefixed(response.output.map(itemId)),
-    ];
     const userIndex = response.user === null ? '' : `ru:${lengthPrefixed([response.tenant])}${response.user}`;
-    if (response.previousResponseId !== null) fields.push('up', response.previousResponseId);
-    if (response.conversationId !== null) fields.push('uc', response.conversationId);
-    if (expiresAt !== null) fields.push('e', String(expiresAt));
-    if (userIndex !== '') fields.push('ru', userIndex);
-    pushItems(fields, 'i', response.input);
-    pushItems(fields, 'o', response.output);
     return this.#run(
       SCRIPTS.beginTurn,
       [this.#key('r:', response.id), this.#key('x'), this.#key('u')],
@@ -339,36 +312,23 @@ export class RedisStore implements ConversationStore {
         response.status,
         response.createdAt,
         userIndex,
-        ...fields,
+        encodeRecord(response, expiresAt),
       ],
     );
   }
 
   async finishTurn(id: string, result: TurnResult): Promise<void> {
-    const fields: (string | number)[] = [
-      's',
-      result.status,
-      ...resultFields(result),
-      'no',
-      result.output.length,
-      'ko',
-      lengthPrefixed(result.output.map(itemId)),
+    const usage = [
+      result.usage?.input_tokens ?? 0,
+      result.usage?.output_tokens ?? 0,
+      result.usage?.total_tokens ?? 0,
+      String(result.costUsd ?? 0),
     ];
-    pushItems(fields, 'o', result.output);
-    const outcome = await this.#run(
-      SCRIPTS.finishTurn,
-      [this.#key('r:', id)],
-      [
-        nowSeconds(),
-        id,
-        result.status,
-        result.usage?.input_tokens ?? 0,
-        result.usage?.output_tokens ?? 0,
-        result.usage?.total_tokens ?? 0,
-        String(result.costUsd ?? 0),
-        ...fields,
-      ],
-    );
+    const key = this.#key('r:', id);
+    let outcome = await this.#run(SCRIPTS.finishTurn, [key], [nowSeconds(), id, result.status, ...usage, encodeResult(result)]);
+    if (outcome === 'v1') {
+      outcome = await this.#run(SCRIPTS.finishTurnV1, [key], [nowSeconds(), id, result.status, ...usage, ...legacyResultFields(result)]);
+    }
     if (outcome === 'missing')
       throw new StoreConflictError(`Cannot finish response ${id}: it does not exist.`);
     if (outcome !== 'ok')
@@ -376,16 +336,10 @@ export class RedisStore implements ConversationStore {
   }
 
   async saveProgress(id: string, progress: TurnProgress): Promise<boolean> {
-    const fields: (string | number)[] = [
-      's',
-      progress.status,
-      'no',
-      progress.output.length,
-      'ko',
-      lengthPrefixed(progress.output.map(itemId)),
-    ];
-    pushItems(fields, 'o', progress.output);
-    return (await this.#run(SCRIPTS.saveProgress, [this.#key('r:', id)], fields)) === 1;
+    const key = this.#key('r:', id);
+    let saved = await this.#run(SCRIPTS.saveProgress, [key], [progress.status, encodeItems(progress.output)]);
+    if (saved === 'v1') saved = await this.#run(SCRIPTS.saveProgressV1, [key], legacyProgressFields(progress));
+    return saved === 1;
   }
 
   async failStaleTurns(before: number): Promise<number> {
@@ -402,22 +356,42 @@ export class RedisStore implements ConversationStore {
   }
 
   async getResponse(id: string): Promise<StoredResponse | null> {
-    const hash = await this.#command((c) => c.hgetall(this.#key('r:', id)));
-    if (hash.m === undefined || !isLive(hash.e, nowSeconds())) return null;
-    return decodeResponse(hash);
+    return this.#readResponse(id);
+  }
+
+  /** One response, live, whatever its layout: one GET (a hash written before costs one HGETALL more). */
+  async #readResponse(id: string): Promise<StoredResponse | null> {
+    const key = this.#key('r:', id);
+    let record: Buffer | null;
+    try {
+      record = await this.#redis().getBuffer(key);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('WRONGTYPE')) throw this.#unavailable(error);
+      const hash = await this.#command((c) => c.hgetall(key));
+      return hash.m === undefined || !isLive(hash.e, nowSeconds()) ? null : decodeLegacyResponse(hash);
+    }
+    if (record === null) return null;
+    const response = decodeRecord(id, record);
+    return isExpired(response.expiresAt, nowSeconds()) ? null : response;
   }
 
   async loadChain(id: string): Promise<StoredResponse[] | null> {
-    const [stoppedAt, hashes] = (await this.#run(
+    const [stoppedAt, records] = (await this.#run(
       SCRIPTS.loadChain,
       [this.#key('r:', id)],
       [nowSeconds(), MAX_CHAIN_DEPTH],
-    )) as [string | null, string[][]];
-    if (hashes.length === 0) return null;
-    if (stoppedAt !== null) throw new ChainBrokenError(id, stoppedAt);
-    const chain = new Array<StoredResponse>(hashes.length);
-    for (let i = 0; i < hashes.length; i++)
-      chain[hashes.length - 1 - i] = decodeResponse(toRecord(hashes[i]));
+      true,
+    )) as [Buffer | null, (Buffer | Buffer[])[]];
+    if (records.length === 0) return null;
+    if (stoppedAt !== null) throw new ChainBrokenError(id, stoppedAt.toString());
+    const chain = new Array<StoredResponse>(records.length);
+    // Tip first: each record's id is its child's parent id (a record keeps only the key's id).
+    let at = id;
+    for (let i = 0; i < records.length; i++) {
+      const response = decodeAny(at, records[i]);
+      chain[records.length - 1 - i] = response;
+      at = response.previousResponseId ?? '';
+    }
     return chain;
   }
 
@@ -426,9 +400,8 @@ export class RedisStore implements ConversationStore {
   }
 
   async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
-    const hash = await this.#command((c) => c.hgetall(this.#key('r:', id)));
-    if (hash.m === undefined || !isLive(hash.e, nowSeconds())) return null;
-    return pageItems(itemsOf(hash, 'i', Number(hash.ni)), options);
+    const response = await this.#readResponse(id);
+    return response === null ? null : pageItems(response.input, options);
   }
 
   async pruneExpired(now: number): Promise<number> {
@@ -551,7 +524,8 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.listItems,
       [this.#key('c:', id)],
       [nowSeconds(), id, 'asc', -1, '0', ''],
-    )) as [number, ...string[]];
+      true,
+    )) as [number, ...Buffer[]];
     return reply[0] === 0 ? null : decodeMembers(reply);
   }
 
@@ -561,7 +535,8 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.listItems,
       [this.#key('c:', id)],
       [nowSeconds(), id, options.order, limit, options.after === undefined ? '0' : '1', options.after ?? ''],
-    )) as [number, ...string[]];
+      true,
+    )) as [number, ...Buffer[]];
     if (reply[0] === 0) return null;
     const items = decodeMembers(reply);
     const hasMore = items.length > limit;
@@ -574,7 +549,8 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.getItem,
       [this.#key('c:', conversationId)],
       [nowSeconds(), conversationId, itemId],
-    )) as string | null;
+      true,
+    )) as Buffer | null;
     return member === null ? null : decodeMember(member);
   }
 
@@ -659,27 +635,30 @@ export class RedisStore implements ConversationStore {
     // Responses: first their fixed fields only, to filter and order; then whole, a batch at a time.
     const heads: { id: string; previousResponseId: string | null; createdAt: number }[] = [];
     for await (const ids of this.#scanIds('r:')) {
-      const rows = await this.#batch(ids.map((id) => ['hmget', this.#key('r:', id), 'm', 'e']));
-      rows.forEach((row, i) => {
-        const [m, e] = row as [string | null, string | null];
-        if (m === null || !isLive(e ?? undefined, now)) return;
-        const [, previousResponseId, conversationId, , createdAt, , tenant] = JSON.parse(m) as ResponseHead;
-        if (filter.tenant !== undefined && tenant !== filter.tenant) return;
-        if (filter.conversationId !== undefined && conversationId !== filter.conversationId) return;
-        if (filter.since !== undefined && createdAt < filter.since) return;
-        heads.push({ id: ids[i], previousResponseId, createdAt });
-      });
+      for (let i = 0; i < ids.length; i += EXPORT_BATCH) {
+        const batch = ids.slice(i, i + EXPORT_BATCH);
+        const rows = await this.#readResponses(batch, 'head');
+        rows.forEach((row, k) => {
+          if (row === null) return;
+          const head = Buffer.isBuffer(row) ? decodeRecordHead(batch[k], row) : legacyHead(row);
+          if (head === null || isExpired(head.expiresAt, now)) return;
+          if (filter.tenant !== undefined && head.tenant !== filter.tenant) return;
+          if (filter.conversationId !== undefined && head.conversationId !== filter.conversationId) return;
+          if (filter.since !== undefined && head.createdAt < filter.since) return;
+          heads.push({ id: batch[k], previousResponseId: head.previousResponseId, createdAt: head.createdAt });
+        });
+      }
     }
     heads.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     const ordered = parentsFirst(heads);
     for (let i = 0; i < ordered.length; i += EXPORT_BATCH) {
       const ids = ordered.slice(i, i + EXPORT_BATCH).map((head) => head.id);
-      const hashes = await this.#batch(ids.map((id) => ['hgetall', this.#key('r:', id)]));
-      for (const hash of hashes) {
-        // ioredis turns HGETALL into an object, in a pipeline too.
-        const record = hash as Record<string, string>;
+      const rows = await this.#readResponses(ids, 'full');
+      for (let k = 0; k < rows.length; k++) {
+        const row = rows[k];
         // Deleted since the scan: nothing to export.
-        if (record.m !== undefined) yield { type: 'response', response: decodeResponse(record) };
+        if (row !== null && (Buffer.isBuffer(row) || row.length > 0))
+          yield { type: 'response', response: decodeAny(ids[k], row) };
       }
     }
 
@@ -736,6 +715,17 @@ export class RedisStore implements ConversationStore {
     }
     await flush();
     return summary;
+  }
+
+  /** Responses by id, a batch in one script (see READ_RESPONSES): records, or hashes written before as flat lists. */
+  async #readResponses(ids: string[], mode: 'head' | 'full'): Promise<(Buffer | Buffer[] | null)[]> {
+    if (ids.length === 0) return [];
+    return (await this.#run(
+      SCRIPTS.readResponses,
+      ids.map((id) => this.#key('r:', id)),
+      [mode],
+      true,
+    )) as (Buffer | Buffer[] | null)[];
   }
 
   /** Ids of every `<tag><id>` key under the prefix, a SCAN page at a time (every master in a cluster). */
@@ -809,17 +799,24 @@ export class RedisStore implements ConversationStore {
     }
   }
 
-  /** EVALSHA, or EVAL when the server does not have the script (restarted, failed over, flushed). */
-  async #run(script: LuaScript, keys: string[], args: (string | number)[]): Promise<unknown> {
+  /**
+   * EVALSHA, or EVAL when the server does not have the script (restarted, failed over, flushed).
+   * `buffers`: bulk replies as Buffers (response records and conversation items hold byte lengths).
+   */
+  async #run(script: LuaScript, keys: string[], args: (string | number)[], buffers = false): Promise<unknown> {
     const client = this.#redis();
     const argv = [this.#prefix, ...args];
     try {
-      return await client.evalsha(script.sha, keys.length, ...keys, ...argv);
+      return buffers
+        ? await client.callBuffer('evalsha', [script.sha, keys.length, ...keys, ...argv])
+        : await client.evalsha(script.sha, keys.length, ...keys, ...argv);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw this.#unavailable(error);
     }
     try {
-      return await client.eval(script.lua, keys.length, ...keys, ...argv);
+      return buffers
+        ? await client.callBuffer('eval', [script.lua, keys.length, ...keys, ...argv])
+        : await client.eval(script.lua, keys.length, ...keys, ...argv);
     } catch (error) {
       throw this.#unavailable(error);
     }
@@ -992,40 +989,266 @@ function lengthPrefixed(values: string[]): string {
   return out;
 }
 
-function pushItems(fields: (string | number)[], tag: 'i' | 'o', items: Item[]): void {
-  for (let k = 0; k < items.length; k++) fields.push(tag + k, JSON.stringify(items[k]));
+// ---------- response records ----------
+//
+// A response is one string value (`P r:<id>`), a sequence of fields: one allocation instead of a
+// hash of ~15 fields (each with its own entry and allocations, and the hash a real hash table
+// since items exceed hash-max-listpack-value), so a turn costs its items plus ~450 bytes instead
+// of ~1.4 KiB. A field is `-` (null), `<n>:<n bytes>`, or, for a string that is not well-formed
+// UTF-16 (a lone surrogate, which UTF-8 cannot carry), `!<n>:<its UTF-8 form><m>:<its JSON>`: the
+// scripts use the first (keys are made of it), decoding uses the exact second. In order:
+//
+//   status, expiresAt, previousResponseId, conversationId, tenant, user,
+//   id (`-`: the key's; written only when not well-formed), model, createdAt, params,
+//   input count, then per item its id and data; then the result, which finishTurn replaces:
+//   completedAt, usage (codec encodeUsage), error, incompleteDetails, output count, items.
+//
+// An item's data is codec's encodeItemData (its JSON without the id, which is the field before);
+// an item without a string id has a null id field and its whole JSON. The scripts read the head
+// fields they need (status, expiry, parent, conversation, tenant and user for the user index).
+// A record starts with a digit (the status' length); a later layout can start otherwise.
+// Responses written before are hashes (decodeLegacyResponse); scripts and reads handle both.
+
+/** String.prototype.isWellFormed (ES2024; Node has it, the project's lib setting does not). */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
-function itemArgs(items: Item[]): string[] {
-  const args: string[] = [];
-  for (const item of items) args.push(itemId(item), JSON.stringify(item));
-  return args;
+function field(value: string | null): string {
+  if (value === null) return '-';
+  if (isWellFormed(value)) return `${Buffer.byteLength(value)}:${value}`;
+  const exact = JSON.stringify(value);
+  return `!${Buffer.byteLength(value)}:${value}${Buffer.byteLength(exact)}:${exact}`;
 }
 
-/** The result fields of a response hash: completedAt, usage, error, incompleteDetails, as JSON. */
-function resultFields(
-  r: Pick<TurnResult, 'completedAt' | 'usage' | 'error' | 'incompleteDetails'>,
-): string[] {
-  return [
+function numberField(value: number | null): string {
+  return value === null ? '-' : field(String(value));
+}
+
+function jsonField(value: unknown): string {
+  return value === null || value === undefined ? '-' : field(JSON.stringify(value));
+}
+
+/** An item as stored in a record: its id field, then its data as a field. */
+function itemField(item: Item): string {
+  return typeof item.id === 'string'
+    ? field(item.id) + field(encodeItemData(item))
+    : `-${field(JSON.stringify(item))}`;
+}
+
+/** A count, then the items. */
+function encodeItems(items: readonly Item[]): string {
+  let out = field(String(items.length));
+  for (const item of items) out += itemField(item);
+  return out;
+}
+
+/** The result part of a record (what finishTurn writes). */
+function encodeResult(
+  r: Pick<TurnResult, 'completedAt' | 'usage' | 'error' | 'incompleteDetails' | 'output'>,
+): string {
+  return (
+    numberField(r.completedAt ?? null) +
+    (r.usage ? field(encodeUsage(r.usage)) : '-') +
+    jsonField(r.error) +
+    jsonField(r.incompleteDetails) +
+    encodeItems(r.output)
+  );
+}
+
+function encodeRecord(response: StoredResponse, expiresAt: number | null): string {
+  return (
+    field(response.status) +
+    numberField(expiresAt) +
+    field(response.previousResponseId) +
+    field(response.conversationId) +
+    field(response.tenant) +
+    field(response.user) +
+    (isWellFormed(response.id) ? '-' : field(response.id)) +
+    field(response.model) +
+    numberField(response.createdAt) +
+    field(encodeParams(response.params)) +
+    encodeItems(response.input) +
+    encodeResult(response)
+  );
+}
+
+/** Reads record fields from a Buffer (lengths are in bytes). */
+class FieldReader {
+  readonly #buf: Buffer;
+  pos: number;
+
+  constructor(buf: Buffer, pos = 0) {
+    this.#buf = buf;
+    this.pos = pos;
+  }
+
+  /** The next field: null, or its text (the exact form of an escaped string). */
+  text(): string | null {
+    const buf = this.#buf;
+    const first = buf[this.pos];
+    if (first === DASH) {
+      this.pos++;
+      return null;
+    }
+    if (first === BANG) {
+      this.pos++;
+      this.#span();
+      const [start, end] = this.#span();
+      return JSON.parse(buf.toString('utf8', start, end)) as string;
+    }
+    const [start, end] = this.#span();
+    return buf.toString('utf8', start, end);
+  }
+
+  number(): number | null {
+    const text = this.text();
+    return text === null ? null : Number(text);
+  }
+
+  items(): Item[] {
+    const items = new Array<Item>(Number(this.text()));
+    for (let k = 0; k < items.length; k++) {
+      const id = this.text();
+      const data = this.text() as string;
+      items[k] = id === null ? (JSON.parse(data) as Item) : decodeItemData(id, data);
+    }
+    return items;
+  }
+
+  #span(): [number, number] {
+    const buf = this.#buf;
+    let at = this.pos;
+    let length = 0;
+    for (let c = buf[at++]; c !== COLON; c = buf[at++]) length = length * 10 + c - ZERO;
+    this.pos = at + length;
+    return [at, at + length];
+  }
+}
+
+const DASH = 0x2d;
+const BANG = 0x21;
+const COLON = 0x3a;
+const ZERO = 0x30;
+const OPEN_BRACE = 0x7b;
+
+interface RecordHead {
+  status: StoredResponse['status'];
+  expiresAt: number | null;
+  previousResponseId: string | null;
+  conversationId: string | null;
+  tenant: string;
+  user: string | null;
+  id: string;
+  model: string;
+  createdAt: number;
+}
+
+function readHead(reader: FieldReader, keyId: string): RecordHead {
+  return {
+    status: reader.text() as StoredResponse['status'],
+    expiresAt: reader.number(),
+    previousResponseId: reader.text(),
+    conversationId: reader.text(),
+    tenant: reader.text() as string,
+    user: reader.text(),
+    id: reader.text() ?? keyId,
+    model: reader.text() as string,
+    createdAt: reader.number() as number,
+  };
+}
+
+/** The head of a record (what READ_RESPONSES returns with 'head'). */
+function decodeRecordHead(keyId: string, record: Buffer): RecordHead {
+  return readHead(new FieldReader(record), keyId);
+}
+
+/** A response from its record; `keyId` is the id its key was made from. */
+function decodeRecord(keyId: string, record: Buffer): StoredResponse {
+  const reader = new FieldReader(record);
+  const head = readHead(reader, keyId);
+  const params = reader.text() as string;
+  const input = reader.items();
+  const completedAt = reader.number();
+  const usage = reader.text();
+  const error = reader.text();
+  const incomplete = reader.text();
+  return defineLazyParams(
+    {
+      id: head.id,
+      tenant: head.tenant,
+      user: head.user,
+      previousResponseId: head.previousResponseId,
+      conversationId: head.conversationId,
+      model: head.model,
+      status: head.status,
+      createdAt: head.createdAt,
+      completedAt,
+      expiresAt: head.expiresAt,
+      input,
+      output: reader.items(),
+      usage: usage === null ? null : decodeUsage(usage),
+      error: error === null ? null : (JSON.parse(error) as StoredResponse['error']),
+      incompleteDetails: incomplete === null ? null : (JSON.parse(incomplete) as StoredResponse['incompleteDetails']),
+    },
+    () => decodeParams(params),
+  );
+}
+
+/** A response from a script reply: a record, or a hash written before as a flat field/value list. */
+function decodeAny(keyId: string, reply: Buffer | Buffer[]): StoredResponse {
+  if (Buffer.isBuffer(reply)) return decodeRecord(keyId, reply);
+  const hash: Record<string, string> = Object.create(null);
+  for (let i = 0; i < reply.length; i += 2) hash[reply[i].toString()] = reply[i + 1].toString();
+  return decodeLegacyResponse(hash);
+}
+
+// ---------- responses written before the record layout (hashes) ----------
+//
+// Fields: m (JSON [id, parent, conversation, model, createdAt, expiresAt, tenant, user]), p, s,
+// fc/fu/fe/fi (JSON), up, uc, e, ru, ni/no, ki/ko (length-prefixed item ids), i<k>/o<k> (item
+// JSON). Still read everywhere; an unfinished one is finished (or its progress saved) with the
+// *_V1 scripts, which need these fields.
+
+/** HMGET m, e of a hash (READ_RESPONSES with 'head'), as a head; null when gone. */
+function legacyHead(row: (Buffer | null)[]): RecordHead | null {
+  const [m, e] = row;
+  if (m === null || m === undefined) return null;
+  const [id, previousResponseId, conversationId, model, createdAt, , tenant, user] = JSON.parse(
+    m.toString(),
+  ) as ResponseHead;
+  const expiresAt = e === null || e === undefined ? null : Number(e.toString());
+  return { status: 'completed', expiresAt, previousResponseId, conversationId, tenant, user, id, model, createdAt };
+}
+
+function legacyResultFields(result: TurnResult): (string | number)[] {
+  const fields: (string | number)[] = [
+    's',
+    result.status,
     'fc',
-    JSON.stringify(r.completedAt ?? null),
+    JSON.stringify(result.completedAt ?? null),
     'fu',
-    JSON.stringify(r.usage ?? null),
+    JSON.stringify(result.usage ?? null),
     'fe',
-    JSON.stringify(r.error ?? null),
+    JSON.stringify(result.error ?? null),
     'fi',
-    JSON.stringify(r.incompleteDetails ?? null),
+    JSON.stringify(result.incompleteDetails ?? null),
   ];
+  return [...fields, ...legacyOutputFields(result.output)];
+}
+
+function legacyProgressFields(progress: TurnProgress): (string | number)[] {
+  return ['s', progress.status, ...legacyOutputFields(progress.output)];
+}
+
+function legacyOutputFields(output: readonly Item[]): (string | number)[] {
+  const fields: (string | number)[] = ['no', output.length, 'ko', lengthPrefixed(output.map(itemId))];
+  for (let k = 0; k < output.length; k++) fields.push(`o${k}`, JSON.stringify(output[k]));
+  return fields;
 }
 
 function isLive(expiresAt: string | undefined, now: number): boolean {
   return expiresAt === undefined || Number(expiresAt) > now;
-}
-
-function toRecord(flat: string[]): Record<string, string> {
-  const record: Record<string, string> = Object.create(null);
-  for (let i = 0; i < flat.length; i += 2) record[flat[i]] = flat[i + 1];
-  return record;
 }
 
 function itemsOf(hash: Record<string, string>, tag: 'i' | 'o', count: number): Item[] {
@@ -1034,7 +1257,7 @@ function itemsOf(hash: Record<string, string>, tag: 'i' | 'o', count: number): I
   return items;
 }
 
-function decodeResponse(hash: Record<string, string>): StoredResponse {
+function decodeLegacyResponse(hash: Record<string, string>): StoredResponse {
   const [id, previousResponseId, conversationId, model, createdAt, expiresAt, tenant, user] = JSON.parse(
     hash.m,
   ) as ResponseHead;
@@ -1113,14 +1336,36 @@ function parentsFirst<T extends { id: string; previousResponseId: string | null 
   return ordered;
 }
 
-/** A conversation item member is "<position>:<item JSON>". */
-function decodeMember(member: string): Item {
-  return JSON.parse(member.slice(member.indexOf(':') + 1)) as Item;
+// ---------- conversation items ----------
+//
+// A member of `P ci:<id>` is `<position>:` then the item: its id field and its data as in a
+// record (without a length: the rest of the member), or, written before, the item's JSON (which
+// starts with `{`, where an id field never does).
+
+/** (id for the cx index, member body) per item, as the scripts' append takes them. */
+function itemArgs(items: Item[]): string[] {
+  const args: string[] = [];
+  for (const item of items) {
+    args.push(
+      itemId(item),
+      typeof item.id === 'string' ? field(item.id) + encodeItemData(item) : `-${JSON.stringify(item)}`,
+    );
+  }
+  return args;
+}
+
+function decodeMember(member: Buffer): Item {
+  const start = member.indexOf(COLON) + 1;
+  if (member[start] === OPEN_BRACE) return JSON.parse(member.toString('utf8', start)) as Item;
+  const reader = new FieldReader(member, start);
+  const id = reader.text();
+  const data = member.toString('utf8', reader.pos);
+  return id === null ? (JSON.parse(data) as Item) : decodeItemData(id, data);
 }
 
 /** Items from a script reply whose first element is a flag. */
-function decodeMembers(reply: [number, ...string[]]): Item[] {
+function decodeMembers(reply: [number, ...Buffer[]]): Item[] {
   const items = new Array<Item>(reply.length - 1);
-  for (let i = 1; i < reply.length; i++) items[i - 1] = decodeMember(reply[i] as string);
+  for (let i = 1; i < reply.length; i++) items[i - 1] = decodeMember(reply[i] as Buffer);
   return items;
 }

@@ -429,26 +429,22 @@ describe('RedisStore: key layout and odd ids', () => {
         .map((key) => prefix + key)
         .sort(),
     );
-    // The child's hash holds its own two items, not its parent's.
-    const fields = Object.keys(await admin.hgetall(`${prefix}r:${child.id}`)).sort();
-    assert.deepEqual(fields, [
-      'fc',
-      'fe',
-      'fi',
-      'fu',
-      'i0',
-      'ki',
-      'ko',
-      'm',
-      'ni',
-      'no',
-      'o0',
-      'p',
-      'ru',
-      's',
-      'uc',
-      'up',
-    ]);
+    // A response is one string: its head fields, then its own two items (ids beside their data,
+    // not inside it), never its parent's.
+    assert.equal(await admin.type(`${prefix}r:${child.id}`), 'string');
+    const record = (await admin.get(`${prefix}r:${child.id}`))!;
+    const lp = (text: string) => `${Buffer.byteLength(text)}:${text}`;
+    assert.ok(
+      record.startsWith(
+        `9:completed-${lp(root.id)}${lp(conversation.id)}7:default3:ann-${lp(child.model)}${lp(String(child.createdAt))}`,
+      ),
+      record,
+    );
+    const [input, output] = [child.input[0], child.output[0]];
+    assert.ok(record.includes(`1:1${lp(input.id!)}`), 'one input item, its id first');
+    assert.ok(record.includes(`1:1${lp(output.id!)}`), 'one output item, its id first');
+    assert.equal(record.split(input.id!).length, 2, 'the id once, not in the data as well');
+    assert.ok(!record.includes(root.input[0].id!) && !record.includes(root.output[0].id!));
     assert.deepEqual(await admin.zrange(`${prefix}u`, '0', '-1'), [unfinished.id]);
     assert.deepEqual(await admin.zrange(`${prefix}ru:7:defaultann`, '0', '-1'), [child.id]);
     assert.equal(await admin.get(`${prefix}l:${conversation.id}`), 'h');
@@ -544,6 +540,28 @@ describe('RedisStore: sizes', () => {
     assert.deepEqual(await store.loadConversationItems(conversation.id), [item]);
   });
 
+  it('keeps an ordinary turn to its items plus a few hundred bytes (one string per response)', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix });
+    const question = 'Could you turn that into a day-by-day plan, keeping the walking under ten kilometres a day?';
+    const answer = 'Start in Alfama early, then walk to the miradouro before lunch. '.repeat(6);
+    let previous: string | null = null;
+    let itemBytes = 0;
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const turn = newTurn({ previousResponseId: previous, input: [userMessage(`Turn ${i}: ${question}`)] });
+      const stored = await storeTurn(store, turn, [assistantMessage(answer)]);
+      itemBytes += Buffer.byteLength(JSON.stringify([...stored.input, ...stored.output])) - 3;
+      ids.push(turn.id);
+      previous = turn.id;
+    }
+    let bytes = 0;
+    for (const id of ids) bytes += Number(await admin.memory('USAGE', `${prefix}r:${id}`, 'SAMPLES', 0));
+    // The hash layout this replaced cost ~1.4 KiB a turn besides the items.
+    const overhead = (bytes - itemBytes) / ids.length;
+    assert.ok(overhead < 600, `${Math.round(overhead)} bytes a turn besides ${Math.round(itemBytes / ids.length)} of items`);
+  });
+
   it('round-trips NUL, lone surrogates and every plane in ids, metadata and items', async () => {
     const store = await opened();
     const text = 'a\u0000b \ud800 \udfff 😀 \u{10ffff} \u2028 "\\';
@@ -568,6 +586,23 @@ describe('RedisStore: sizes', () => {
       [got],
     );
     assert.deepEqual(await store.getConversationItem(conversation.id, `msg_${text}`), items[0]);
+
+    // In a response record too: ids (its own, its parent's, its items'), user, model, tenant.
+    const root = await storeTurn(store, newTurn({ id: `resp_${text}`, user: text, model: text, tenant: text, input: items }));
+    const child = await storeTurn(
+      store,
+      newTurn({ previousResponseId: root.id, conversationId: conversation.id, input: [userMessage(text, `in_${text}`)] }),
+      [assistantMessage(text, `out_${text}`)],
+    );
+    assert.deepEqual(await store.getResponse(root.id), root);
+    assert.deepEqual(await store.loadChain(child.id), [root, child]);
+    const exported: ExportRecord[] = [];
+    for await (const record of store.exportRecords({ tenant: text })) exported.push(record);
+    assert.deepEqual(exported, [{ type: 'response', response: root }]);
+    const loaded = await store.loadConversationItems(conversation.id);
+    assert.deepEqual(loaded, [...items, ...child.input, ...child.output]);
+    assert.deepEqual(await store.getConversationItem(conversation.id, `out_${text}`), child.output[0]);
+    assert.equal(await store.deleteUserData(text, text).then((r) => r.responses), 1);
   });
 
   it('appends a 5,000-item batch (past Lua unpack limits) and lists it in pages', async () => {
