@@ -294,7 +294,15 @@ export function assembleChain(
  * object; a turn stores one). decodeUsage also reads the object form written before.
  */
 export function encodeUsage(usage: Usage): string {
-  return `[${usage.input_tokens},${usage.output_tokens},${usage.total_tokens},${usage.input_tokens_details.cached_tokens},${usage.output_tokens_details.reasoning_tokens}]`;
+  // JSON.stringify returns one flat string; a template literal returns a rope of its pieces,
+  // ~150 bytes more for as long as it is held (the memory store keeps it).
+  return JSON.stringify([
+    usage.input_tokens,
+    usage.output_tokens,
+    usage.total_tokens,
+    usage.input_tokens_details.cached_tokens,
+    usage.output_tokens_details.reasoning_tokens,
+  ]);
 }
 
 export function decodeUsage(text: string): Usage {

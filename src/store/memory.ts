@@ -4,8 +4,10 @@
 import {
   addTurnUsage,
   decodeParams,
+  decodeUsage,
   defineLazyParams,
   encodeParams,
+  encodeUsage,
   effectiveExpiry,
   emptyConversationUsage,
   INTERRUPTED_ERROR,
@@ -13,10 +15,9 @@ import {
   MAX_CHAIN_DEPTH,
   mergeMetadata,
   nowSeconds,
-  pageItems,
   parentsFirst,
 } from './codec.ts';
-import type { Item } from '../protocol/types.ts';
+import type { Item, ResponseError, ResponseStatus } from '../protocol/types.ts';
 import type {
   ConversationQuery,
   ConversationStore,
@@ -42,22 +43,154 @@ export interface MemoryStoreOptions {
   ttlSeconds: number | null;
 }
 
-/** A response as held here: params as compact JSON (store/codec.ts), decoded when read. */
-type MemoryResponse = Omit<StoredResponse, 'params'> & { params: string };
-
-function toMemory(response: StoredResponse): MemoryResponse {
-  const { params, ...rest } = response;
-  return { ...structuredClone(rest), params: encodeParams(params) };
+/**
+ * A response as held here. What is bulky is text, decoded on every read: the objects of a decoded
+ * turn took ~2.5x the size of its JSON on the heap, and a read must hand out the caller's own
+ * objects anyway (parsing JSON is also faster than structuredClone). Each item is its own JSON
+ * string, so a conversation can hold the very same strings as the turns it was built from.
+ */
+interface MemoryResponse {
+  readonly id: string;
+  readonly tenant: string;
+  readonly user: string | null;
+  readonly previousResponseId: string | null;
+  readonly conversationId: string | null;
+  readonly model: string;
+  status: ResponseStatus;
+  readonly createdAt: number;
+  completedAt: number | null;
+  expiresAt: number | null;
+  /** encodeParams text (store/codec.ts), decoded only when read. */
+  readonly params: string;
+  input: TurnItems;
+  output: TurnItems;
+  /** encodeUsage text. */
+  usage: string | null;
+  /** JSON text; null (the usual case) allocates nothing. */
+  error: string | null;
+  incompleteDetails: string | null;
 }
 
+/**
+ * A turn's input or output items: the JSON of its only item (most turns have one input and one
+ * output item: no array, ~50 bytes each), else an array of item JSON.
+ */
+type TurnItems = string | readonly string[];
+
+const NO_ITEMS: readonly string[] = Object.freeze([]);
+
+function encodeItems(items: readonly Item[]): string[] {
+  return items.map((item) => JSON.stringify(item));
+}
+
+function encodeTurnItems(items: readonly Item[]): TurnItems {
+  if (items.length === 1) return JSON.stringify(items[0]);
+  return items.length === 0 ? NO_ITEMS : encodeItems(items);
+}
+
+function textsOf(items: TurnItems): readonly string[] {
+  return typeof items === 'string' ? [items] : items;
+}
+
+function decodeItems(texts: readonly string[]): Item[] {
+  return texts.map((text) => JSON.parse(text) as Item);
+}
+
+function decodeTurnItems(items: TurnItems): Item[] {
+  return typeof items === 'string' ? [JSON.parse(items) as Item] : decodeItems(items);
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+function parseOrNull<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+/**
+ * Where the item with `id` is among `texts`, or -1. An item's JSON holds `"id":<its id as JSON>`,
+ * so only texts containing that are parsed, to rule out the same characters elsewhere in it.
+ */
+function indexOfItem(texts: readonly string[], id: string): number {
+  const needle = `"id":${JSON.stringify(id)}`;
+  for (let i = 0; i < texts.length; i++) {
+    if (texts[i].includes(needle) && (JSON.parse(texts[i]) as Item).id === id) return i;
+  }
+  return -1;
+}
+
+/** codec.ts pageItems over item texts: the same rules, and only the page is decoded. */
+function pageTexts(texts: readonly string[], options: ListOptions): ItemPage {
+  const ordered = options.order === 'asc' ? texts : [...texts].reverse();
+  let start = 0;
+  if (options.after !== undefined) {
+    const index = indexOfItem(ordered, options.after);
+    if (index === -1) return { items: [], hasMore: false };
+    start = index + 1;
+  }
+  const limit = Math.max(0, options.limit);
+  return { items: decodeItems(ordered.slice(start, start + limit)), hasMore: ordered.length > start + limit };
+}
+
+/**
+ * `value`, or the parent's equal string: a chain then holds one copy of what its turns repeat
+ * (the parent's id, the model, identical params with their tools and instructions).
+ */
+function shared<T extends string | null>(value: T, parentValue: T | undefined): T {
+  return parentValue !== undefined && parentValue === value ? parentValue : value;
+}
+
+function toMemory(response: StoredResponse, parent: MemoryResponse | undefined): MemoryResponse {
+  return {
+    id: response.id,
+    tenant: shared(response.tenant, parent?.tenant),
+    user: shared(response.user, parent?.user),
+    previousResponseId: shared(response.previousResponseId, parent?.id),
+    conversationId: shared(response.conversationId, parent?.conversationId),
+    model: shared(response.model, parent?.model),
+    status: response.status,
+    createdAt: response.createdAt,
+    completedAt: response.completedAt,
+    expiresAt: response.expiresAt,
+    params: shared(encodeParams(response.params), parent?.params),
+    input: encodeTurnItems(response.input),
+    output: encodeTurnItems(response.output),
+    usage: response.usage === null ? null : encodeUsage(response.usage),
+    error: jsonOrNull(response.error),
+    incompleteDetails: jsonOrNull(response.incompleteDetails),
+  };
+}
+
+/** A fresh StoredResponse, the caller's own; params decoded on first read. */
 function fromMemory(stored: MemoryResponse): StoredResponse {
-  const { params, ...rest } = stored;
-  return defineLazyParams(structuredClone(rest), () => decodeParams(params));
+  const params = stored.params;
+  return defineLazyParams(
+    {
+      id: stored.id,
+      tenant: stored.tenant,
+      user: stored.user,
+      previousResponseId: stored.previousResponseId,
+      conversationId: stored.conversationId,
+      model: stored.model,
+      status: stored.status,
+      createdAt: stored.createdAt,
+      completedAt: stored.completedAt,
+      expiresAt: stored.expiresAt,
+      input: decodeTurnItems(stored.input),
+      output: decodeTurnItems(stored.output),
+      usage: stored.usage === null ? null : decodeUsage(stored.usage),
+      error: parseOrNull<ResponseError>(stored.error),
+      incompleteDetails: parseOrNull<{ reason: string }>(stored.incompleteDetails),
+    },
+    () => decodeParams(params),
+  );
 }
 
 interface MemoryConversation {
   record: StoredConversation;
-  items: Item[];
+  /** Item JSON, the same strings as the turns' that were appended (one copy of each item). */
+  items: string[];
   sequence: number;
 }
 
@@ -67,7 +200,7 @@ export class MemoryStore implements ConversationStore {
   readonly #ttlSeconds: number | null;
   // Map iteration order is the recency order: the first key is evicted first.
   #responses = new Map<string, MemoryResponse>();
-  // Same recency order. A conversation's items are the very objects its turns hold (no copies).
+  // Same recency order. A conversation's items are the very strings its turns hold (no copies).
   #conversations = new Map<string, MemoryConversation>();
   #leases = new Map<string, { holder: string; expiresAtMs: number }>();
   /** Creation order, the tie-breaker for conversations created in the same second. */
@@ -121,16 +254,15 @@ export class MemoryStore implements ConversationStore {
     if (this.#responses.has(response.id)) {
       throw new StoreConflictError(`Response ${response.id} already exists.`);
     }
-    const stored = toMemory(response);
+    const parent = response.previousResponseId === null ? undefined : this.#responses.get(response.previousResponseId);
+    const stored = toMemory(response, parent);
     stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
     // Continuing a chain makes its ancestors recently used, as loading it does (a context cache
     // in front of this store may not load it).
-    let parent = stored.previousResponseId;
-    for (let depth = 0; parent !== null && depth < MAX_CHAIN_DEPTH; depth++) {
-      const ancestor = this.#responses.get(parent);
-      if (ancestor === undefined) break;
+    let ancestor = parent;
+    for (let depth = 0; ancestor !== undefined && depth < MAX_CHAIN_DEPTH; depth++) {
       this.#touch(ancestor);
-      parent = ancestor.previousResponseId;
+      ancestor = ancestor.previousResponseId === null ? undefined : this.#responses.get(ancestor.previousResponseId);
     }
     this.#insertResponse(stored);
   }
@@ -143,23 +275,23 @@ export class MemoryStore implements ConversationStore {
     if (stored.status !== 'in_progress' && stored.status !== 'queued') {
       throw new StoreConflictError(`Cannot finish response ${id}: it is already ${stored.status}.`);
     }
-    const copy = structuredClone(result);
-    stored.status = copy.status;
-    stored.completedAt = copy.completedAt;
-    stored.output = copy.output;
-    stored.usage = copy.usage;
-    stored.error = copy.error;
-    stored.incompleteDetails = copy.incompleteDetails;
+    stored.status = result.status;
+    stored.completedAt = result.completedAt;
+    stored.output = encodeTurnItems(result.output);
+    stored.usage = result.usage === null ? null : encodeUsage(result.usage);
+    stored.error = jsonOrNull(result.error);
+    stored.incompleteDetails = jsonOrNull(result.incompleteDetails);
     this.#touch(stored);
     // Synchronous from here on: nothing can run between finishing the turn and appending it.
-    if (stored.conversationId !== null && (copy.status === 'completed' || copy.status === 'incomplete')) {
+    if (stored.conversationId !== null && (result.status === 'completed' || result.status === 'incomplete')) {
       const now = nowSeconds();
       const conversation = this.#liveConversation(stored.conversationId, now);
       if (conversation !== null) {
-        conversation.items.push(...stored.input, ...stored.output);
+        const appended = [...textsOf(stored.input), ...textsOf(stored.output)];
+        for (const text of appended) conversation.items.push(text);
         const record = conversation.record;
-        record.itemCount += stored.input.length + stored.output.length;
-        record.usage = addTurnUsage(record.usage, copy.usage, copy.costUsd);
+        record.itemCount += appended.length;
+        record.usage = addTurnUsage(record.usage, result.usage, result.costUsd);
         record.updatedAt = now;
         this.#touchConversation(conversation);
       }
@@ -171,7 +303,7 @@ export class MemoryStore implements ConversationStore {
     const stored = this.#responses.get(id);
     if (stored === undefined || (stored.status !== 'in_progress' && stored.status !== 'queued')) return false;
     stored.status = progress.status;
-    stored.output = structuredClone(progress.output);
+    stored.output = encodeTurnItems(progress.output);
     return true;
   }
 
@@ -198,33 +330,7 @@ export class MemoryStore implements ConversationStore {
     }
     chain.reverse();
     for (const response of chain) this.#touch(response);
-    // One clone call for every turn's items (cheaper than one per response); params lazily.
-    const copies = structuredClone(
-      chain.map((r) => [r.input, r.output, r.usage, r.error, r.incompleteDetails] as const),
-    );
-    return chain.map((stored, i) => {
-      const [input, output, usage, error, incompleteDetails] = copies[i];
-      return defineLazyParams(
-        {
-          id: stored.id,
-          tenant: stored.tenant,
-          user: stored.user,
-          previousResponseId: stored.previousResponseId,
-          conversationId: stored.conversationId,
-          model: stored.model,
-          status: stored.status,
-          createdAt: stored.createdAt,
-          completedAt: stored.completedAt,
-          expiresAt: stored.expiresAt,
-          input,
-          output,
-          usage,
-          error,
-          incompleteDetails,
-        },
-        () => decodeParams(stored.params),
-      );
-    });
+    return chain.map(fromMemory);
   }
 
   async deleteResponse(id: string): Promise<boolean> {
@@ -237,7 +343,7 @@ export class MemoryStore implements ConversationStore {
     this.#assertOpen();
     const stored = this.#live(id, nowSeconds());
     if (stored === null) return null;
-    return structuredClone(pageItems(stored.input, options));
+    return pageTexts(textsOf(stored.input), options);
   }
 
   async pruneExpired(now: number): Promise<number> {
@@ -279,7 +385,7 @@ export class MemoryStore implements ConversationStore {
     const record = structuredClone(conversation);
     record.expiresAt = effectiveExpiry(record.expiresAt, record.createdAt, this.#ttlSeconds);
     record.itemCount = items.length;
-    this.#insertConversation(record, structuredClone(items));
+    this.#insertConversation(record, encodeItems(items));
   }
 
   async getConversation(id: string): Promise<StoredConversation | null> {
@@ -313,7 +419,7 @@ export class MemoryStore implements ConversationStore {
     const now = nowSeconds();
     const conversation = this.#liveConversation(id, now);
     if (conversation === null) return null;
-    conversation.items.push(...structuredClone(items));
+    for (const text of encodeItems(items)) conversation.items.push(text);
     conversation.record.itemCount += items.length;
     conversation.record.updatedAt = now;
     this.#touchConversation(conversation);
@@ -325,27 +431,27 @@ export class MemoryStore implements ConversationStore {
     const conversation = this.#liveConversation(id, nowSeconds());
     if (conversation === null) return null;
     this.#touchConversation(conversation);
-    return structuredClone(conversation.items);
+    return decodeItems(conversation.items);
   }
 
   async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
     this.#assertOpen();
     const conversation = this.#liveConversation(id, nowSeconds());
     if (conversation === null) return null;
-    return structuredClone(pageItems(conversation.items, options));
+    return pageTexts(conversation.items, options);
   }
 
   async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
     this.#assertOpen();
     const conversation = this.#liveConversation(conversationId, nowSeconds());
-    const item = conversation?.items.find((candidate) => candidate.id === itemId);
-    return item === undefined ? null : structuredClone(item);
+    const index = conversation === null ? -1 : indexOfItem(conversation.items, itemId);
+    return index === -1 ? null : (JSON.parse(conversation!.items[index]) as Item);
   }
 
   async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
     this.#assertOpen();
     const conversation = this.#liveConversation(conversationId, nowSeconds());
-    const index = conversation?.items.findIndex((candidate) => candidate.id === itemId) ?? -1;
+    const index = conversation === null ? -1 : indexOfItem(conversation.items, itemId);
     if (index === -1) return false;
     conversation!.items.splice(index, 1);
     return true;
@@ -424,7 +530,7 @@ export class MemoryStore implements ConversationStore {
   ): Promise<StoredConversation | null> {
     this.#assertOpen();
     const source = this.#liveConversation(sourceId, nowSeconds());
-    const index = source?.items.findIndex((item) => item.id === upToItemId) ?? -1;
+    const index = source === null ? -1 : indexOfItem(source.items, upToItemId);
     if (index === -1) return null;
     if (this.#conversations.has(target.id)) {
       throw new StoreConflictError(`Conversation ${target.id} already exists.`);
@@ -433,7 +539,7 @@ export class MemoryStore implements ConversationStore {
     record.expiresAt = effectiveExpiry(record.expiresAt, record.createdAt, this.#ttlSeconds);
     record.itemCount = index + 1;
     record.usage = emptyConversationUsage();
-    // The same item objects: items are never changed in place, only added to or removed from lists.
+    // The same item strings (immutable): one copy of each item's bytes.
     this.#insertConversation(record, source!.items.slice(0, index + 1));
     return structuredClone(record);
   }
@@ -464,7 +570,7 @@ export class MemoryStore implements ConversationStore {
     for (const stored of this.#responses.values()) {
       if ((stored.status === 'queued' || stored.status === 'in_progress') && stored.createdAt < before) {
         stored.status = 'failed';
-        stored.error = { ...INTERRUPTED_ERROR };
+        stored.error = JSON.stringify(INTERRUPTED_ERROR);
         this.#changes++;
         failed++;
       }
@@ -497,7 +603,7 @@ export class MemoryStore implements ConversationStore {
       yield { type: 'response', response: fromMemory(response) };
     }
     for (const { record, items } of conversations) {
-      yield { type: 'conversation', conversation: structuredClone(record), items: structuredClone(items) };
+      yield { type: 'conversation', conversation: structuredClone(record), items: decodeItems(items) };
     }
   }
 
@@ -510,7 +616,8 @@ export class MemoryStore implements ConversationStore {
           summary.skipped++;
           continue;
         }
-        const stored = toMemory(record.response);
+        const previousId = record.response.previousResponseId;
+        const stored = toMemory(record.response, previousId === null ? undefined : this.#responses.get(previousId));
         stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
         this.#insertResponse(stored);
         summary.responses++;
@@ -521,7 +628,7 @@ export class MemoryStore implements ConversationStore {
         }
         const stored = structuredClone(record.conversation);
         stored.expiresAt = effectiveExpiry(stored.expiresAt, stored.createdAt, this.#ttlSeconds);
-        this.#insertConversation(stored, structuredClone(record.items));
+        this.#insertConversation(stored, encodeItems(record.items));
         summary.conversations++;
       }
     }
@@ -537,7 +644,7 @@ export class MemoryStore implements ConversationStore {
     }
   }
 
-  #insertConversation(record: StoredConversation, items: Item[]): void {
+  #insertConversation(record: StoredConversation, items: string[]): void {
     this.#conversations.set(record.id, { record, items, sequence: this.#sequence++ });
     while (this.#conversations.size > this.#maxEntries) {
       const oldest = this.#conversations.keys().next().value as string;

@@ -1,7 +1,10 @@
-// MemoryStore specifics beyond the shared contract: the bound, recency, default TTL.
+// MemoryStore specifics beyond the shared contract: the bound, recency, default TTL, and what it
+// holds on the heap (items as JSON text, shared between turns and conversations).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { ChainBrokenError } from '../../src/store/types.ts';
 import {
@@ -11,6 +14,46 @@ import {
   newTurn,
   userMessage,
 } from '../store-contract/suite.ts';
+
+/** A full garbage collection (twice: weak references and finalisers settle on the second). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  gc();
+}
+
+/** Heap bytes freed by `release`, measured between full collections. */
+async function heapFreedBy(release: () => Promise<void>): Promise<number> {
+  collectGarbage();
+  const before = process.memoryUsage().heapUsed;
+  await release();
+  collectGarbage();
+  return before - process.memoryUsage().heapUsed;
+}
+
+const REPLY = 'Start in Alfama early, then walk to the miradouro before lunch. '.repeat(8);
+
+/** Grows one chain of `turns` one-item-in, one-item-out turns; returns their ids and item JSON bytes. */
+async function growChain(
+  store: MemoryStore,
+  turns: number,
+  conversationId: string | null = null,
+): Promise<{ ids: string[]; itemBytes: number }> {
+  const ids: string[] = [];
+  let itemBytes = 0;
+  let previousResponseId: string | null = null;
+  for (let i = 0; i < turns; i++) {
+    const turn = newTurn({ previousResponseId, conversationId, input: [userMessage(`Turn ${i}: and then?`)] });
+    const output = [assistantMessage(REPLY)];
+    await store.beginTurn(turn);
+    await store.finishTurn(turn.id, completed(output));
+    itemBytes += JSON.stringify(turn.input[0]).length + JSON.stringify(output[0]).length;
+    ids.push(turn.id);
+    previousResponseId = turn.id;
+  }
+  return { ids, itemBytes };
+}
 
 async function opened(maxEntries: number, ttlSeconds: number | null = null): Promise<MemoryStore> {
   const store = new MemoryStore({ maxEntries, ttlSeconds });
@@ -92,5 +135,74 @@ describe('MemoryStore', () => {
     await store.beginTurn(newTurn());
     await store.close();
     assert.equal(store.size, 0);
+  });
+
+  it('holds a chain in about the size of its items as JSON (the bench target is 1.5x)', async () => {
+    const store = await opened(10_000);
+    const { ids, itemBytes } = await growChain(store, 1000);
+    const freed = await heapFreedBy(async () => {
+      for (const id of ids) await store.deleteResponse(id);
+    });
+    // ~1.3x today; objects per item (what it held before) were ~2.4x.
+    assert.ok(freed < 1.5 * itemBytes, `held ${freed} bytes for ${itemBytes} bytes of items`);
+  });
+
+  it('holds a conversation’s items once, shared with the turns that appended them', async () => {
+    const store = await opened(10_000);
+    const conversation = newConversation();
+    await store.createConversation(conversation, []);
+    const { ids, itemBytes } = await growChain(store, 500, conversation.id);
+    const freedByTurns = await heapFreedBy(async () => {
+      for (const id of ids) await store.deleteResponse(id);
+    });
+    assert.ok(freedByTurns < 0.6 * itemBytes, `turns alone held ${freedByTurns} of ${itemBytes} bytes of items`);
+    assert.equal((await store.getConversation(conversation.id))?.itemCount, 1000);
+    const freedByConversation = await heapFreedBy(async () => {
+      await store.deleteConversation(conversation.id);
+    });
+    assert.ok(
+      freedByTurns + freedByConversation < 1.5 * itemBytes,
+      `held ${freedByTurns + freedByConversation} bytes for ${itemBytes} bytes of items`,
+    );
+  });
+
+  it('finds a conversation item by its own id, not by another item quoting it', async () => {
+    const store = await opened(10);
+    const target = assistantMessage('the real one');
+    const quoting = userMessage(`what does {"id":"${target.id}"} mean?`);
+    const decoy = userMessage(JSON.stringify({ nested: { id: target.id } }));
+    const conversation = newConversation({ itemCount: 3 });
+    await store.createConversation(conversation, [quoting, decoy, target]);
+    assert.deepEqual(await store.getConversationItem(conversation.id, target.id), target);
+    const page = await store.listConversationItems(conversation.id, { after: target.id, limit: 10, order: 'desc' });
+    assert.deepEqual(page, { items: [decoy, quoting], hasMore: false });
+    const fork = await store.forkConversation(conversation.id, target.id, newConversation());
+    assert.equal(fork?.itemCount, 3);
+    assert.equal(await store.deleteConversationItem(conversation.id, target.id), true);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), [quoting, decoy]);
+    assert.equal(await store.getConversationItem(conversation.id, target.id), null);
+  });
+
+  it('keeps turns of no, one and several items apart and returns fresh copies each time', async () => {
+    const store = await opened(10);
+    const several = [userMessage('a'), userMessage('b'), userMessage('c')];
+    for (const [input, output] of [
+      [[], [assistantMessage('x')]],
+      [[userMessage('one')], []],
+      [several, [assistantMessage('y'), assistantMessage('z')]],
+    ] as const) {
+      const turn = newTurn({ input: [...input] });
+      await store.beginTurn(turn);
+      await store.finishTurn(turn.id, completed([...output]));
+      const got = await store.getResponse(turn.id);
+      assert.deepEqual(got?.input, input);
+      assert.deepEqual(got?.output, output);
+      got?.input.push(userMessage('injected'));
+      if (got?.output[0]?.type === 'message') got.output[0].status = 'incomplete';
+      const again = (await store.loadChain(turn.id))?.[0];
+      assert.deepEqual(again?.input, input);
+      assert.deepEqual(again?.output, output);
+      assert.deepEqual((await store.listInputItems(turn.id, { limit: 10, order: 'asc' }))?.items, input);
+    }
   });
 });
