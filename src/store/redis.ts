@@ -362,9 +362,10 @@ export class RedisStore implements ConversationStore {
   /** One response, live, whatever its layout: one GET (a hash written before costs one HGETALL more). */
   async #readResponse(id: string): Promise<StoredResponse | null> {
     const key = this.#key('r:', id);
+    const client = this.#redis();
     let record: Buffer | null;
     try {
-      record = await this.#redis().getBuffer(key);
+      record = await client.getBuffer(key);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('WRONGTYPE')) throw this.#unavailable(error);
       const hash = await this.#command((c) => c.hgetall(key));
@@ -1120,7 +1121,11 @@ class FieldReader {
     const buf = this.#buf;
     let at = this.pos;
     let length = 0;
-    for (let c = buf[at++]; c !== COLON; c = buf[at++]) length = length * 10 + c - ZERO;
+    for (let c = buf[at++]; c !== COLON; c = buf[at++]) {
+      // A digit, or the record is not one this code wrote: fail rather than read past its end.
+      if (!(c >= ZERO && c <= ZERO + 9)) throw new Error('Redis store: a response record is malformed.');
+      length = length * 10 + c - ZERO;
+    }
     this.pos = at + length;
     return [at, at + length];
   }
