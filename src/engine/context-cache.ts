@@ -9,10 +9,10 @@
 // - Expiry is checked on every node of every walk, against the current time.
 // - A delete through this engine marks the node `deleted`; the walk from any descendant passes
 //   through it and misses.
-// - Writes by anyone else (another process on the same SQLite file, the sweeper, the CLI): the
-//   cache is only used with a store that implements `changeToken()`, and is dropped whenever the
-//   token differs from the one it was filled under. Stores without it (PostgreSQL, Redis) load the
-//   chain every turn.
+// - Writes by anyone else (another process on the same database, the sweeper, the CLI): the
+//   cache is only used with a store that implements `changeToken()` (all four built-in backends
+//   do), and is dropped whenever the token differs from the one it was filled under. A store
+//   without it loads the chain every turn.
 // - Any doubt (a node missing, evicted, deleted, expired) is a miss: the store is asked, and its
 //   answer (including its errors for broken or unknown chains) is what the client gets.
 
