@@ -226,12 +226,64 @@ export const MIGRATIONS: readonly string[] = [
         SET data = OLD.data, response_ref = NULL, direction = NULL, item_position = NULL
       WHERE response_ref = OLD.response_ref AND direction = OLD.direction AND item_position = OLD.position;
    END;`,
+  // One integer key per item: response_ref * 2^25 + direction * 2^24 + position, as the items
+  // table's rowid. A response's items are one rowid range, so items need no index at all (each
+  // turn wrote that index's pages to the WAL twice: 10.1 -> 8.0 pages a turn, 29 bytes a turn
+  // less stored), and a conversation row points at an item with one integer. Without a foreign
+  // key, a trigger deletes a response's items (still through the trigger that first copies them
+  // into conversation rows). Positions stop at 2^24 - 1 per direction (insertItems says so).
+  `CREATE TABLE items_v5 (
+     key INTEGER PRIMARY KEY,
+     item_id TEXT NOT NULL,
+     data TEXT NOT NULL
+   );
+   INSERT INTO items_v5 (key, item_id, data)
+     SELECT response_ref * 33554432 + direction * 16777216 + position, item_id, data
+       FROM items ORDER BY response_ref, direction, position;
+   CREATE TABLE conversation_items_v5 (
+     conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+     position INTEGER NOT NULL,
+     item_id TEXT NOT NULL,
+     item_key INTEGER,
+     data TEXT,
+     PRIMARY KEY (conversation_id, position),
+     CHECK ((item_key IS NULL) = (data IS NOT NULL))
+   );
+   INSERT INTO conversation_items_v5 (conversation_id, position, item_id, item_key, data)
+     SELECT conversation_id, position, item_id,
+            response_ref * 33554432 + direction * 16777216 + item_position, data
+       FROM conversation_items ORDER BY rowid;
+   DROP TABLE conversation_items;
+   DROP TABLE items;
+   ALTER TABLE items_v5 RENAME TO items;
+   ALTER TABLE conversation_items_v5 RENAME TO conversation_items;
+   CREATE INDEX conversation_items_item_id ON conversation_items (conversation_id, item_id);
+   CREATE INDEX conversation_items_source ON conversation_items (item_key) WHERE item_key IS NOT NULL;
+   CREATE TRIGGER items_keep_conversation_copies BEFORE DELETE ON items
+   BEGIN
+     UPDATE conversation_items SET data = OLD.data, item_key = NULL WHERE item_key = OLD.key;
+   END;
+   CREATE TRIGGER responses_delete_items AFTER DELETE ON responses
+   BEGIN
+     DELETE FROM items WHERE key BETWEEN OLD.ref * 33554432 AND OLD.ref * 33554432 + 33554431;
+   END;`,
 ];
 
-/** items.direction and conversation_items.direction. */
+// An item's key (see migration step 5): its response's ref, its direction (0 input, 1 output) and
+// its position, in one integer. The arithmetic stays in SQL (keys pass 2^53 past 2^28 responses).
 const INPUT = 0;
 const OUTPUT = 1;
 type Direction = typeof INPUT | typeof OUTPUT;
+const RESPONSE_SPAN = 2 ** 25;
+const DIRECTION_SPAN = 2 ** 24;
+/** Positions per direction are 0..MAX_POSITION. */
+const MAX_POSITION = DIRECTION_SPAN - 1;
+/** SQL: the key of item `position` of `direction` of response `ref` (SQL expressions). */
+const itemKey = (ref: string, direction: number | string, position: number | string) =>
+  `(${ref} * ${RESPONSE_SPAN} + ${direction} * ${DIRECTION_SPAN} + ${position})`;
+/** SQL: `column` is the key of one of response `ref`'s items (a rowid range). */
+const ofResponse = (column: string, ref: string) =>
+  `${column} BETWEEN ${itemKey(ref, 0, 0)} AND ${itemKey(ref, 1, MAX_POSITION)}`;
 
 // Every column of a conversation row, in decodeConversation's shape.
 const CONVERSATION_COLUMNS = `id, tenant, created_at, user, metadata, item_count, expires_at,
@@ -242,11 +294,10 @@ const CONVERSATION_ITEM_DATA = `
 SELECT ci.item_id AS item_id, coalesce(ci.data, i.data) AS data
   FROM conversation_items ci
   LEFT JOIN items i
-    ON ci.data IS NULL AND i.response_ref = ci.response_ref AND i.direction = ci.direction
-   AND i.position = ci.item_position`;
+    ON ci.data IS NULL AND i.key = ci.item_key`;
 
 // Chain rows name the direction (codec.ts assembleChain's layout).
-const DIRECTION_NAME = `CASE i.direction WHEN ${INPUT} THEN 'input' ELSE 'output' END`;
+const ITEM_PLACE = `CASE WHEN i.key & ${DIRECTION_SPAN} THEN 'output' ELSE 'input' END, i.key & ${MAX_POSITION}`;
 
 // The chain walk carries only ids and depth; response and item rows are then emitted once each
 // (a UNION ALL rather than a join, so a response's params are not repeated on every item row).
@@ -273,8 +324,8 @@ SELECT chain.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS pr
   FROM chain CROSS JOIN responses r ON r.ref = chain.ref
 UNION ALL
 SELECT chain.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       ${DIRECTION_NAME}, i.position, i.data
-  FROM chain CROSS JOIN items i ON i.response_ref = chain.ref`;
+       ${ITEM_PLACE}, i.data
+  FROM chain CROSS JOIN items i ON ${ofResponse('i.key', 'chain.ref')}`;
 
 // exportRecords reads responses in batches of rows shaped like the chain's (so decodeChain builds
 // them), in insertion order (ref): a parent is normally written before its children. `depth`
@@ -303,8 +354,8 @@ SELECT batch.depth AS depth, 0 AS kind, r.id AS id, r.previous_response_id AS pr
   FROM batch CROSS JOIN responses r ON r.ref = batch.ref
 UNION ALL
 SELECT batch.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       ${DIRECTION_NAME}, i.position, i.data, NULL, NULL
-  FROM batch CROSS JOIN items i ON i.response_ref = batch.ref`;
+       ${ITEM_PLACE}, i.data, NULL, NULL
+  FROM batch CROSS JOIN items i ON ${ofResponse('i.key', 'batch.ref')}`;
 const EXPORT_BATCH = 200;
 /** Records written per import transaction. */
 const IMPORT_BATCH = 100;
@@ -552,7 +603,8 @@ export class SqliteStore implements ConversationStore {
     const limit = Math.max(0, options.limit);
     let from: number;
     if (options.after === undefined) {
-      from = options.order === 'asc' ? -1 : Number.MAX_SAFE_INTEGER;
+      // Just outside the response's input positions (they are part of the item key).
+      from = options.order === 'asc' ? -1 : MAX_POSITION + 1;
     } else {
       const row = s.inputPosition.get(live.ref, options.after) as { position: number } | undefined;
       if (row === undefined) return { items: [], hasMore: false };
@@ -918,9 +970,7 @@ export class SqliteStore implements ConversationStore {
                 c.id,
                 position,
                 item.id,
-                source.response_ref,
-                source.direction,
-                source.position,
+                source.key,
               );
             }
           }
@@ -1047,7 +1097,7 @@ function prepareStatements(db: DatabaseSync): Statements {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
     insertItem: db.prepare(
-      'INSERT INTO items (response_ref, direction, position, item_id, data) VALUES (?, ?, ?, ?, ?)',
+      `INSERT INTO items (key, item_id, data) VALUES (${itemKey('?1', '?2', '?3')}, ?4, ?5)`,
     ),
     finishResponse: db.prepare(
       `UPDATE responses SET status = ?, completed_at = ?, usage = ?, error = ?, incomplete_details = ?
@@ -1057,29 +1107,34 @@ function prepareStatements(db: DatabaseSync): Statements {
     progressResponse: db.prepare(
       `UPDATE responses SET status = ? WHERE id = ? AND status IN ('queued', 'in_progress') RETURNING ref`,
     ),
-    deleteOutput: db.prepare(`DELETE FROM items WHERE response_ref = ? AND direction = ${OUTPUT}`),
+    deleteOutput: db.prepare(
+      `DELETE FROM items WHERE key BETWEEN ${itemKey('?1', OUTPUT, 0)} AND ${itemKey('?1', OUTPUT, MAX_POSITION)}`,
+    ),
     chain: prepareArrays(db, CHAIN_SQL),
     deleteResponse: db.prepare('DELETE FROM responses WHERE id = ?'),
     isLive: db.prepare(`SELECT ref FROM responses WHERE id = ?1 AND ${live}`),
     inputPosition: db.prepare(
-      `SELECT position FROM items WHERE response_ref = ? AND direction = ${INPUT} AND item_id = ?
-        ORDER BY position LIMIT 1`,
+      `SELECT key & ${MAX_POSITION} AS position FROM items
+        WHERE key BETWEEN ${itemKey('?1', INPUT, 0)} AND ${itemKey('?1', INPUT, MAX_POSITION)} AND item_id = ?2
+        ORDER BY key LIMIT 1`,
     ),
     inputPageAsc: db.prepare(
-      `SELECT item_id, data FROM items WHERE response_ref = ? AND direction = ${INPUT} AND position > ?
-        ORDER BY position ASC LIMIT ?`,
+      `SELECT item_id, data FROM items
+        WHERE key > ${itemKey('?1', INPUT, '?2')} AND key <= ${itemKey('?1', INPUT, MAX_POSITION)}
+        ORDER BY key ASC LIMIT ?3`,
     ),
     inputPageDesc: db.prepare(
-      `SELECT item_id, data FROM items WHERE response_ref = ? AND direction = ${INPUT} AND position < ?
-        ORDER BY position DESC LIMIT ?`,
+      `SELECT item_id, data FROM items
+        WHERE key < ${itemKey('?1', INPUT, '?2')} AND key >= ${itemKey('?1', INPUT, 0)}
+        ORDER BY key DESC LIMIT ?3`,
     ),
     prune: db.prepare('DELETE FROM responses WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     readBegin: db.prepare('BEGIN'),
-    // Input before output (0 < 1), each by position: the order of the items index.
+    // Input before output, each by position: key order.
     appendTurnItems: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_ref, direction, item_position)
-       SELECT ?1, ?2 + row_number() OVER (ORDER BY direction, position) - 1, item_id, response_ref, direction, position
-         FROM items WHERE response_ref = ?3`,
+      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key)
+       SELECT ?1, ?2 + row_number() OVER (ORDER BY key) - 1, item_id, key
+         FROM items WHERE ${ofResponse('key', '?3')}`,
     ),
     // Values in conversationValues' order.
     insertConversation: db.prepare(
@@ -1161,8 +1216,8 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     // Renumbered from 0 (the source may have gaps where items were deleted).
     forkItems: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_ref, direction, item_position, data)
-       SELECT ?1, row_number() OVER (ORDER BY position) - 1, item_id, response_ref, direction, item_position, data
+      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key, data)
+       SELECT ?1, row_number() OVER (ORDER BY position) - 1, item_id, item_key, data
          FROM conversation_items WHERE conversation_id = ?2 AND position <= ?3`,
     ),
     setItemCount: db.prepare(
@@ -1181,17 +1236,24 @@ function prepareStatements(db: DatabaseSync): Statements {
           AND (?4 IS NULL OR tenant = ?4) AND (?5 IS NULL OR id = ?5) AND (?6 IS NULL OR created_at >= ?6)
         ORDER BY created_at, rowid LIMIT ?7`,
     ),
-    // A conversation's turn items, in the order a conversation lists them.
-    importItemSources: db.prepare(
-      `SELECT i.item_id, i.data, i.response_ref, i.direction, i.position
-         FROM responses r CROSS JOIN items i ON i.response_ref = r.ref
-        WHERE r.conversation_id = ? ORDER BY r.ref, i.direction, i.position`,
+    // A conversation's turn items (in key order: the index lists a conversation's responses by ref).
+    importItemSources: prepareBigInts(
+      db,
+      `SELECT i.item_id, i.data, i.key
+         FROM responses r CROSS JOIN items i ON ${ofResponse('i.key', 'r.ref')}
+        WHERE r.conversation_id = ?`,
     ),
     insertConversationItemRef: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_ref, direction, item_position)
-       VALUES (?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key) VALUES (?, ?, ?, ?)`,
     ),
   };
+}
+
+/** Keys may pass Number.MAX_SAFE_INTEGER: read as bigint, handed back to SQLite unchanged. */
+function prepareBigInts(db: DatabaseSync, sql: string): StatementSync {
+  const statement = db.prepare(sql);
+  statement.setReadBigInts(true);
+  return statement;
 }
 
 function prepareArrays(db: DatabaseSync, sql: string): StatementSync {
@@ -1206,6 +1268,9 @@ function insertItems(
   direction: Direction,
   items: Item[],
 ): void {
+  if (items.length > MAX_POSITION + 1) {
+    throw new Error(`A response holds at most ${MAX_POSITION + 1} items per direction in SQLite, not ${items.length}.`);
+  }
   for (let position = 0; position < items.length; position++) {
     const item = items[position];
     insert.run(responseRef, direction, position, item.id, encodeItemData(item));
@@ -1216,9 +1281,7 @@ function insertItems(
 interface ItemSource {
   item_id: string;
   data: string;
-  response_ref: number;
-  direction: Direction;
-  position: number;
+  key: bigint;
 }
 
 function turnItemsById(rows: ItemSource[]): Map<string, ItemSource[]> {

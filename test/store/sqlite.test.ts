@@ -349,7 +349,7 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('upgrades a version-3 database to integer references, keeping chains, conversations and export', async () => {
+  it('upgrades a version-3 database to integer item keys, keeping chains, conversations and export', async () => {
     const path = freshPath();
     const db = legacyDatabase(path, 3);
     const conversationId = 'conv_v3';
@@ -446,12 +446,16 @@ describe('SqliteStore', () => {
     await store.beginTurn(next);
     assert.deepEqual((await store.getResponse(next.id))?.input, next.input);
 
-    // The new layout: an integer key, no `type` column and no item_id index on items.
+    // The new layout: an integer key on responses, one integer key per item (no other column
+    // besides its id and data), and no index on items.
     const columns = (table: string) =>
       inspect<{ names: string }>(path, `SELECT group_concat(name) AS names FROM pragma_table_info('${table}')`).names;
     assert.match(columns('responses'), /^ref,id,/);
-    assert.equal(columns('items'), 'response_ref,direction,position,item_id,data');
-    assert.equal(inspect<{ n: number }>(path, `SELECT count(*) AS n FROM sqlite_master WHERE name = 'items_item_id'`).n, 0);
+    assert.equal(columns('items'), 'key,item_id,data');
+    assert.equal(
+      inspect<{ n: number }>(path, `SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name = 'items'`).n,
+      0,
+    );
     await store.close();
   });
 
@@ -544,7 +548,7 @@ describe('SqliteStore', () => {
     const plan = db
       .prepare(
         `EXPLAIN QUERY PLAN UPDATE conversation_items SET data = 'x'
-          WHERE response_ref = 1 AND direction = 0 AND item_position = 0`,
+          WHERE item_key = 33554432`,
       )
       .all() as { detail: string }[];
     db.close();
