@@ -5,6 +5,10 @@
 //
 //   node bench/ab.ts --file src/http/sse.ts --mode stream --store memory
 //   node bench/ab.ts --file src/store/memory.ts --file src/store/codec.ts --rev HEAD~1 --history 100
+//   node bench/ab.ts --file src/http/routes/chat-completions.ts --path chat --mode stream
+//
+// --path chat sends POST /v1/chat/completions the Chat Completions body Parley sends upstream for
+// the same turn (as the main benchmark's Parley-chat and Portkey targets do).
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -34,6 +38,7 @@ import {
 import { round, summarize } from './lib/stats.ts';
 import { StoreEnvironment, type StoreKind } from './lib/stores.ts';
 import {
+  chatTarget,
   hostPort,
   REPLY,
   responseIdOf,
@@ -42,7 +47,7 @@ import {
   SCALING_REPLY,
   scalingQuestion,
 } from './lib/workload.ts';
-import { seedRoots } from './phases/overhead.ts';
+import { captureUpstreamBody, seedRoots } from './phases/overhead.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const ROOT = join(HERE, '..');
@@ -58,6 +63,7 @@ const { values } = parseArgs({
     block: { type: 'string', default: '1500' },
     c1: { type: 'string', default: '300' },
     history: { type: 'string', default: '1' },
+    path: { type: 'string', default: 'responses' },
     'a-import': { type: 'string' },
     'b-import': { type: 'string' },
     'b-node-args': { type: 'string' },
@@ -128,18 +134,24 @@ try {
     conn.close();
     return [previous!];
   };
+  const targetOf = async (name: string, g: GatewayProcess) => {
+    const roots = await rootsOf(g);
+    if (values.path !== 'chat') return responsesTarget(name, g.target, roots, stream);
+    const body = await captureUpstreamBody(ctx, g, roots[0], stream);
+    return chatTarget(name, g.target, '/v1/chat/completions', body, stream);
+  };
   const variants = [
     {
       name: values.file?.length
         ? `A (${values.rev})`
         : `A${values['a-import'] ? ` +${values['a-import']}` : ''}`,
       gw: a,
-      target: responsesTarget('A', a.target, await rootsOf(a), stream),
+      target: await targetOf('A', a),
     },
     {
       name: `B (working tree${values['b-import'] ? ` +${values['b-import']}` : ''})`,
       gw: b,
-      target: responsesTarget('B', b.target, await rootsOf(b), stream),
+      target: await targetOf('B', b),
     },
   ];
   const sat = new Map<string, { samples: LoadSamples; cpuMs: number }>(
@@ -169,7 +181,7 @@ try {
     30,
   );
   process.stdout.write(
-    `store ${kind}, ${values.mode}, history ${history}; files: ${(values.file ?? []).join(', ') || '-'}\n`,
+    `${values.path === 'chat' ? '/v1/chat/completions' : `store ${kind}`}, ${values.mode}, history ${history}; files: ${(values.file ?? []).join(', ') || '-'}\n`,
   );
   for (const v of variants) {
     const acc = sat.get(v.name)!;
