@@ -86,7 +86,8 @@ export function instrumentModels(registry: ModelRegistry, telemetry: Telemetry):
     const resolved = registry.resolve(name);
     let model = wrapped.get(resolved);
     if (!model) {
-      model = { ...resolved, model: instrumentModel(resolved, telemetry) };
+      const begin = callObserver(resolved, telemetry);
+      model = { ...resolved, model: instrumentModel(resolved, begin), observeCall: begin };
       wrapped.set(resolved, model);
     }
     return model;
@@ -108,13 +109,12 @@ function tokenCount(value: UsageLike['inputTokens']): number {
   return value?.total ?? 0;
 }
 
-function instrumentModel(resolved: ResolvedModel, telemetry: Telemetry): LanguageModelV4 {
+/** One upstream call's bookkeeping, for the AI SDK model's calls and for calls made without it; `end` runs once. */
+function callObserver(resolved: ResolvedModel, telemetry: Telemetry) {
   const { metrics, tracing, scrubber } = telemetry;
   const route = resolved.route;
   const provider = resolved.provider;
-
-  /** One upstream call's bookkeeping; `end` runs once. */
-  const begin = (streaming: boolean, signal: AbortSignal | undefined) => {
+  return (streaming: boolean, signal: AbortSignal | undefined) => {
     const ctx = currentRequest();
     const model = metrics.modelLabel(route);
     const span = tracing
@@ -125,14 +125,16 @@ function instrumentModel(resolved: ResolvedModel, telemetry: Telemetry): Languag
     let failed = false;
     let ended = false;
     return {
+      firstOutput() {
+        if (firstSeen) return;
+        firstSeen = true;
+        const seconds = (performance.now() - (ctx?.startedAt ?? started)) / 1000;
+        metrics.timeToFirstToken.observe({ model, provider }, seconds);
+        if (ctx && ctx.ttftSeconds === null) ctx.ttftSeconds = seconds;
+        span?.addEvent('first_token');
+      },
       part(part: Part) {
-        if (!firstSeen && !PREAMBLE.has(part.type)) {
-          firstSeen = true;
-          const seconds = (performance.now() - (ctx?.startedAt ?? started)) / 1000;
-          metrics.timeToFirstToken.observe({ model, provider }, seconds);
-          if (ctx && ctx.ttftSeconds === null) ctx.ttftSeconds = seconds;
-          span?.addEvent('first_token');
-        }
+        if (!PREAMBLE.has(part.type)) this.firstOutput();
         if (part.type === 'finish') this.usage(part.usage as UsageLike);
         else if (part.type === 'error') {
           failed = true;
@@ -158,9 +160,12 @@ function instrumentModel(resolved: ResolvedModel, telemetry: Telemetry): Languag
         metrics.upstreamRequests.inc({ model, provider, outcome });
         endSpan(span, outcome === 'ok' ? undefined : (error ?? outcome));
       },
+      scrub: (text: string) => scrubber.scrub(text),
     };
   };
+}
 
+function instrumentModel(resolved: ResolvedModel, begin: ReturnType<typeof callObserver>): LanguageModelV4 {
   return new Proxy(resolved.model, {
     get(target, property) {
       if (property === 'doStream') {

@@ -73,11 +73,19 @@ const UNSUPPORTED: Record<string, (value: unknown) => string | null> = {
   function_call: () => 'The deprecated `function_call` parameter is not supported; use `tool_choice`.',
 };
 
-/** Validates a Chat Completions body and turns it into a model call. Throws a 400 ApiError. */
-export function parseChatRequest(raw: unknown): ChatRequest {
+/**
+ * Validates a Chat Completions body and turns it into a model call. Throws a 400 ApiError.
+ * `native`: the body goes to an upstream that speaks Chat Completions itself (chat-passthrough.ts),
+ * so what only the conversion cannot express (unknown or vendor fields, logprobs, n, audio, tools
+ * other than functions…) is left for that upstream to accept or refuse; the rest is validated as
+ * for any model, and the returned call covers what was understood.
+ */
+export function parseChatRequest(raw: unknown, mode: { native?: boolean } = {}): ChatRequest {
   if (!isObject(raw)) throw invalidRequest('The request body must be a JSON object.', null, 'invalid_type');
   const body = raw as Body;
+  const native = mode.native === true;
   for (const [key, value] of Object.entries(body)) {
+    if (native && key !== 'store') continue;
     if (!KNOWN.has(key)) throw invalidRequest(`Unrecognized request argument supplied: ${key}`, key, 'unknown_parameter');
     const problem = value === undefined || value === null ? null : UNSUPPORTED[key]?.(value);
     if (problem) throw invalidRequest(problem, key, 'unsupported_parameter');
@@ -96,12 +104,14 @@ export function parseChatRequest(raw: unknown): ChatRequest {
   // The Responses parser validates and defaults everything the two APIs share.
   const responses: Body = {
     model: body.model,
-    input: messages.flatMap((m, i) => toInputItems(m, i)),
+    input: messages.flatMap((m, i) => toInputItems(m, i, native)),
     store: false,
     ...pick(body, ['temperature', 'top_p', 'presence_penalty', 'frequency_penalty', 'parallel_tool_calls', 'user', 'safety_identifier', 'prompt_cache_key', 'metadata']),
   };
-  if (body.tools !== undefined && body.tools !== null) responses.tools = toTools(body.tools);
-  if (body.tool_choice !== undefined && body.tool_choice !== null) responses.tool_choice = toToolChoice(body.tool_choice);
+  if (body.tools !== undefined && body.tools !== null) responses.tools = toTools(body.tools, native);
+  const choice = body.tool_choice;
+  const foreignChoice = native && isObject(choice) && (choice as Body).type !== 'function';
+  if (choice !== undefined && choice !== null && !foreignChoice) responses.tool_choice = toToolChoice(choice);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens;
   if (maxTokens !== undefined && maxTokens !== null) responses.max_output_tokens = maxTokens;
   const text: Body = {};
@@ -151,7 +161,8 @@ function renamed<T>(run: () => T): T {
 
 // ---------- messages -> Responses items ----------
 
-function toInputItems(raw: unknown, i: number): Body[] {
+/** `native`: content only the upstream understands (audio, files by id, the deprecated function role) is not validated here. */
+function toInputItems(raw: unknown, i: number, native: boolean): Body[] {
   const path = `messages[${i}]`;
   if (!isObject(raw)) throw invalidRequest(`Invalid type for '${path}': expected an object.`, path, 'invalid_type');
   const m = raw as Body;
@@ -159,8 +170,10 @@ function toInputItems(raw: unknown, i: number): Body[] {
     case 'system':
     case 'developer':
       return [{ type: 'message', role: m.role, content: textParts(m.content, path, 'input_text') }];
-    case 'user':
-      return [{ type: 'message', role: 'user', content: userParts(m.content, path) }];
+    case 'user': {
+      const content = userParts(m.content, path, native);
+      return content.length > 0 || !native ? [{ type: 'message', role: 'user', content }] : [];
+    }
     case 'assistant': {
       const items: Body[] = [];
       const content = m.content === undefined || m.content === null ? [] : textParts(m.content, path, 'output_text', true);
@@ -179,6 +192,7 @@ function toInputItems(raw: unknown, i: number): Body[] {
           items.push({ type: 'function_call', call_id: call.id, name: fn.name, arguments: fn.arguments });
         });
       }
+      if (items.length === 0 && native && (m.function_call != null || m.audio != null)) return [];
       if (items.length === 0) throw invalidRequest(`'${path}' needs content or tool_calls.`, `${path}.content`, 'missing_required_parameter');
       return items;
     }
@@ -190,6 +204,7 @@ function toInputItems(raw: unknown, i: number): Body[] {
       return [{ type: 'function_call_output', call_id: m.tool_call_id, output }];
     }
     case 'function':
+      if (native) return [];
       throw invalidRequest(`'${path}': the deprecated 'function' role is not supported; use 'tool'.`, `${path}.role`, 'unsupported_parameter');
     default:
       throw invalidRequest(
@@ -212,10 +227,16 @@ function textParts(content: unknown, path: string, type: 'input_text' | 'output_
   });
 }
 
-function userParts(content: unknown, path: string): Body[] {
+function userParts(content: unknown, path: string, native: boolean): Body[] {
   if (typeof content === 'string') return [{ type: 'input_text', text: content }];
   if (!Array.isArray(content)) throw invalidRequest(`Invalid type for '${path}.content': expected a string or an array of content parts.`, `${path}.content`, 'invalid_type');
-  return content.map((p, j) => {
+  if (native) {
+    content = content.filter((p) => {
+      const part = isObject(p) ? (p as Body) : {};
+      return part.type !== 'input_audio' && !(part.type === 'file' && isObject(part.file) && typeof (part.file as Body).file_id === 'string');
+    });
+  }
+  return (content as unknown[]).map((p, j) => {
     const where = `${path}.content[${j}]`;
     const part = isObject(p) ? (p as Body) : {};
     switch (part.type) {
@@ -242,9 +263,11 @@ function userParts(content: unknown, path: string): Body[] {
 
 // ---------- tools and formats ----------
 
-function toTools(raw: unknown): unknown {
+function toTools(raw: unknown, native: boolean): unknown {
   if (!Array.isArray(raw)) return raw; // the Responses parser reports the type error
-  return raw.map((t, i) => {
+  // Other tool types (custom tools…) are the native upstream's to validate.
+  const tools = native ? raw.filter((t) => !isObject(t) || (t as Body).type === 'function') : raw;
+  return tools.map((t, i) => {
     const tool = isObject(t) ? (t as Body) : {};
     if (tool.type !== 'function' || !isObject(tool.function)) {
       throw invalidRequest(`Invalid 'tools[${i}]': only {"type": "function", "function": {...}} tools are supported.`, `tools[${i}]`, 'invalid_value');

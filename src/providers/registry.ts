@@ -161,6 +161,7 @@ export function createModelRegistry(providers: readonly ProviderConfig[]): Model
       pricing: entry.config.pricing ?? null,
       namespace,
       policy: entry.policy,
+      ...(configured ? { configuredOptions: configured } : {}),
       providerOptions: configured
         ? (params: RequestParams) => mergeOptions(built.providerOptions(params), namespace, configured)
         : built.providerOptions,

@@ -41,15 +41,30 @@ const MAX_RETRY_AFTER_MS = 30_000;
  * before that is still a plain HTTP error for the client. Throws an ApiError.
  */
 export async function startResilientCall(models: ModelRegistry, primary: ResolvedModel, request: ModelCallRequest): Promise<ModelCall> {
+  const { result, served } = await withFallbacks(models, primary, request.signal, (candidate) => callWithRetries(candidate, request));
+  return { parts: result, served };
+}
+
+/**
+ * The fallback policy of startResilientCall for any way of calling a model (the Chat Completions
+ * passthrough calls upstreams without the AI SDK): `attempt` runs for `primary`, then for each
+ * fallback, until one resolves. Throws an ApiError.
+ */
+export async function withFallbacks<T>(
+  models: ModelRegistry,
+  primary: ResolvedModel,
+  signal: AbortSignal | undefined,
+  attempt: (candidate: ResolvedModel) => Promise<T>,
+): Promise<{ result: T; served: ResolvedModel }> {
   const failures: { route: string; error: ApiError }[] = [];
   const names = [null, ...primary.policy.fallbacks];
   for (let i = 0; i < names.length; i++) {
     const candidate = i === 0 ? primary : models.resolve(names[i] as string);
     try {
-      return { parts: await callWithRetries(candidate, request), served: candidate };
+      return { result: await attempt(candidate), served: candidate };
     } catch (raw) {
-      const error = classify(raw, candidate, request.signal);
-      if (request.signal?.aborted) throw error;
+      const error = classify(raw, candidate, signal);
+      if (signal?.aborted) throw error;
       // A request the model itself refuses (bad input, unsupported content) is the client's to fix:
       // no fallback for the model they asked for; a fallback that cannot take it is skipped.
       if (i === 0 && error.status === 400) throw error;
@@ -68,23 +83,32 @@ export async function startResilientCall(models: ModelRegistry, primary: Resolve
   });
 }
 
-async function callWithRetries(model: ResolvedModel, request: ModelCallRequest): Promise<AsyncIterable<Part>> {
-  const { maxRetries, backoffMs } = model.policy;
+function callWithRetries(model: ResolvedModel, request: ModelCallRequest): Promise<AsyncIterable<Part>> {
   const prompt = promptForProvider(request.prompt, model.namespace);
-  for (let attempt = 0; ; attempt++) {
+  return withRetries(model, request.signal, () => attemptCall(model, prompt, request));
+}
+
+/**
+ * Runs `attempt` again, per `model`'s retry policy, while it fails with a retryable error (429,
+ * 5xx, 408/409, a network error or a connect/total timeout: an APICallError's `isRetryable`, an
+ * UpstreamTimeout), waiting out backoff or the upstream's retry-after.
+ */
+export async function withRetries<T>(model: ResolvedModel, signal: AbortSignal | undefined, attempt: () => Promise<T>): Promise<T> {
+  const { maxRetries, backoffMs } = model.policy;
+  for (let n = 0; ; n++) {
     try {
-      return await attemptCall(model, prompt, request);
+      return await attempt();
     } catch (error) {
-      if (request.signal?.aborted || attempt >= maxRetries || !isRetryable(error)) throw error;
-      const delay = retryDelay(error, backoffMs, attempt);
+      if (signal?.aborted || n >= maxRetries || !isRetryable(error)) throw error;
+      const delay = retryDelay(error, backoffMs, n);
       if (delay === null) throw error;
-      await sleep(delay, request.signal);
+      await sleep(delay, signal);
     }
   }
 }
 
-/** Why an attempt was cut short by the gateway's own clock. */
-class UpstreamTimeout extends Error {
+/** Why an attempt was cut short by the gateway's own clock (a 504 for the client). */
+export class UpstreamTimeout extends Error {
   readonly phase: 'connect' | 'idle' | 'total';
   readonly ms: number;
   constructor(phase: 'connect' | 'idle' | 'total', ms: number, route: string) {
@@ -293,6 +317,6 @@ function classify(error: unknown, model: ResolvedModel, signal: AbortSignal | un
   return toUpstreamError(error, signal);
 }
 
-function timeoutError(error: UpstreamTimeout): ApiError {
+export function timeoutError(error: UpstreamTimeout): ApiError {
   return new ApiError(504, 'server_error', error.message, { code: 'upstream_timeout', cause: error });
 }

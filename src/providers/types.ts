@@ -39,10 +39,28 @@ export interface ResolvedModel {
    */
   namespace: string;
   policy: CallPolicy;
+  /** The config entry's `options` (AI SDK provider options sent with every call), when it sets any. */
+  configuredOptions?: Record<string, unknown>;
   /** Provider-specific call options derived from the request (e.g. OpenAI's parallelToolCalls). */
   providerOptions(params: RequestParams): SharedV4ProviderOptions | undefined;
   /** Last adjustments a provider needs to the call options (e.g. tool settings it cannot take). */
   adaptCallOptions?(options: LanguageModelV4CallOptions): LanguageModelV4CallOptions;
+  /**
+   * Set by ops/instrument.ts: measures one upstream call made without the AI SDK model (the Chat
+   * Completions passthrough) as `model`'s own calls are measured. Absent: nothing to measure.
+   */
+  observeCall?(streaming: boolean, signal: AbortSignal): UpstreamCallObserver;
+}
+
+/** The bookkeeping of one upstream call (metrics, span, rate-limit correction, secret scrubbing). */
+export interface UpstreamCallObserver {
+  /** The upstream's first output arrived (time to first token). */
+  firstOutput(): void;
+  usage(usage: { inputTokens: number; outputTokens: number }): void;
+  /** Once, when the call is over; an error is scrubbed of secrets in place. */
+  end(error?: unknown): void;
+  /** Upstream text about to reach a client, with the configured secrets masked. */
+  scrub(text: string): string;
 }
 
 export interface ModelInfo {

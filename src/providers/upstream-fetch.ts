@@ -13,7 +13,8 @@ import https from 'node:https';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 
-const agents = {
+/** Shared with the Chat Completions passthrough, which calls the same upstreams over the same sockets. */
+export const agents = {
   'http:': new http.Agent({ keepAlive: true }),
   'https:': new https.Agent({ keepAlive: true }),
 };
@@ -124,7 +125,8 @@ function send(
   });
 }
 
-function decode(response: http.IncomingMessage, encoding: string | null): Readable {
+/** The body of `response` decoded from its content-encoding (gzip, deflate, br), else `response` itself. */
+export function decode(response: http.IncomingMessage, encoding: string | null): Readable {
   const coding = encoding?.trim().toLowerCase();
   const decoder =
     coding === 'gzip' || coding === 'x-gzip'
