@@ -190,6 +190,73 @@ CREATE TRIGGER responses_truncated AFTER TRUNCATE ON responses
 CREATE TRIGGER responses_finished_changed AFTER UPDATE ON responses
   FOR EACH ROW WHEN (OLD.status NOT IN ('queued', 'in_progress')) EXECUTE FUNCTION parley_note_change();`,
   },
+  {
+    version: 4,
+    description: 'items and conversation entries refer to responses by seq, direction 0/1',
+    sql: `-- Items and the conversation entries that point at them name their response by its seq (8 bytes)
+-- instead of its 53-character id, and their direction as 0 (input) or 1 (output): the id was
+-- repeated in every item row and in every entry of the items primary key. Both tables are copied
+-- into new ones (an UPDATE in place would leave the old version of every row behind), then the
+-- constraints and indexes are built once over the copies. Columns are ordered for alignment.
+CREATE TABLE items_v4 (
+  response_seq bigint NOT NULL,
+  position     integer NOT NULL,
+  direction    smallint NOT NULL,
+  item_id      text NOT NULL,
+  data         text NOT NULL
+);
+INSERT INTO items_v4 (response_seq, position, direction, item_id, data)
+SELECT r.seq, i.position, CASE i.direction WHEN 'input' THEN 0 ELSE 1 END, i.item_id, i.data
+  FROM items i JOIN responses r ON r.id = i.response_id;
+
+CREATE TABLE conversation_items_v4 (
+  conversation_id text NOT NULL,
+  position        bigint NOT NULL,
+  response_seq    bigint,
+  item_position   integer,
+  direction       smallint,
+  item_id         text NOT NULL,
+  data            text
+);
+INSERT INTO conversation_items_v4 (conversation_id, position, response_seq, item_position, direction, item_id, data)
+SELECT ci.conversation_id, ci.position, r.seq, ci.item_position,
+       CASE ci.direction WHEN 'input' THEN 0 WHEN 'output' THEN 1 END, ci.item_id, ci.data
+  FROM conversation_items ci LEFT JOIN responses r ON r.id = ci.response_id;
+
+DROP TABLE conversation_items;
+DROP TABLE items;
+ALTER TABLE items_v4 RENAME TO items;
+ALTER TABLE conversation_items_v4 RENAME TO conversation_items;
+
+-- seq becomes the primary key (what items refer to). The id stays unique through an exclusion
+-- constraint on a hash index: its entries hold a 4-byte hash rather than the 53-character id (a
+-- b-tree on random ids also sits about a third empty), and ids are only ever looked up by equality.
+ALTER TABLE responses DROP CONSTRAINT responses_pkey;
+ALTER TABLE responses ADD CONSTRAINT responses_pkey PRIMARY KEY USING INDEX responses_seq;
+ALTER TABLE responses ADD CONSTRAINT responses_id EXCLUDE USING hash (id WITH =);
+
+-- A turn's own input and output items, each stored once. The chain walk joins on the primary key.
+-- Item JSON leaves out the id, which is in item_id (rows written before keep it in the JSON too).
+ALTER TABLE items
+  ADD CONSTRAINT items_pkey PRIMARY KEY (response_seq, direction, position),
+  ADD CONSTRAINT items_response_seq_fkey FOREIGN KEY (response_seq) REFERENCES responses (seq) ON DELETE CASCADE,
+  ADD CONSTRAINT items_direction_check CHECK (direction IN (0, 1));
+
+-- An item added directly carries its JSON in data; an item a turn appended points at that turn's
+-- row in items instead (each item stored once). The foreign key makes a dangling pointer
+-- impossible: deleting a response first copies the items that conversations still point at into data.
+ALTER TABLE conversation_items
+  ADD CONSTRAINT conversation_items_pkey PRIMARY KEY (conversation_id, position),
+  ADD CONSTRAINT conversation_items_conversation_id_fkey FOREIGN KEY (conversation_id)
+    REFERENCES conversations (id) ON DELETE CASCADE,
+  ADD CONSTRAINT conversation_items_source_fkey FOREIGN KEY (response_seq, direction, item_position)
+    REFERENCES items (response_seq, direction, position),
+  ADD CONSTRAINT conversation_items_check
+    CHECK ((data IS NULL) = (response_seq IS NOT NULL AND direction IS NOT NULL AND item_position IS NOT NULL));
+CREATE INDEX conversation_items_item_id ON conversation_items (conversation_id, item_id);
+CREATE INDEX conversation_items_source ON conversation_items (response_seq, direction, item_position)
+  WHERE response_seq IS NOT NULL;`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

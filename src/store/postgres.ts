@@ -12,9 +12,13 @@ import {
   assembleChain,
   CHAIN_COLUMNS,
   type ChainRow,
+  decodeItemData,
   decodeParams,
+  decodeUsage,
   defineLazyParams,
+  encodeItemData,
   encodeParams,
+  encodeUsage,
   effectiveExpiry,
   INTERRUPTED_ERROR,
   MAX_CHAIN_DEPTH,
@@ -252,14 +256,22 @@ function parseOrNull<T>(text: string | null): T | null {
   return text === null ? null : (JSON.parse(text) as T);
 }
 
-/** Item ids and JSON for the unnest() arrays of an insert. */
+/** An item from its item_id column (escaped) and its data (without the id, or whole if older). */
+function decodeItem(itemId: string, data: string): Item {
+  return decodeItemData(unesc(itemId), data);
+}
+
+/**
+ * Item ids and JSON for the unnest() arrays of an insert. The JSON leaves the id out (it is in
+ * item_id already): every reader puts it back with decodeItem.
+ */
 function itemArrays(items: readonly Item[]): [ids: (string | null)[], data: string[]] {
   const ids = new Array<string | null>(items.length);
   const data = new Array<string>(items.length);
   for (let i = 0; i < items.length; i++) {
     const id = items[i].id;
     ids[i] = typeof id === 'string' ? esc(id) : null; // NULL trips NOT NULL: an item needs an id
-    data[i] = JSON.stringify(items[i]);
+    data[i] = encodeItemData(items[i]);
   }
   return [ids, data];
 }
@@ -279,28 +291,29 @@ const TYPES = {
 const live = (alias: string, now: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > ${now})`;
 
 // The chain walk carries whole response rows (params is a TOAST pointer when large), then emits
-// one row per response and one per item. No ORDER BY: rows carry depth, direction and position and
-// decodeChain places them. $1 id, $2 now, $3 max depth (0 for a single response).
+// one row per response and one per item (its item_id in the id column, its direction 0 or 1). No
+// ORDER BY: rows carry depth, direction and position and decodeChain places them. $1 id, $2 now,
+// $3 max depth (0 for a single response).
 const CHAIN_SQL = `
 WITH RECURSIVE chain AS (
   SELECT 0 AS depth, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
-         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user
+         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user, r.seq
     FROM responses r
    WHERE r.id = $1 AND ${live('r', '$2')}
   UNION ALL
   SELECT chain.depth + 1, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
-         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user
+         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user, r.seq
     FROM chain JOIN responses r ON r.id = chain.previous_response_id
    WHERE chain.depth < $3 AND ${live('r', '$2')}
 )
 SELECT depth, 0 AS kind, id, previous_response_id, conversation_id, model, status, created_at, completed_at,
        expires_at, params, usage, error, incomplete_details, tenant, end_user,
-       NULL::text AS direction, NULL::integer AS position, NULL::text AS data
+       NULL::smallint AS direction, NULL::integer AS position, NULL::text AS data
   FROM chain
 UNION ALL
-SELECT chain.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT chain.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        i.direction, i.position, i.data
-  FROM chain JOIN items i ON i.response_id = chain.id`;
+  FROM chain JOIN items i ON i.response_seq = chain.seq`;
 
 const C = CHAIN_COLUMNS;
 type Row = ChainRow;
@@ -313,16 +326,16 @@ WITH r AS (
   INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
                          expires_at, params, usage, error, incomplete_details, tenant, end_user)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $18)
-  ON CONFLICT (id) DO NOTHING
-  RETURNING id
+  ON CONFLICT ON CONSTRAINT responses_id DO NOTHING
+  RETURNING seq
 ), i AS (
-  INSERT INTO items (response_id, direction, position, item_id, data)
-  SELECT r.id, x.direction, x.position, x.item_id, x.data
+  INSERT INTO items (response_seq, direction, position, item_id, data)
+  SELECT r.seq, x.direction, x.position, x.item_id, x.data
     FROM r, (
-      SELECT 'input' AS direction, (t.n - 1)::integer AS position, t.item_id, t.data
+      SELECT 0 AS direction, (t.n - 1)::integer AS position, t.item_id, t.data
         FROM unnest($13::text[], $14::text[]) WITH ORDINALITY AS t (item_id, data, n)
       UNION ALL
-      SELECT 'output', (t.n - 1)::integer, t.item_id, t.data
+      SELECT 1, (t.n - 1)::integer, t.item_id, t.data
         FROM unnest($15::text[], $16::text[]) WITH ORDINALITY AS t (item_id, data, n)
     ) x
 )
@@ -341,23 +354,23 @@ WITH u AS (
   UPDATE responses
      SET status = $2, completed_at = $3, usage = $4, error = $5, incomplete_details = $6
    WHERE id = $1 AND status IN ('queued', 'in_progress')
-  RETURNING id, conversation_id
+  RETURNING seq, conversation_id
 ), o AS (
-  INSERT INTO items (response_id, direction, position, item_id, data)
-  SELECT u.id, 'output', (t.n - 1)::integer, t.item_id, t.data
+  INSERT INTO items (response_seq, direction, position, item_id, data)
+  SELECT u.seq, 1, (t.n - 1)::integer, t.item_id, t.data
     FROM u, unnest($7::text[], $8::text[]) WITH ORDINALITY AS t (item_id, data, n)
-  ON CONFLICT (response_id, direction, position) DO UPDATE SET item_id = EXCLUDED.item_id, data = EXCLUDED.data
+  ON CONFLICT (response_seq, direction, position) DO UPDATE SET item_id = EXCLUDED.item_id, data = EXCLUDED.data
 ), stale AS (
   DELETE FROM items
-   WHERE response_id = (SELECT id FROM u) AND direction = 'output' AND position >= cardinality($8::text[])
+   WHERE response_seq = (SELECT seq FROM u) AND direction = 1 AND position >= cardinality($8::text[])
 ), inp AS (
-  SELECT position, item_id FROM items WHERE response_id = $1 AND direction = 'input'
+  SELECT position, item_id FROM items WHERE response_seq = (SELECT seq FROM u) AND direction = 0
 ), appended AS (
   SELECT x.ord, x.direction, x.position, x.item_id
     FROM (
-      SELECT position::bigint AS ord, 'input' AS direction, position, item_id FROM inp
+      SELECT position::bigint AS ord, 0 AS direction, position, item_id FROM inp
       UNION ALL
-      SELECT (SELECT count(*) FROM inp) + t.n - 1, 'output', (t.n - 1)::integer, t.item_id
+      SELECT (SELECT count(*) FROM inp) + t.n - 1, 1, (t.n - 1)::integer, t.item_id
         FROM unnest($7::text[]) WITH ORDINALITY AS t (item_id, n)
     ) x
 ), c AS (
@@ -371,8 +384,9 @@ WITH u AS (
      AND ${live('cv', '$9')}
   RETURNING cv.id, cv.item_count
 ), ci AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
-  SELECT c.id, c.item_count - (SELECT count(*) FROM appended) + a.ord, a.item_id, $1, a.direction, a.position
+  INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position)
+  SELECT c.id, c.item_count - (SELECT count(*) FROM appended) + a.ord, a.item_id, (SELECT seq FROM u), a.direction,
+         a.position
     FROM c, appended a
 )
 SELECT (SELECT count(*) FROM u)::integer AS finished, (SELECT status FROM responses WHERE id = $1) AS status`;
@@ -384,10 +398,10 @@ SELECT (SELECT count(*) FROM u)::integer AS finished, (SELECT status FROM respon
 const DELETE_RESPONSE_SQL = `
 WITH keep AS (
   UPDATE conversation_items ci
-     SET data = i.data, response_id = NULL, direction = NULL, item_position = NULL
+     SET data = i.data, response_seq = NULL, direction = NULL, item_position = NULL
     FROM items i
-   WHERE ci.response_id = $1
-     AND i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+   WHERE ci.response_seq = (SELECT seq FROM responses WHERE id = $1)
+     AND i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
 ), d AS (
   DELETE FROM responses WHERE id = $1 RETURNING id
 )
@@ -397,15 +411,15 @@ SELECT count(*)::integer AS deleted FROM d`;
 // only while the turn is still unfinished. $1 id, $2 status, $3 output ids, $4 output data.
 const SAVE_PROGRESS_SQL = `
 WITH u AS (
-  UPDATE responses SET status = $2 WHERE id = $1 AND status IN ('queued', 'in_progress') RETURNING id
+  UPDATE responses SET status = $2 WHERE id = $1 AND status IN ('queued', 'in_progress') RETURNING seq
 ), o AS (
-  INSERT INTO items (response_id, direction, position, item_id, data)
-  SELECT u.id, 'output', (t.n - 1)::integer, t.item_id, t.data
+  INSERT INTO items (response_seq, direction, position, item_id, data)
+  SELECT u.seq, 1, (t.n - 1)::integer, t.item_id, t.data
     FROM u, unnest($3::text[], $4::text[]) WITH ORDINALITY AS t (item_id, data, n)
-  ON CONFLICT (response_id, direction, position) DO UPDATE SET item_id = EXCLUDED.item_id, data = EXCLUDED.data
+  ON CONFLICT (response_seq, direction, position) DO UPDATE SET item_id = EXCLUDED.item_id, data = EXCLUDED.data
 ), stale AS (
   DELETE FROM items
-   WHERE response_id = (SELECT id FROM u) AND direction = 'output' AND position >= cardinality($4::text[])
+   WHERE response_seq = (SELECT seq FROM u) AND direction = 1 AND position >= cardinality($4::text[])
 )
 SELECT count(*)::integer AS saved FROM u`;
 
@@ -413,13 +427,13 @@ const PRUNE_BATCH = 1000;
 
 const PRUNE_RESPONSES_SQL = `
 WITH doomed AS (
-  SELECT id FROM responses WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT ${PRUNE_BATCH}
+  SELECT id, seq FROM responses WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT ${PRUNE_BATCH}
 ), keep AS (
   UPDATE conversation_items ci
-     SET data = i.data, response_id = NULL, direction = NULL, item_position = NULL
+     SET data = i.data, response_seq = NULL, direction = NULL, item_position = NULL
     FROM items i
-   WHERE ci.response_id IN (SELECT id FROM doomed)
-     AND i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+   WHERE ci.response_seq IN (SELECT seq FROM doomed)
+     AND i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
 ), d AS (
   DELETE FROM responses WHERE id IN (SELECT id FROM doomed) RETURNING id
 )
@@ -440,22 +454,23 @@ function pageSql(header: string, rows: string, order: 'asc' | 'desc', limit: str
   const cmp = order === 'asc' ? '>' : '<';
   const start = order === 'asc' ? '-1' : '9223372036854775807';
   return `
-SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS data FROM ${header}
+SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS item_id, NULL::text AS data FROM ${header}
 UNION ALL
-(SELECT 1, x.position, x.data FROM (${rows}) x
+(SELECT 1, x.position, x.item_id, x.data FROM (${rows}) x
   WHERE x.position ${cmp} COALESCE((SELECT y.position FROM (${rows}) y WHERE y.item_id = $3 ORDER BY y.position LIMIT 1),
                                  CASE WHEN $3::text IS NULL THEN ${start} END)
   ORDER BY x.position ${order.toUpperCase()}
   LIMIT ${limit})`;
 }
 
-const INPUT_ROWS = `SELECT position::bigint AS position, item_id, data FROM items WHERE response_id = $1 AND direction = 'input'`;
+const INPUT_ROWS = `SELECT position::bigint AS position, item_id, data FROM items
+  WHERE response_seq = (SELECT seq FROM responses WHERE id = $1) AND direction = 0`;
 const RESPONSE_HEADER = `responses r WHERE r.id = $1 AND ${live('r', '$2')}`;
 
 // A conversation entry's item: its own JSON, or the turn item it points at.
 const CONVERSATION_ROWS = `SELECT ci.position, ci.item_id, COALESCE(ci.data, i.data) AS data
   FROM conversation_items ci
-  LEFT JOIN items i ON i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+  LEFT JOIN items i ON i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
  WHERE ci.conversation_id = $1`;
 const CONVERSATION_HEADER = `conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}`;
 
@@ -493,16 +508,16 @@ WITH c AS (
 ), t AS (
   SELECT t.item_id, t.data, t.n FROM unnest($14::text[], $15::text[]) WITH ORDINALITY AS t (item_id, data, n)
 ), candidates AS (
-  SELECT i.response_id, i.direction, i.position, i.item_id, i.data, r.seq
-    FROM responses r JOIN items i ON i.response_id = r.id
+  SELECT i.response_seq, i.direction, i.position, i.item_id, i.data
+    FROM responses r JOIN items i ON i.response_seq = r.seq
    WHERE r.conversation_id = $1
 ), source AS (
-  SELECT DISTINCT ON (t.n) t.n, k.response_id, k.direction, k.position
+  SELECT DISTINCT ON (t.n) t.n, k.response_seq, k.direction, k.position
     FROM t JOIN candidates k ON k.item_id = t.item_id AND k.data = t.data
-   ORDER BY t.n, k.seq, k.direction, k.position
+   ORDER BY t.n, k.response_seq, k.direction, k.position
 ), i AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_id, direction, item_position)
-  SELECT c.id, t.n - 1, t.item_id, CASE WHEN s.n IS NULL THEN t.data END, s.response_id, s.direction, s.position
+  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_seq, direction, item_position)
+  SELECT c.id, t.n - 1, t.item_id, CASE WHEN s.n IS NULL THEN t.data END, s.response_seq, s.direction, s.position
     FROM c, t LEFT JOIN source s ON s.n = t.n
 )
 SELECT count(*)::integer AS inserted FROM c`;
@@ -531,8 +546,8 @@ WITH upto AS (
   ON CONFLICT (id) DO NOTHING
   RETURNING ${CONVERSATION_COLUMNS}
 ), copied AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_id, direction, item_position)
-  SELECT c.id, row_number() OVER (ORDER BY ci.position) - 1, ci.item_id, ci.data, ci.response_id, ci.direction,
+  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_seq, direction, item_position)
+  SELECT c.id, row_number() OVER (ORDER BY ci.position) - 1, ci.item_id, ci.data, ci.response_seq, ci.direction,
          ci.item_position
     FROM c, upto, conversation_items ci
    WHERE ci.conversation_id = $1 AND ci.position <= upto.position
@@ -548,13 +563,13 @@ WITH dc AS (
 ), dl AS (
   DELETE FROM conversation_leases WHERE conversation_id IN (SELECT id FROM dc)
 ), doomed AS (
-  SELECT id FROM responses WHERE tenant = $1 AND end_user = $2
+  SELECT id, seq FROM responses WHERE tenant = $1 AND end_user = $2
 ), keep AS (
   UPDATE conversation_items ci
-     SET data = i.data, response_id = NULL, direction = NULL, item_position = NULL
+     SET data = i.data, response_seq = NULL, direction = NULL, item_position = NULL
     FROM items i
-   WHERE ci.response_id IN (SELECT id FROM doomed) AND ci.conversation_id NOT IN (SELECT id FROM dc)
-     AND i.response_id = ci.response_id AND i.direction = ci.direction AND i.position = ci.item_position
+   WHERE ci.response_seq IN (SELECT seq FROM doomed) AND ci.conversation_id NOT IN (SELECT id FROM dc)
+     AND i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
 ), dr AS (
   DELETE FROM responses WHERE id IN (SELECT id FROM doomed) RETURNING id
 )
@@ -573,14 +588,14 @@ WITH batch AS (
 )
 SELECT b.depth, 0 AS kind, b.id, b.previous_response_id, b.conversation_id, b.model, b.status, b.created_at,
        b.completed_at, b.expires_at, b.params, b.usage, b.error, b.incomplete_details, b.tenant, b.end_user,
-       NULL::text AS direction, NULL::integer AS position, NULL::text AS data, b.seq,
+       NULL::smallint AS direction, NULL::integer AS position, NULL::text AS data, b.seq,
        EXISTS (SELECT 1 FROM responses p WHERE p.id = b.previous_response_id AND p.seq > b.seq
                  AND ${EXPORT_MATCH('p')}) AS parent_later
   FROM batch b
 UNION ALL
-SELECT b.depth, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+SELECT b.depth, 1, i.item_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        i.direction, i.position, i.data, NULL, NULL
-  FROM batch b JOIN items i ON i.response_id = b.id`;
+  FROM batch b JOIN items i ON i.response_seq = b.seq`;
 
 // Conversations in (created_at, seq) order after the anchor ($1, $2); $3 now, $4 tenant,
 // $5 conversation id, $6 since, $7 batch size.
@@ -666,9 +681,9 @@ SELECT ${CONVERSATION_COLUMNS} FROM c`,
   },
   loadConversationItems: {
     name: 'parley_load_conversation_items',
-    text: `SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS data FROM ${CONVERSATION_HEADER}
+    text: `SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS item_id, NULL::text AS data FROM ${CONVERSATION_HEADER}
            UNION ALL
-           SELECT 1, x.position, x.data FROM (${CONVERSATION_ROWS}) x`,
+           SELECT 1, x.position, x.item_id, x.data FROM (${CONVERSATION_ROWS}) x`,
     rowMode: 'array',
   },
   conversationPageAsc: {
@@ -683,7 +698,7 @@ SELECT ${CONVERSATION_COLUMNS} FROM c`,
   },
   getConversationItem: {
     name: 'parley_get_conversation_item',
-    text: `SELECT x.data FROM conversations cv, LATERAL (${CONVERSATION_ROWS}) x
+    text: `SELECT x.item_id, x.data FROM conversations cv, LATERAL (${CONVERSATION_ROWS}) x
             WHERE cv.id = $1 AND ${live('cv', '$2')} AND x.item_id = $3
             ORDER BY x.position LIMIT 1`,
   },
@@ -744,10 +759,10 @@ SELECT count(*)::integer AS failed FROM f`,
   exportConversations: { name: 'parley_export_conversations', text: EXPORT_CONVERSATIONS_SQL },
   exportConversationItems: {
     name: 'parley_export_conversation_items',
-    text: `SELECT x.conversation_id, x.position, x.data FROM (
-             SELECT ci.conversation_id, ci.position, COALESCE(ci.data, i.data) AS data
+    text: `SELECT x.conversation_id, x.position, x.item_id, x.data FROM (
+             SELECT ci.conversation_id, ci.position, ci.item_id, COALESCE(ci.data, i.data) AS data
                FROM conversation_items ci
-               LEFT JOIN items i ON i.response_id = ci.response_id AND i.direction = ci.direction
+               LEFT JOIN items i ON i.response_seq = ci.response_seq AND i.direction = ci.direction
                                 AND i.position = ci.item_position
               WHERE ci.conversation_id = ANY($1::text[])) x
             ORDER BY x.conversation_id, x.position`,
@@ -894,7 +909,7 @@ export class PostgresStore implements ConversationStore {
       esc(id),
       result.status,
       result.completedAt,
-      jsonOrNull(result.usage),
+      result.usage === null ? null : encodeUsage(result.usage),
       jsonOrNull(result.error),
       jsonOrNull(result.incompleteDetails),
       outputIds,
@@ -1034,12 +1049,12 @@ export class PostgresStore implements ConversationStore {
   }
 
   async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
-    const res = await this.#query<{ data: string }>(S.getConversationItem, [
+    const res = await this.#query<{ item_id: string; data: string }>(S.getConversationItem, [
       esc(conversationId),
       nowSeconds(),
       esc(itemId),
     ]);
-    return res.rows.length === 0 ? null : (JSON.parse(res.rows[0].data) as Item);
+    return res.rows.length === 0 ? null : decodeItem(res.rows[0].item_id, res.rows[0].data);
   }
 
   async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
@@ -1206,8 +1221,8 @@ export class PostgresStore implements ConversationStore {
       if (res.rows.length === 0) break;
       const items = new Map<string, Item[]>(res.rows.map((row) => [row.id, []]));
       const itemRows = await this.#query<Row>(S.exportConversationItems, [res.rows.map((row) => row.id)]);
-      for (const [conversation, , data] of itemRows.rows) {
-        items.get(conversation as string)?.push(JSON.parse(data as string) as Item);
+      for (const [conversation, , itemId, data] of itemRows.rows) {
+        items.get(conversation as string)?.push(decodeItem(itemId as string, data as string));
       }
       for (const row of res.rows) {
         anchor = [row.created_at, row.seq];
@@ -1349,7 +1364,7 @@ export class PostgresStore implements ConversationStore {
       response.completedAt,
       effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds),
       encodeParams(response.params),
-      jsonOrNull(response.usage),
+      response.usage === null ? null : encodeUsage(response.usage),
       jsonOrNull(response.error),
       jsonOrNull(response.incompleteDetails),
       inputIds,
@@ -1664,7 +1679,7 @@ function decodeConversation(row: ConversationRow): StoredConversation {
 
 /**
  * Rows of a page query: a header row (kind 0) when the owner exists and is live, then item rows
- * (kind 1, position, data). Null without a header. Rows normally arrive in order; they are put in
+ * (kind 1, position, item_id, data). Null without a header. Rows normally arrive in order; they are put in
  * order when not.
  */
 function decodePage(rows: Row[], order: 'asc' | 'desc'): { items: Item[] } | null {
@@ -1682,10 +1697,16 @@ function decodePage(rows: Row[], order: 'asc' | 'desc'): { items: Item[] } | nul
       break;
     }
   }
-  return { items: entries.map((row) => JSON.parse(row[2] as string) as Item) };
+  return { items: entries.map((row) => decodeItem(row[2] as string, row[3] as string)) };
 }
 
+/** Chain (and export) rows: item rows carry their escaped item_id and direction 0/1, put into codec's terms here. */
 function decodeChain(rows: Row[]): StoredResponse[] {
+  for (const row of rows) {
+    if (row[C.kind] === 0) continue;
+    row[C.id] = unesc(row[C.id] as string);
+    row[C.direction] = row[C.direction] === 0 ? 'input' : 'output';
+  }
   return assembleChain(rows, decodeResponse);
 }
 
@@ -1705,7 +1726,7 @@ function decodeResponse(row: Row, input: Item[], output: Item[]): StoredResponse
       expiresAt: row[C.expiresAt] as number | null,
       input,
       output,
-      usage: parseOrNull(row[C.usage] as string | null),
+      usage: row[C.usage] === null ? null : decodeUsage(row[C.usage] as string),
       error: parseOrNull(row[C.error] as string | null),
       incompleteDetails: parseOrNull(row[C.incompleteDetails] as string | null),
     },

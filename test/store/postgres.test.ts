@@ -304,6 +304,112 @@ describe('PostgresStore: migrations', () => {
     await store.close();
   });
 
+  it('upgrades a version 3 database in place: item rows refer to responses by seq; older JSON still reads', async () => {
+    const { db, url } = await freshDatabase();
+    const v3 = MIGRATIONS.filter((m) => m.version <= 3);
+    await server.query(
+      [MIGRATIONS_TABLE_SQL, ...v3.flatMap((m) => [m.sql, recordMigrationSql(m)])].join('\n'),
+      undefined,
+      db,
+    );
+    // Rows as version 3 wrote them: usage objects, item JSON holding its id, text references.
+    const conversation = newConversation({ itemCount: 5, updatedAt: 1000 });
+    const root = newTurn({ conversationId: conversation.id, input: [userMessage('q1')] });
+    const rootResult = completed([assistantMessage('a1')]);
+    const child = newTurn({ conversationId: conversation.id, previousResponseId: root.id, input: [userMessage('q2')] });
+    const childResult = completed([assistantMessage('a2'), assistantMessage('a2b')]);
+    const unfinished = newTurn({ conversationId: conversation.id, previousResponseId: child.id });
+    const insertResponse = async (turn: StoredResponse, result: (typeof rootResult) | null) =>
+      server.query(
+        `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at, params,
+                                usage, tenant)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [
+          turn.id,
+          turn.previousResponseId,
+          turn.conversationId,
+          turn.model,
+          result?.status ?? turn.status,
+          turn.createdAt,
+          result?.completedAt ?? null,
+          JSON.stringify(turn.params),
+          result?.usage ? JSON.stringify(result.usage) : null,
+          turn.tenant,
+        ],
+        db,
+      );
+    const insertItems = async (turn: StoredResponse, direction: string, items: Item[]) => {
+      for (const [position, item] of items.entries()) {
+        await server.query(
+          'INSERT INTO items (response_id, direction, position, item_id, data) VALUES ($1, $2, $3, $4, $5)',
+          [turn.id, direction, position, item.id, JSON.stringify(item)],
+          db,
+        );
+      }
+    };
+    for (const [turn, result] of [
+      [root, rootResult],
+      [child, childResult],
+      [unfinished, null],
+    ] as const) {
+      await insertResponse(turn, result);
+      await insertItems(turn, 'input', turn.input);
+      if (result) await insertItems(turn, 'output', result.output);
+    }
+    const own = userMessage('added directly');
+    await server.query(
+      `INSERT INTO conversations (id, created_at, metadata, item_count, updated_at) VALUES ($1, $2, '{}', 5, 1000)`,
+      [conversation.id, conversation.createdAt],
+      db,
+    );
+    const entries: [string, string | null, string | null, number | null, string | null][] = [
+      [own.id, null, null, null, JSON.stringify(own)],
+      [root.input[0].id, root.id, 'input', 0, null],
+      [rootResult.output[0].id, root.id, 'output', 0, null],
+      [child.input[0].id, child.id, 'input', 0, null],
+      [childResult.output[1].id, child.id, 'output', 1, null],
+    ];
+    for (const [position, [itemId, responseId, direction, itemPosition, data]] of entries.entries()) {
+      await server.query(
+        `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [conversation.id, position, itemId, responseId, direction, itemPosition, data],
+        db,
+      );
+    }
+
+    const store = newStore(url);
+    assert.deepEqual((await store.migrate()).applied, [4]);
+    const rootDone = finished(root, rootResult);
+    const childDone = finished(child, childResult);
+    assert.deepEqual(await store.loadChain(unfinished.id), [rootDone, childDone, unfinished]);
+    assert.deepEqual(await store.listInputItems(child.id, { limit: 10, order: 'asc' }), {
+      items: child.input,
+      hasMore: false,
+    });
+    const conversationItems = [own, root.input[0], rootResult.output[0], child.input[0], childResult.output[1]];
+    assert.deepEqual(await store.loadConversationItems(conversation.id), conversationItems);
+    assert.deepEqual(await store.getConversationItem(conversation.id, childResult.output[1].id), childResult.output[1]);
+    assert.deepEqual(
+      (await collectExport(store)).map((r) => (r.type === 'response' ? r.response : r.items)),
+      [rootDone, childDone, unfinished, conversationItems],
+    );
+    // The unfinished turn finishes into its conversation; a response written before the upgrade
+    // still hands its items to the conversation when deleted.
+    const lastResult = completed([assistantMessage('a3')]);
+    await store.finishTurn(unfinished.id, lastResult);
+    assert.equal(await store.deleteResponse(root.id), true);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), [
+      ...conversationItems,
+      ...unfinished.input,
+      ...lastResult.output,
+    ]);
+    assert.equal(await store.deleteResponse(child.id), true);
+    assert.equal(await store.deleteResponse(unfinished.id), true);
+    assert.equal((await store.loadConversationItems(conversation.id))?.length, 7, 'every item was kept');
+    await store.close();
+  });
+
   it('src/store/postgres-schema.sql is generated from the migrations', async () => {
     const file = await readFile(new URL('../../src/store/postgres-schema.sql', import.meta.url), 'utf8');
     assert.equal(
@@ -952,7 +1058,7 @@ describe('PostgresStore: payloads', () => {
     );
     for (const row of types.rows) assert.equal(row.data_type, 'text', row.col);
     const raw = await server.query<{ data: string }>(
-      'SELECT data FROM items WHERE response_id = $1',
+      'SELECT i.data FROM items i JOIN responses r ON r.seq = i.response_seq WHERE r.id = $1',
       [turn.id],
       db,
     );
@@ -961,6 +1067,28 @@ describe('PostgresStore: payloads', () => {
       server.query('SELECT $1::jsonb', [raw.rows[0].data], db),
       /unsupported Unicode escape sequence/,
     );
+    await store.close();
+  });
+
+  it('stores item JSON without its id (item_id holds it) and usage as an array', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url);
+    const turn = newTurn();
+    const result = completed([assistantMessage('a')]);
+    await store.beginTurn(turn);
+    await store.finishTurn(turn.id, result);
+    const conversation = newConversation();
+    await store.createConversation(conversation, [userMessage('own')]);
+    const items = await server.query<{ item_id: string; data: string }>(
+      'SELECT item_id, data FROM items UNION ALL SELECT item_id, data FROM conversation_items',
+      [],
+      db,
+    );
+    assert.equal(items.rows.length, 3);
+    for (const row of items.rows) assert.ok(!Object.hasOwn(JSON.parse(row.data), 'id'), row.data);
+    const usage = await server.query<{ usage: string }>('SELECT usage FROM responses', [], db);
+    assert.equal(usage.rows[0].usage, '[10,5,15,0,0]');
+    assert.deepEqual(await store.getResponse(turn.id), finished(turn, result));
     await store.close();
   });
 
@@ -1158,8 +1286,8 @@ describe('PostgresStore: races and outages', () => {
     await racer.connect();
     await racer.query('BEGIN');
     await racer.query(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
-       VALUES ($1, 0, $2, $3, 'input', 0)`,
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position)
+       VALUES ($1, 0, $2, (SELECT seq FROM responses WHERE id = $3), 0, 0)`,
       [conversation.id, turn.input[0].id, turn.id],
     );
     await racer.query('UPDATE conversations SET item_count = 1 WHERE id = $1', [conversation.id]);
