@@ -161,6 +161,11 @@ function renamed<T>(run: () => T): T {
 
 // ---------- messages -> Responses items ----------
 
+// Items of a stateless request are never stored or referenced: a fixed id spares the parser a
+// random one per message.
+const MESSAGE_ID = 'msg_chat';
+const CALL_ID = 'fc_chat';
+
 /** `native`: content only the upstream understands (audio, files by id, the deprecated function role) is not validated here. */
 function toInputItems(raw: unknown, i: number, native: boolean): Body[] {
   const path = `messages[${i}]`;
@@ -169,16 +174,16 @@ function toInputItems(raw: unknown, i: number, native: boolean): Body[] {
   switch (m.role) {
     case 'system':
     case 'developer':
-      return [{ type: 'message', role: m.role, content: textParts(m.content, path, 'input_text') }];
+      return [{ type: 'message', id: MESSAGE_ID, role: m.role, content: textParts(m.content, path, 'input_text') }];
     case 'user': {
       const content = userParts(m.content, path, native);
-      return content.length > 0 || !native ? [{ type: 'message', role: 'user', content }] : [];
+      return content.length > 0 || !native ? [{ type: 'message', id: MESSAGE_ID, role: 'user', content }] : [];
     }
     case 'assistant': {
       const items: Body[] = [];
       const content = m.content === undefined || m.content === null ? [] : textParts(m.content, path, 'output_text', true);
       if (typeof m.refusal === 'string' && m.refusal.length > 0) content.push({ type: 'refusal', refusal: m.refusal });
-      if (content.length > 0) items.push({ type: 'message', role: 'assistant', content });
+      if (content.length > 0) items.push({ type: 'message', id: MESSAGE_ID, role: 'assistant', content });
       const calls = m.tool_calls;
       if (calls !== undefined && calls !== null) {
         if (!Array.isArray(calls)) throw invalidRequest(`Invalid type for '${path}.tool_calls': expected an array.`, `${path}.tool_calls`, 'invalid_type');
@@ -189,7 +194,7 @@ function toInputItems(raw: unknown, i: number, native: boolean): Body[] {
           if (typeof call.id !== 'string' || typeof fn.name !== 'string' || typeof fn.arguments !== 'string') {
             throw invalidRequest(`'${where}' needs an id, function.name and function.arguments.`, where, 'invalid_value');
           }
-          items.push({ type: 'function_call', call_id: call.id, name: fn.name, arguments: fn.arguments });
+          items.push({ type: 'function_call', id: CALL_ID, call_id: call.id, name: fn.name, arguments: fn.arguments });
         });
       }
       if (items.length === 0 && native && (m.function_call != null || m.audio != null)) return [];
