@@ -121,6 +121,36 @@ describe('upstreamFetch', () => {
     await assert.rejects(reader.read(), (error) => error === reason);
   });
 
+  it('reads a JSON body whole before answering; an abort or a cut connection meanwhile rejects', async () => {
+    routes.set('/chunked-json', (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"parts":[');
+      setTimeout(() => res.end('1,2]}'), 20);
+    });
+    const whole = await upstreamFetch(`${base}/chunked-json`, { method: 'POST', body: '{}' });
+    assert.deepEqual(await whole.json(), { parts: [1, 2] });
+
+    routes.set('/half-json', (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"parts":[');
+    });
+    const controller = new AbortController();
+    const pending = upstreamFetch(`${base}/half-json`, { method: 'POST', body: '{}', signal: controller.signal });
+    const reason = new Error('total timeout');
+    setTimeout(() => controller.abort(reason), 20);
+    await assert.rejects(pending, (error) => error === reason);
+
+    routes.set('/cut-json', (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+      res.write('{"parts":[');
+      setTimeout(() => res.destroy(), 20);
+    });
+    await assert.rejects(
+      upstreamFetch(`${base}/cut-json`, { method: 'POST', body: '{}' }),
+      (error) => error instanceof TypeError && error.message === 'fetch failed',
+    );
+  });
+
   it('follows redirects (307 keeps the method and body; 303 continues as GET)', async () => {
     routes.set('/moved', (_req, _body, res) => res.writeHead(307, { location: '/echo' }).end());
     const kept = await upstreamFetch(`${base}/moved`, { method: 'POST', body: JSON.stringify({ b: 2 }) });
