@@ -199,10 +199,15 @@ export class Engine {
     let begun: Promise<ApiError | null> | null = null;
     let callSignal = options.signal;
     if (persist) {
-      const write = this.storeCall(() => this.store!.beginTurn(this.toStored(state, request.input, conversation?.user ?? null)));
+      const row = this.toStored(state, request.input, conversation?.user ?? null);
+      const begin = () => this.storeCall(() => this.store!.beginTurn(row));
       if (request.background) {
-        await write;
+        await begin();
       } else {
+        // Started on the next turn of the event loop, once the upstream request below has been
+        // sent: a synchronous store (SQLite) then writes while the upstream works, instead of
+        // before the request leaves.
+        const write = new Promise<void>((resolve) => setImmediate(resolve)).then(begin);
         const abortCall = new AbortController();
         callSignal = options.signal ? AbortSignal.any([options.signal, abortCall.signal]) : abortCall.signal;
         begun = write.then(
