@@ -74,6 +74,26 @@ describe('upstreamFetch', () => {
     assert.equal(rest, 'data: two\n\n');
   });
 
+  it('hands over a burst of events whole and in order, its first events ahead of the rest', async () => {
+    const events = Array.from({ length: 12 }, (_, i) => `data: {"n":${i}}\n\n`).join('');
+    routes.set('/burst', (_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(events);
+    });
+    const response = await upstreamFetch(`${base}/burst`, { method: 'POST', body: '{}' });
+    const reader = response.body!.getReader();
+    const pieces: string[] = [];
+    const decoder = new TextDecoder();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      pieces.push(decoder.decode(value, { stream: true }));
+    }
+    assert.equal(pieces.join(''), events);
+    assert.ok(pieces.length >= 2, 'the first events came on their own');
+    assert.equal(pieces[0].split('\n\n').length - 1, 4);
+  });
+
   it('rejects with TypeError("fetch failed") and the cause when the server cannot be reached', async () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
