@@ -99,6 +99,27 @@ describe('MemoryStore', () => {
     assert.equal(await store.getResponse(b.id), null);
   });
 
+  it('keeps a long chain in use whole while other turns come and go around it', async () => {
+    // Between two turns of the chain, three unrelated turns arrive: far more responses than the
+    // store holds pass through it, and only the unrelated ones are evicted.
+    const store = await opened(40);
+    let previous: string | null = null;
+    const chain: string[] = [];
+    for (let turn = 0; turn < 30; turn++) {
+      const response = newTurn({ previousResponseId: previous });
+      await store.beginTurn(response);
+      await store.finishTurn(response.id, completed([assistantMessage(`turn ${turn}`)]));
+      chain.push(response.id);
+      previous = response.id;
+      for (let other = 0; other < 3; other++) await store.beginTurn(newTurn());
+    }
+    const loaded = await store.loadChain(previous!);
+    assert.deepEqual(
+      loaded?.map((r) => r.id),
+      chain,
+    );
+  });
+
   it('reports a chain whose ancestor was evicted as broken, never as partial', async () => {
     const store = await opened(2);
     const root = newTurn();
