@@ -166,6 +166,18 @@ local function append(conv, ckey, ids, jsons, e)
   end
 end
 
+-- A finished turn's usage added to its conversation's totals (both finish scripts: ARGV[2] = now,
+-- ARGV[5..8] = input, output, total tokens and cost); gc is the conversation's cost so far.
+local function add_turn_totals(ckey, gc)
+  redis.call('HINCRBY', ckey, 'gi', ARGV[5])
+  redis.call('HINCRBY', ckey, 'go', ARGV[6])
+  redis.call('HINCRBY', ckey, 'gt', ARGV[7])
+  redis.call('HINCRBY', ckey, 'gn', 1)
+  -- Doubles, like the other backends' arithmetic; %.17g reads back as the same double.
+  local cost = tonumber(gc or '0') + tonumber(ARGV[8])
+  redis.call('HSET', ckey, 'gc', string.format('%.17g', cost), 'ua', ARGV[2])
+end
+
 -- Positions of an item id in a conversation ("3,9"): the first and the last.
 local function positions(v)
   local first = string.match(v, '^[^,]+')
@@ -375,13 +387,7 @@ if conv and (ARGV[4] == 'completed' or ARGV[4] == 'incomplete') then
     record_items(s, skip_n(s, 1, RECORD_HEAD), ids, bodies)
     record_items(result, skip_n(result, 1, 4), ids, bodies)
     append(conv, ckey, ids, bodies, c[2])
-    redis.call('HINCRBY', ckey, 'gi', ARGV[5])
-    redis.call('HINCRBY', ckey, 'go', ARGV[6])
-    redis.call('HINCRBY', ckey, 'gt', ARGV[7])
-    redis.call('HINCRBY', ckey, 'gn', 1)
-    -- Doubles, like the other backends' arithmetic; %.17g reads back as the same double.
-    local cost = tonumber(c[3] or '0') + tonumber(ARGV[8])
-    redis.call('HSET', ckey, 'gc', string.format('%.17g', cost), 'ua', ARGV[2])
+    add_turn_totals(ckey, c[3])
   end
 end
 local exp = expiry_ms(e)
@@ -436,13 +442,7 @@ if ARGV[4] == 'completed' or ARGV[4] == 'incomplete' then
       for k = 0, tonumber(h[3]) - 1 do jsons[#jsons + 1] = redis.call('HGET', key, 'i' .. k) end
       for k = 0, tonumber(h[4]) - 1 do jsons[#jsons + 1] = redis.call('HGET', key, 'o' .. k) end
       append(conv, ckey, ids, jsons, c[2])
-      redis.call('HINCRBY', ckey, 'gi', ARGV[5])
-      redis.call('HINCRBY', ckey, 'go', ARGV[6])
-      redis.call('HINCRBY', ckey, 'gt', ARGV[7])
-      redis.call('HINCRBY', ckey, 'gn', 1)
-      -- Doubles, like the other backends' arithmetic; %.17g reads back as the same double.
-      local cost = tonumber(c[3] or '0') + tonumber(ARGV[8])
-      redis.call('HSET', ckey, 'gc', string.format('%.17g', cost), 'ua', ARGV[2])
+      add_turn_totals(ckey, c[3])
     end
   end
 end
