@@ -67,6 +67,26 @@ function legacyDatabase(path: string, version: number): DatabaseSync {
   return db;
 }
 
+/**
+ * Conversation rows pointing at `turn`'s items, as the schema before migration step 4 kept them,
+ * from `position` on; returns the next free position.
+ */
+function insertLegacyConversationRefs(db: DatabaseSync, conversationId: string, turn: StoredResponse, position: number): number {
+  const insert = db.prepare(
+    `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
+     VALUES (?, ?, ?, ?, ?, ?)`,
+  );
+  for (const [direction, items] of [
+    ['input', turn.input],
+    ['output', turn.output],
+  ] as const) {
+    items.forEach((item: Item, i: number) => {
+      insert.run(conversationId, position++, item.id, turn.id, direction, i);
+    });
+  }
+  return position;
+}
+
 /** Writes a response and its items with the first schema's columns. */
 function insertLegacyResponse(db: DatabaseSync, response: StoredResponse): void {
   db.prepare(
@@ -308,19 +328,7 @@ describe('SqliteStore', () => {
     ];
     for (const turn of turns) insertLegacyResponse(db, turn);
     let position = 1;
-    for (const turn of turns.slice(0, 2)) {
-      for (const [direction, items] of [
-        ['input', turn.input],
-        ['output', turn.output],
-      ] as const) {
-        items.forEach((item, i) => {
-          db.prepare(
-            `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
-             VALUES ('conv_old', ?, ?, ?, ?, ?)`,
-          ).run(position++, item.id, turn.id, direction, i);
-        });
-      }
-    }
+    for (const turn of turns.slice(0, 2)) position = insertLegacyConversationRefs(db, 'conv_old', turn, position);
     db.exec('PRAGMA user_version = 2');
     db.close();
 
@@ -379,17 +387,7 @@ describe('SqliteStore', () => {
     for (const turn of [...turns, pending]) {
       insertLegacyResponse(db, turn);
       if (turn.conversationId === null || turn.status !== 'completed') continue;
-      for (const [direction, items] of [
-        ['input', turn.input],
-        ['output', turn.output],
-      ] as const) {
-        items.forEach((item, i) => {
-          db.prepare(
-            `INSERT INTO conversation_items (conversation_id, position, item_id, response_id, direction, item_position)
-             VALUES (?, ?, ?, ?, ?, ?)`,
-          ).run(conversationId, position++, item.id, turn.id, direction, i);
-        });
-      }
+      position = insertLegacyConversationRefs(db, conversationId, turn, position);
     }
     db.prepare('UPDATE conversations SET item_count = ?, turns = 3 WHERE id = ?').run(position, conversationId);
     // A response deleted before the upgrade: its items were copied into the conversation rows.
