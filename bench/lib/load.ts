@@ -135,35 +135,12 @@ export async function runBlock(
  * Concurrency 1, interleaved: one request to each target in turn, `rounds` times, so slow drift
  * of the machine (thermal, other tenants) hits every target alike and differences stay honest.
  */
-export async function runInterleaved(
+export function runInterleaved(
   targets: LoadTarget[],
   rounds: number,
   warmupRounds: number,
 ): Promise<Map<string, LoadSamples>> {
-  const out = new Map<string, LoadSamples>();
-  const conns = targets.map((t) => pool(t, 1)[0]);
-  for (const t of targets) out.set(t.name, emptySamples());
-  const started = performance.now();
-  for (let round = 0; round < warmupRounds + rounds; round++) {
-    for (let i = 0; i < targets.length; i++) {
-      // Rotate the starting target so none always runs right after another's GC.
-      const k = (i + round) % targets.length;
-      const target = targets[k];
-      const request = target.make(0);
-      const samples = out.get(target.name)!;
-      try {
-        const result = await conns[k].send(request.payload, request.marker);
-        if (round >= warmupRounds) record(samples, result, target, 0);
-        else target.check?.(result, 0);
-      } catch (error) {
-        samples.errors++;
-        samples.firstError ??= `${target.name}: ${(error as Error).message}`;
-      }
-    }
-  }
-  const seconds = (performance.now() - started) / 1000;
-  for (const s of out.values()) s.seconds = seconds;
-  return out;
+  return runRotating(targets, { rounds: warmupRounds + rounds, warmupRounds, runLength: 1, warmupPerRun: 0 });
 }
 
 /**
@@ -174,26 +151,39 @@ export async function runInterleaved(
  * other servers' work on the core between two of a gateway's requests, so each of them starts
  * with cold caches that the baseline never has.
  */
-export async function runSteady(
+export function runSteady(
   targets: LoadTarget[],
   runs: number,
   runLength: number,
   warmup: number,
 ): Promise<Map<string, LoadSamples>> {
+  return runRotating(targets, { rounds: runs, warmupRounds: 0, runLength, warmupPerRun: warmup });
+}
+
+/**
+ * One connection per target, one request at a time: `rounds` rounds, in each of which every
+ * target in turn (the starting target rotating, so none always runs right after another's GC)
+ * gets `warmupPerRun` unrecorded then `runLength` recorded requests back to back. Rounds before
+ * `warmupRounds` record nothing.
+ */
+async function runRotating(
+  targets: LoadTarget[],
+  plan: { rounds: number; warmupRounds: number; runLength: number; warmupPerRun: number },
+): Promise<Map<string, LoadSamples>> {
   const out = new Map<string, LoadSamples>();
   const conns = targets.map((t) => pool(t, 1)[0]);
   for (const t of targets) out.set(t.name, emptySamples());
   const started = performance.now();
-  for (let round = 0; round < runs; round++) {
+  for (let round = 0; round < plan.rounds; round++) {
     for (let i = 0; i < targets.length; i++) {
       const k = (i + round) % targets.length;
       const target = targets[k];
       const request = target.make(0);
       const samples = out.get(target.name)!;
-      for (let n = 0; n < warmup + runLength; n++) {
+      for (let n = 0; n < plan.warmupPerRun + plan.runLength; n++) {
         try {
           const result = await conns[k].send(request.payload, request.marker);
-          if (n >= warmup) record(samples, result, target, 0);
+          if (round >= plan.warmupRounds && n >= plan.warmupPerRun) record(samples, result, target, 0);
           else target.check?.(result, 0);
         } catch (error) {
           samples.errors++;
