@@ -53,6 +53,31 @@ describe('upstreamFetch', () => {
   });
 
   it('sends a long body with non-ASCII text byte for byte, with its length', async () => {
+
+  it('sends headers given in any form, and returns repeated response headers as fetch does', async () => {
+    routes.set('/headers', (req, _body, res) => {
+      res.setHeader('set-cookie', ['a=1', 'b=2']);
+      res.setHeader('x-multi', ['one', 'two']);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ auth: req.headers.authorization, beta: req.headers['x-beta'] }));
+    });
+    const forms: HeadersInit[] = [
+      { authorization: 'Bearer k', 'x-beta': 'on' }, // what the provider packages hand over
+      { Authorization: 'Bearer k', 'X-Beta': 'on' },
+      [
+        ['Authorization', 'Bearer k'],
+        ['x-beta', 'on'],
+      ],
+      new Headers({ authorization: 'Bearer k', 'x-beta': 'on' }),
+    ];
+    for (const headers of forms) {
+      const response = await upstreamFetch(`${base}/headers`, { headers });
+      assert.deepEqual(await response.json(), { auth: 'Bearer k', beta: 'on' });
+      assert.deepEqual(response.headers.getSetCookie(), ['a=1', 'b=2']);
+      assert.equal(response.headers.get('x-multi'), 'one, two');
+      assert.equal(response.headers.get('Content-Type'), 'application/json');
+    }
+  });
     routes.set('/long', (req, body, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ length: req.headers['content-length'], body }));
