@@ -290,18 +290,25 @@ const TYPES = {
 
 const live = (alias: string, now: string) => `(${alias}.expires_at IS NULL OR ${alias}.expires_at > ${now})`;
 
+// A parent id in Parley's format (resp_ + 48 lowercase hex digits) is stored as its 24 bytes, any
+// other as text (migration 6); this rebuilds the string, the same one either way.
+const PARLEY_RESPONSE_ID = `'^resp_[0-9a-f]{48}$'`;
+const previousId = (alias: string) =>
+  `coalesce(${alias}.previous_response_text, 'resp_' || encode(${alias}.previous_response_bytes, 'hex'))`;
+
 // The chain walk carries whole response rows (params is a TOAST pointer when large), then emits
 // one row per response and one per item (its item_id in the id column, its direction 0 or 1). No
 // ORDER BY: rows carry depth, direction and position and decodeChain places them. $1 id, $2 now,
 // $3 max depth (0 for a single response).
 const CHAIN_SQL = `
 WITH RECURSIVE chain AS (
-  SELECT 0 AS depth, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
-         r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user, r.seq
+  SELECT 0 AS depth, r.id, ${previousId('r')} AS previous_response_id, r.conversation_id, r.model, r.status,
+         r.created_at, r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant,
+         r.end_user, r.seq
     FROM responses r
    WHERE r.id = $1 AND ${live('r', '$2')}
   UNION ALL
-  SELECT chain.depth + 1, r.id, r.previous_response_id, r.conversation_id, r.model, r.status, r.created_at,
+  SELECT chain.depth + 1, r.id, ${previousId('r')}, r.conversation_id, r.model, r.status, r.created_at,
          r.completed_at, r.expires_at, r.params, r.usage, r.error, r.incomplete_details, r.tenant, r.end_user, r.seq
     FROM chain JOIN responses r ON r.id = chain.previous_response_id
    WHERE chain.depth < $3 AND ${live('r', '$2')}
@@ -320,14 +327,27 @@ type Row = ChainRow;
 
 // One statement: the response row and all its items; a second beginTurn with the same id inserts
 // nothing (ON CONFLICT waits for the first to commit, then does nothing). $19 true commits without
-// waiting for the WAL flush (see beginTurn).
+// waiting for the WAL flush (see beginTurn). An unfinished turn (every turn but an imported
+// finished one) takes a free slot of unfinished_turn_slots, passing over slots other turns are
+// taking at that moment, or adds a slot when none is free (migration 5).
 const BEGIN_TURN_SQL = `
 WITH r AS (
-  INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
-                         expires_at, params, usage, error, incomplete_details, tenant, end_user)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $18)
+  INSERT INTO responses (id, previous_response_bytes, previous_response_text, conversation_id, model, status,
+                         created_at, completed_at, expires_at, params, usage, error, incomplete_details, tenant, end_user)
+  VALUES ($1, CASE WHEN $2 ~ ${PARLEY_RESPONSE_ID} THEN decode(substr($2, 6), 'hex') END,
+          CASE WHEN $2 !~ ${PARLEY_RESPONSE_ID} THEN $2 END, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $17, $18)
   ON CONFLICT ON CONSTRAINT responses_id DO NOTHING
   RETURNING seq
+), taken AS (
+  UPDATE unfinished_turn_slots s SET response_seq = r.seq, created_at = $6
+    FROM r, (SELECT slot FROM unfinished_turn_slots
+              WHERE response_seq IS NULL AND $5 IN ('queued', 'in_progress') AND EXISTS (SELECT FROM r)
+              LIMIT 1 FOR UPDATE SKIP LOCKED) f
+   WHERE s.slot = f.slot
+  RETURNING 1
+), added AS (
+  INSERT INTO unfinished_turn_slots (response_seq, created_at)
+  SELECT r.seq, $6 FROM r WHERE $5 IN ('queued', 'in_progress') AND NOT EXISTS (SELECT FROM taken)
 ), i AS (
   INSERT INTO items (response_seq, direction, position, item_id, data)
   SELECT r.seq, x.direction, x.position, x.item_id, x.data
@@ -346,7 +366,9 @@ SELECT count(*)::integer AS inserted,
 // One statement: the terminal status, the output (replacing any beginTurn wrote), and for a
 // completed or incomplete turn in a conversation, the turn's input then output appended to it
 // and its usage and cost added to the conversation's totals. The conversation row lock serialises
-// concurrent appends; appended entries point at the items rows rather than copying them.
+// concurrent appends; appended entries point at the items rows rather than copying them. The
+// turn's unfinished slot is given back. No index of responses covers a column this changes, so
+// the row's new version is a HOT update: on the same page, under the same index entries.
 // $1 id, $2 status, $3 completed_at, $4 usage, $5 error, $6 incomplete_details, $7 output ids,
 // $8 output data, $9 now, $10-$12 input/output/total tokens, $13 cost.
 const FINISH_TURN_SQL = `
@@ -355,6 +377,8 @@ WITH u AS (
      SET status = $2, completed_at = $3, usage = $4, error = $5, incomplete_details = $6
    WHERE id = $1 AND status IN ('queued', 'in_progress')
   RETURNING seq, conversation_id
+), freed AS (
+  UPDATE unfinished_turn_slots SET response_seq = NULL, created_at = NULL WHERE response_seq = (SELECT seq FROM u)
 ), o AS (
   INSERT INTO items (response_seq, direction, position, item_id, data)
   SELECT u.seq, 1, (t.n - 1)::integer, t.item_id, t.data
@@ -586,10 +610,10 @@ WITH batch AS (
   SELECT row_number() OVER (ORDER BY r.seq)::integer AS depth, r.*
     FROM (SELECT * FROM responses r WHERE r.seq > $1 AND ${EXPORT_MATCH('r')} ORDER BY r.seq LIMIT $6) r
 )
-SELECT b.depth, 0 AS kind, b.id, b.previous_response_id, b.conversation_id, b.model, b.status, b.created_at,
+SELECT b.depth, 0 AS kind, b.id, ${previousId('b')}, b.conversation_id, b.model, b.status, b.created_at,
        b.completed_at, b.expires_at, b.params, b.usage, b.error, b.incomplete_details, b.tenant, b.end_user,
        NULL::smallint AS direction, NULL::integer AS position, NULL::text AS data, b.seq,
-       EXISTS (SELECT 1 FROM responses p WHERE p.id = b.previous_response_id AND p.seq > b.seq
+       EXISTS (SELECT 1 FROM responses p WHERE p.id = ${previousId('b')} AND p.seq > b.seq
                  AND ${EXPORT_MATCH('p')}) AS parent_later
   FROM batch b
 UNION ALL
@@ -735,14 +759,25 @@ RETURNING 1`,
   forkConversation: { name: 'parley_fork_conversation', text: FORK_CONVERSATION_SQL },
   deleteUserData: { name: 'parley_delete_user_data', text: DELETE_USER_DATA_SQL },
   // Interrupted turns were never cached (a cache holds finished turns only), so the responses
-  // trigger leaves them out; the counter moves anyway, as the changeToken contract asks.
+  // trigger leaves them out; the counter moves anyway, as the changeToken contract asks. Their
+  // slots go, with those of responses deleted while unfinished, and every free slot: the table
+  // shrinks back after a burst of concurrent turns (VACUUM returns the pages). A turn's slot is
+  // locked only after its response row (the IN waits for f), the order finishTurn takes them in.
   failStaleTurns: {
     name: 'parley_fail_stale_turns',
     text: `
 WITH f AS (
-  UPDATE responses SET status = 'failed', error = $1
-   WHERE status IN ('queued', 'in_progress') AND created_at < $2
-  RETURNING 1
+  UPDATE responses r SET status = 'failed', error = $1
+    FROM unfinished_turn_slots s
+   WHERE s.created_at < $2 AND r.seq = s.response_seq AND r.status IN ('queued', 'in_progress')
+  RETURNING r.seq
+), gone AS (
+  DELETE FROM unfinished_turn_slots s
+   WHERE s.response_seq IS NULL
+      OR (s.created_at < $2
+          AND (s.response_seq IN (SELECT seq FROM f)
+               OR NOT EXISTS (SELECT FROM responses r WHERE r.seq = s.response_seq
+                                                        AND r.status IN ('queued', 'in_progress'))))
 ), bump AS (
   UPDATE parley_changes SET counter = counter + 1 WHERE (SELECT count(*) FROM f) > 0
 )
@@ -779,6 +814,7 @@ const TABLES = [
   'conversation_items',
   'conversation_leases',
   'parley_changes',
+  'unfinished_turn_slots',
 ];
 
 // ---------------------------------------------------------------------------------------------

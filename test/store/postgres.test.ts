@@ -15,6 +15,8 @@ import pg from 'pg';
 import { migrateCommand } from '../../src/cli/migrate.ts';
 import type { Item } from '../../src/protocol/types.ts';
 import { createParley } from '../../src/index.ts';
+import { newId as parleyId } from '../../src/protocol/ids.ts';
+import { encodeItemData, encodeParams, encodeUsage } from '../../src/store/codec.ts';
 import { createStore } from '../../src/store/index.ts';
 import { PostgresStore, PostgresStoreError } from '../../src/store/postgres.ts';
 import {
@@ -144,6 +146,17 @@ async function storeChain(store: PostgresStore, length: number): Promise<StoredR
     previous = turn.id;
   }
   return chain;
+}
+
+/** The user triggers of a database, with their definitions. */
+async function triggers(db: string): Promise<unknown> {
+  const res = await server.query(
+    `SELECT tgrelid::regclass::text AS tbl, tgname, pg_get_triggerdef(oid) AS def
+       FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1, 2`,
+    [],
+    db,
+  );
+  return res.rows;
 }
 
 /** A catalog snapshot to compare two schemas: columns, constraints and indexes. */
@@ -379,7 +392,10 @@ describe('PostgresStore: migrations', () => {
     }
 
     const store = newStore(url);
-    assert.deepEqual((await store.migrate()).applied, [4]);
+    assert.deepEqual(
+      (await store.migrate()).applied,
+      MIGRATIONS.slice(3).map((m) => m.version),
+    );
     const rootDone = finished(root, rootResult);
     const childDone = finished(child, childResult);
     assert.deepEqual(await store.loadChain(unfinished.id), [rootDone, childDone, unfinished]);
@@ -407,6 +423,187 @@ describe('PostgresStore: migrations', () => {
     assert.equal(await store.deleteResponse(child.id), true);
     assert.equal(await store.deleteResponse(unfinished.id), true);
     assert.equal((await store.loadConversationItems(conversation.id))?.length, 7, 'every item was kept');
+    await store.close();
+  });
+
+  it('upgrades a version 4 database in place: unfinished turns get slots, parent ids their compact form', async () => {
+    const { db, url } = await freshDatabase();
+    const v4 = MIGRATIONS.filter((m) => m.version <= 4);
+    await server.query(
+      [MIGRATIONS_TABLE_SQL, ...v4.flatMap((m) => [m.sql, recordMigrationSql(m)])].join('\n'),
+      undefined,
+      db,
+    );
+    // Rows as version 4 wrote them: Parley's own ids (a parent stored as 53 characters of text),
+    // ids in other forms, turns finished, stale, still running and queued.
+    const now = Math.floor(Date.now() / 1000);
+    const conversation = newConversation({ itemCount: 2, updatedAt: now });
+    const root = newTurn({
+      id: parleyId('resp'),
+      conversationId: conversation.id,
+      input: [userMessage('q1')],
+    });
+    const rootResult = completed([assistantMessage('a1')]);
+    const child = newTurn({ id: parleyId('resp'), previousResponseId: root.id, input: [userMessage('q2')] });
+    const childResult = completed([assistantMessage('a2')]);
+    const stale = newTurn({ id: parleyId('resp'), previousResponseId: child.id, createdAt: now - 3600 });
+    const queued = newTurn({ id: parleyId('resp'), previousResponseId: child.id, status: 'queued' });
+    const upper = `resp_${'AB'.repeat(24)}`;
+    const odd = newTurn({ id: 'resp_odd', previousResponseId: upper });
+    const oddResult = completed([assistantMessage('a3')]);
+    const rows: [StoredResponse, typeof rootResult | null][] = [
+      [root, rootResult],
+      [child, childResult],
+      [stale, null],
+      [queued, null],
+      [odd, oddResult],
+    ];
+    for (const [turn, result] of rows) {
+      const inserted = await server.query<{ seq: string }>(
+        `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
+                                params, usage, tenant)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+        [
+          turn.id,
+          turn.previousResponseId,
+          turn.conversationId,
+          turn.model,
+          result?.status ?? turn.status,
+          turn.createdAt,
+          result?.completedAt ?? null,
+          encodeParams(turn.params),
+          result?.usage ? encodeUsage(result.usage) : null,
+          turn.tenant,
+        ],
+        db,
+      );
+      const items = [
+        ...turn.input.map((item) => [0, item] as const),
+        ...(result?.output ?? []).map((item) => [1, item] as const),
+      ];
+      for (const [n, [direction, item]] of items.entries()) {
+        await server.query(
+          'INSERT INTO items (response_seq, direction, position, item_id, data) VALUES ($1, $2, $3, $4, $5)',
+          [
+            inserted.rows[0].seq,
+            direction,
+            direction === 0 ? n : n - turn.input.length,
+            item.id,
+            encodeItemData(item),
+          ],
+          db,
+        );
+      }
+    }
+    await server.query(
+      `INSERT INTO conversations (id, created_at, metadata, item_count, updated_at) VALUES ($1, $2, '{}', 2, $2)`,
+      [conversation.id, conversation.createdAt],
+      db,
+    );
+    await server.query(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position)
+       SELECT $1, i.direction, i.item_id, i.response_seq, i.direction, i.position
+         FROM items i JOIN responses r ON r.seq = i.response_seq WHERE r.id = $2`,
+      [conversation.id, root.id],
+      db,
+    );
+    // Inserts rolled back move the identity past the last row: seq must not go back after the copy.
+    const { rows: skipped } = await server.query<{ n: string }>(
+      `SELECT max(nextval(pg_get_serial_sequence('responses', 'seq'))) AS n FROM generate_series(1, 5)`,
+      [],
+      db,
+    );
+
+    const store = newStore(url);
+    assert.deepEqual(
+      (await store.migrate()).applied,
+      MIGRATIONS.filter((m) => m.version > 4).map((m) => m.version),
+    );
+    const fresh = await freshDatabase();
+    await (await opened(fresh.url)).close();
+    assert.deepEqual(
+      await catalog(db),
+      await catalog(fresh.db),
+      'the upgraded schema is the one a fresh install gets',
+    );
+    assert.deepEqual(await triggers(db), await triggers(fresh.db));
+
+    const rootDone = finished(root, rootResult);
+    const childDone = finished(child, childResult);
+    assert.deepEqual(await store.loadChain(stale.id), [rootDone, childDone, stale]);
+    assert.deepEqual(await store.getResponse(odd.id), finished(odd, oddResult));
+    await assert.rejects(store.loadChain(odd.id), (error: unknown) => {
+      assert.ok(error instanceof ChainBrokenError);
+      assert.match(error.message, new RegExp(upper));
+      return true;
+    });
+    const stored = await server.query<{ id: string; bytes: number | null; text: string | null }>(
+      `SELECT id, octet_length(previous_response_bytes) AS bytes, previous_response_text AS text FROM responses
+        WHERE previous_response_bytes IS NOT NULL OR previous_response_text IS NOT NULL ORDER BY seq`,
+      [],
+      db,
+    );
+    assert.deepEqual(stored.rows, [
+      { id: child.id, bytes: 24, text: null },
+      { id: stale.id, bytes: 24, text: null },
+      { id: queued.id, bytes: 24, text: null },
+      { id: odd.id, bytes: null, text: upper },
+    ]);
+    const busy = async () =>
+      (
+        await server.query<{ id: string }>(
+          'SELECT r.id FROM unfinished_turn_slots s JOIN responses r ON r.seq = s.response_seq ORDER BY r.seq',
+          [],
+          db,
+        )
+      ).rows.map((row) => row.id);
+    assert.deepEqual(await busy(), [stale.id, queued.id], 'each unfinished turn holds a slot');
+
+    // The stale turn is failed through its slot; the queued one finishes and gives its slot back.
+    assert.equal(await store.failStaleTurns(now - 60), 1);
+    assert.equal((await store.getResponse(stale.id))?.status, 'failed');
+    assert.deepEqual(await busy(), [queued.id]);
+    const queuedResult = completed([assistantMessage('a4')]);
+    await store.finishTurn(queued.id, queuedResult);
+    assert.deepEqual(await busy(), []);
+
+    // New turns continue old chains, with seq past every value handed out before the upgrade.
+    const next = newTurn({ id: parleyId('resp'), previousResponseId: queued.id });
+    await store.beginTurn(next);
+    const nextResult = completed([assistantMessage('a5')]);
+    await store.finishTurn(next.id, nextResult);
+    const { rows: seqs } = await server.query<{ seq: string }>(
+      'SELECT seq FROM responses WHERE id = $1',
+      [next.id],
+      db,
+    );
+    assert.ok(Number(seqs[0].seq) > Number(skipped[0].n), `seq ${seqs[0].seq} after ${skipped[0].n}`);
+    assert.deepEqual(await store.loadChain(next.id), [
+      rootDone,
+      childDone,
+      finished(queued, queuedResult),
+      finished(next, nextResult),
+    ]);
+    assert.deepEqual(
+      (await collectExport(store)).map((r) => (r.type === 'response' ? r.response.id : r.conversation.id)),
+      [root.id, child.id, stale.id, queued.id, odd.id, next.id, conversation.id],
+    );
+
+    // The change counter's triggers are on the new table; items still go with their response, and
+    // the conversation keeps the ones it points at.
+    const token = await store.changeToken();
+    assert.equal(await store.deleteResponse(root.id), true);
+    assert.notEqual(await store.changeToken(), token);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), [
+      ...root.input,
+      ...rootResult.output,
+    ]);
+    const { rows: left } = await server.query<{ n: number }>(
+      'SELECT count(*)::integer AS n FROM items i WHERE NOT EXISTS (SELECT FROM responses r WHERE r.seq = i.response_seq)',
+      [],
+      db,
+    );
+    assert.equal(left[0].n, 0);
     await store.close();
   });
 
