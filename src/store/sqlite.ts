@@ -368,6 +368,9 @@ interface Statements {
   begin: StatementSync;
   commit: StatementSync;
   rollback: StatementSync;
+  savepoint: StatementSync;
+  releaseSavepoint: StatementSync;
+  rollbackToSavepoint: StatementSync;
   ping: StatementSync;
   insertResponse: StatementSync;
   insertItem: StatementSync;
@@ -447,6 +450,8 @@ export class SqliteStore implements ConversationStore {
    * moves on other connections' commits); with it, changeToken covers every writer.
    */
   #ownChanges = 0;
+  /** Turn writes waiting for their group commit (see #groupCommit). */
+  #queued: QueuedWrite[] = [];
 
   constructor(options: SqliteStoreOptions) {
     this.#path = options.path;
@@ -490,6 +495,7 @@ export class SqliteStore implements ConversationStore {
   }
 
   async close(): Promise<void> {
+    this.#commitQueued(); // writes already accepted are committed, not dropped
     this.#ownChanges++;
     const db = this.#db;
     this.#db = null;
@@ -504,43 +510,45 @@ export class SqliteStore implements ConversationStore {
 
   async beginTurn(response: StoredResponse): Promise<void> {
     const s = this.#stmts();
-    const expiresAt = effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds);
-    this.#transaction(() => {
-      const inserted = s.insertResponse.run(
-        response.id,
-        response.previousResponseId,
-        response.conversationId,
-        response.model,
-        response.status,
-        response.createdAt,
-        response.completedAt,
-        expiresAt,
-        encodeParams(response.params),
-        usageOrNull(response.usage),
-        jsonOrNull(response.error),
-        jsonOrNull(response.incompleteDetails),
-        response.tenant,
-        response.user,
-      );
+    // Everything is encoded now: what the caller passed is what is written, whenever it commits.
+    const values = [
+      response.id,
+      response.previousResponseId,
+      response.conversationId,
+      response.model,
+      response.status,
+      response.createdAt,
+      response.completedAt,
+      effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds),
+      encodeParams(response.params),
+      usageOrNull(response.usage),
+      jsonOrNull(response.error),
+      jsonOrNull(response.incompleteDetails),
+      response.tenant,
+      response.user,
+    ] as const;
+    const input = encodeItems(response.input);
+    const output = encodeItems(response.output);
+    return this.#groupCommit(() => {
+      const inserted = s.insertResponse.run(...values);
       if (Number(inserted.changes) === 0)
         throw new StoreConflictError(`Response ${response.id} already exists.`);
       const ref = inserted.lastInsertRowid;
-      insertItems(s.insertItem, ref, INPUT, response.input);
-      insertItems(s.insertItem, ref, OUTPUT, response.output);
+      insertEncodedItems(s.insertItem, ref, INPUT, input);
+      insertEncodedItems(s.insertItem, ref, OUTPUT, output);
     });
   }
 
   async finishTurn(id: string, result: TurnResult): Promise<void> {
     const s = this.#stmts();
-    this.#transaction(() => {
-      const updated = s.finishResponse.get(
-        result.status,
-        result.completedAt,
-        usageOrNull(result.usage),
-        jsonOrNull(result.error),
-        jsonOrNull(result.incompleteDetails),
-        id,
-      ) as { ref: number; conversation_id: string | null } | undefined;
+    const usage = usageOrNull(result.usage);
+    const error = jsonOrNull(result.error);
+    const incompleteDetails = jsonOrNull(result.incompleteDetails);
+    const output = encodeItems(result.output);
+    return this.#groupCommit(() => {
+      const updated = s.finishResponse.get(result.status, result.completedAt, usage, error, incompleteDetails, id) as
+        | { ref: number; conversation_id: string | null }
+        | undefined;
       if (updated === undefined) {
         const row = s.responseStatus.get(id) as { status: string } | undefined;
         throw new StoreConflictError(
@@ -551,7 +559,7 @@ export class SqliteStore implements ConversationStore {
       }
       // The output replaces whatever beginTurn may have written, like in every other backend.
       s.deleteOutput.run(updated.ref);
-      insertItems(s.insertItem, updated.ref, OUTPUT, result.output);
+      insertEncodedItems(s.insertItem, updated.ref, OUTPUT, output);
       if (
         updated.conversation_id !== null &&
         (result.status === 'completed' || result.status === 'incomplete')
@@ -563,12 +571,13 @@ export class SqliteStore implements ConversationStore {
 
   async saveProgress(id: string, progress: TurnProgress): Promise<boolean> {
     const s = this.#stmts();
+    const output = encodeItems(progress.output);
     let saved = false;
-    this.#transaction(() => {
+    await this.#groupCommit(() => {
       const row = s.progressResponse.get(progress.status, id) as { ref: number } | undefined;
       if (row === undefined) return;
       s.deleteOutput.run(row.ref);
-      insertItems(s.insertItem, row.ref, OUTPUT, progress.output);
+      insertEncodedItems(s.insertItem, row.ref, OUTPUT, output);
       saved = true;
     });
     return saved;
@@ -1044,6 +1053,72 @@ export class SqliteStore implements ConversationStore {
     }
   }
 
+  /**
+   * Group commit for the writes every turn makes (beginTurn, finishTurn, saveProgress). A commit
+   * is most of what such a write costs (the WAL frames of every page it touched, the WAL index,
+   * file locks, and now and then a checkpoint), and under load many turns write within one turn
+   * of the event loop. Each write is queued and all of them run at setImmediate in one
+   * transaction, each inside its own savepoint: a write that throws (a conflict) is rolled back
+   * alone and its caller gets its error; the others commit together, and only then does any
+   * caller's promise settle (nobody hears of a write before it is committed). A write alone in
+   * its batch is a plain transaction. The delay is the rest of the event-loop turn; a write made
+   * during the poll phase (a finished upstream answer) commits in the same turn's check phase.
+   */
+  #groupCommit(work: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#queued.push({ work, resolve, reject });
+      if (this.#queued.length === 1) setImmediate(() => this.#commitQueued());
+    });
+  }
+
+  #commitQueued(): void {
+    const batch = this.#queued;
+    if (batch.length === 0) return;
+    this.#queued = [];
+    let s: Statements;
+    try {
+      s = this.#stmts();
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    if (batch.length === 1) {
+      const [write] = batch;
+      try {
+        this.#transaction(write.work);
+      } catch (error) {
+        write.reject(error);
+        return;
+      }
+      write.resolve();
+      return;
+    }
+    const failures = new Map<QueuedWrite, unknown>();
+    try {
+      s.begin.run();
+      for (const write of batch) {
+        s.savepoint.run();
+        try {
+          write.work();
+        } catch (error) {
+          s.rollbackToSavepoint.run();
+          failures.set(write, error);
+        }
+        s.releaseSavepoint.run();
+      }
+      s.commit.run();
+    } catch (error) {
+      // The commit itself (or SQLite undoing the whole transaction) failed: nothing was written.
+      if (this.#db?.isTransaction) s.rollback.run();
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    for (const write of batch) {
+      if (failures.has(write)) write.reject(failures.get(write));
+      else write.resolve();
+    }
+  }
+
   #stmts(): Statements {
     if (this.#statements === null) throw new Error('SqliteStore is not open: call open() first.');
     return this.#statements;
@@ -1090,6 +1165,9 @@ function prepareStatements(db: DatabaseSync): Statements {
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
     rollback: db.prepare('ROLLBACK'),
+    savepoint: db.prepare('SAVEPOINT turn_write'),
+    releaseSavepoint: db.prepare('RELEASE turn_write'),
+    rollbackToSavepoint: db.prepare('ROLLBACK TO turn_write'),
     ping: db.prepare('SELECT 1'),
     insertResponse: db.prepare(
       `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at,
@@ -1262,19 +1340,33 @@ function prepareArrays(db: DatabaseSync, sql: string): StatementSync {
   return statement;
 }
 
-function insertItems(
-  insert: StatementSync,
-  responseRef: number | bigint,
-  direction: Direction,
-  items: Item[],
-): void {
+interface QueuedWrite {
+  work: () => void;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** Items as the items table holds them: [item id, item JSON without its id]. */
+function encodeItems(items: Item[]): [string, string][] {
   if (items.length > MAX_POSITION + 1) {
     throw new Error(`A response holds at most ${MAX_POSITION + 1} items per direction in SQLite, not ${items.length}.`);
   }
+  return items.map((item) => [item.id, encodeItemData(item)]);
+}
+
+function insertEncodedItems(
+  insert: StatementSync,
+  responseRef: number | bigint,
+  direction: Direction,
+  items: [string, string][],
+): void {
   for (let position = 0; position < items.length; position++) {
-    const item = items[position];
-    insert.run(responseRef, direction, position, item.id, encodeItemData(item));
+    insert.run(responseRef, direction, position, items[position][0], items[position][1]);
   }
+}
+
+function insertItems(insert: StatementSync, responseRef: number | bigint, direction: Direction, items: Item[]): void {
+  insertEncodedItems(insert, responseRef, direction, encodeItems(items));
 }
 
 /** A turn item import may point a conversation row at. */

@@ -2,7 +2,7 @@
 // pragmas, and the storage layout (each item stored once).
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -563,6 +563,61 @@ describe('SqliteStore', () => {
     await store.beginTurn({ ...turn, input: [userMessage('fine')] });
     assert.notEqual(await store.getResponse(turn.id), null);
     await store.close();
+  });
+
+  it('commits turn writes made together in one transaction, failing only the write that failed', async () => {
+    const path = freshPath();
+    const store = await opened(path);
+    const walBytes = (file: string) => statSync(`${file}-wal`).size;
+    const walAtOpen = walBytes(path);
+    const turns = Array.from({ length: 5 }, (_, i) => newTurn({ input: [userMessage(`q${i}`)] }));
+    const [first] = turns;
+    // Issued in one turn of the event loop, as concurrent requests under load do; one repeats an
+    // id, one finishes a response that does not exist.
+    const writes = await Promise.allSettled([
+      ...turns.map((turn) => store.beginTurn(turn)),
+      store.beginTurn({ ...first, input: [userMessage('again')] }),
+      store.finishTurn('resp_missing', completed([assistantMessage('x')])),
+    ]);
+    assert.deepEqual(
+      writes.map((w) => w.status),
+      ['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'rejected'],
+    );
+    assert.match(String((writes[5] as PromiseRejectedResult).reason), /already exists/);
+    assert.match(String((writes[6] as PromiseRejectedResult).reason), /does not exist/);
+    // Every write that succeeded is there, as written; the failed ones left nothing behind.
+    for (const turn of turns) assert.deepEqual((await store.getResponse(turn.id))?.input, turn.input);
+    // One commit for all of them: the WAL holds each page they touched once, where five commits
+    // (the same writes awaited one by one, in a second file) write the shared pages five times.
+    const oneByOne = freshPath();
+    const sequential = await opened(oneByOne);
+    const sequentialAtOpen = walBytes(oneByOne);
+    for (const turn of turns) await sequential.beginTurn({ ...turn, input: [userMessage('q')] });
+    const together = walBytes(path) - walAtOpen;
+    const apart = walBytes(oneByOne) - sequentialAtOpen;
+    assert.ok(together * 2 < apart, `${together} vs ${apart} WAL bytes`);
+    await sequential.close();
+    // Finishing them together works the same way.
+    await Promise.all(turns.map((turn) => store.finishTurn(turn.id, completed([assistantMessage('a')]))));
+    for (const turn of turns) assert.equal((await store.getResponse(turn.id))?.status, 'completed');
+    await store.close();
+  });
+
+  it('writes what was passed when the write was made, and commits queued writes on close', async () => {
+    const path = freshPath();
+    const store = await opened(path);
+    const turn = newTurn({ input: [userMessage('as sent')] });
+    const begun = store.beginTurn(turn);
+    // The caller's objects change after the call (the engine keeps building its state): the
+    // stored row is what was handed over.
+    (turn.input[0] as { content: { text: string }[] }).content[0].text = 'changed later';
+    await store.close(); // before the queued write's turn of the event loop came
+    await begun;
+    const reopened = await opened(path);
+    const stored = await reopened.getResponse(turn.id);
+    assert.ok(stored);
+    assert.equal((stored.input[0] as { content: { text: string }[] }).content[0].text, 'as sent');
+    await reopened.close();
   });
 
   it('applies the default TTL to responses stored without an expiry', async () => {
