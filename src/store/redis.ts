@@ -24,7 +24,7 @@
 // tag first, so no id (whatever characters it holds) can make one key look like another's.
 
 import { randomBytes } from 'node:crypto';
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Command, Redis, type RedisOptions } from 'ioredis';
 import type { Item } from '../protocol/types.ts';
 import {
   decodeItemData,
@@ -173,6 +173,16 @@ export function redactRedisUrl(url: ParsedUrl): string {
   return `${url.tls ? 'rediss' : 'redis'}://${auth}${host}:${url.port}/${url.db}`;
 }
 
+/**
+ * ioredis makes a `…Buffer` form of every command, EVALSHA's and EVAL's included, but its typings
+ * leave these two out. (`callBuffer('evalsha', …)` does the same, but breaks under auto-pipelining:
+ * ioredis hands the pipeline the arguments without the command name.)
+ */
+interface BufferEval {
+  evalshaBuffer(...args: (string | number)[]): Promise<unknown>;
+  evalBuffer(...args: (string | number)[]): Promise<unknown>;
+}
+
 type Client = Redis | Cluster;
 
 export class RedisStore implements ConversationStore {
@@ -237,7 +247,7 @@ export class RedisStore implements ConversationStore {
    * Keys Redis evicts are not seen: Parley requires `maxmemory-policy noeviction` (docs/redis.md).
    */
   async changeToken(): Promise<string> {
-    const value = await this.#run(SCRIPTS.changeToken, [this.#key('v')], [this.#freshToken()]);
+    const value = await this.#run(SCRIPTS.changeToken, [this.#key('v')], [this.#freshToken()], { now: true });
     return `${String(value)}/${this.#connection}`;
   }
 
@@ -381,7 +391,7 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.loadChain,
       [this.#key('r:', id)],
       [nowSeconds(), MAX_CHAIN_DEPTH],
-      true,
+      { buffers: true },
     )) as [Buffer | null, (Buffer | Buffer[])[]];
     if (records.length === 0) return null;
     if (stoppedAt !== null) throw new ChainBrokenError(id, stoppedAt.toString());
@@ -525,7 +535,7 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.listItems,
       [this.#key('c:', id)],
       [nowSeconds(), id, 'asc', -1, '0', ''],
-      true,
+      { buffers: true },
     )) as [number, ...Buffer[]];
     return reply[0] === 0 ? null : decodeMembers(reply);
   }
@@ -536,7 +546,7 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.listItems,
       [this.#key('c:', id)],
       [nowSeconds(), id, options.order, limit, options.after === undefined ? '0' : '1', options.after ?? ''],
-      true,
+      { buffers: true },
     )) as [number, ...Buffer[]];
     if (reply[0] === 0) return null;
     const items = decodeMembers(reply);
@@ -550,7 +560,7 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.getItem,
       [this.#key('c:', conversationId)],
       [nowSeconds(), conversationId, itemId],
-      true,
+      { buffers: true },
     )) as Buffer | null;
     return member === null ? null : decodeMember(member);
   }
@@ -725,7 +735,7 @@ export class RedisStore implements ConversationStore {
       SCRIPTS.readResponses,
       ids.map((id) => this.#key('r:', id)),
       [mode],
-      true,
+      { buffers: true },
     )) as (Buffer | Buffer[] | null)[];
   }
 
@@ -803,21 +813,39 @@ export class RedisStore implements ConversationStore {
   /**
    * EVALSHA, or EVAL when the server does not have the script (restarted, failed over, flushed).
    * `buffers`: bulk replies as Buffers (response records and conversation items hold byte lengths).
+   * Commands are auto-pipelined (see #createClient); `now` sends this one at once instead, for a
+   * read a turn waits on before it can call the upstream. A command sent at once may pass
+   * pipelined ones issued before it, whose callers have not been answered yet.
    */
-  async #run(script: LuaScript, keys: string[], args: (string | number)[], buffers = false): Promise<unknown> {
+  async #run(
+    script: LuaScript,
+    keys: string[],
+    args: (string | number)[],
+    { buffers = false, now = false }: { buffers?: boolean; now?: boolean } = {},
+  ): Promise<unknown> {
     const client = this.#redis();
-    const argv = [this.#prefix, ...args];
+    const send = (command: 'evalsha' | 'eval', head: string): Promise<unknown> => {
+      const argv = [head, keys.length, ...keys, this.#prefix, ...args];
+      if (now) {
+        const sent = new Command(command, argv, { replyEncoding: buffers ? null : 'utf8' });
+        client.sendCommand(sent);
+        return sent.promise;
+      }
+      if (!buffers) {
+        return command === 'evalsha'
+          ? client.evalsha(head, keys.length, ...keys, this.#prefix, ...args)
+          : client.eval(head, keys.length, ...keys, this.#prefix, ...args);
+      }
+      const raw = client as unknown as BufferEval;
+      return command === 'evalsha' ? raw.evalshaBuffer(...argv) : raw.evalBuffer(...argv);
+    };
     try {
-      return buffers
-        ? await client.callBuffer('evalsha', [script.sha, keys.length, ...keys, ...argv])
-        : await client.evalsha(script.sha, keys.length, ...keys, ...argv);
+      return await send('evalsha', script.sha);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw this.#unavailable(error);
     }
     try {
-      return buffers
-        ? await client.callBuffer('eval', [script.lua, keys.length, ...keys, ...argv])
-        : await client.eval(script.lua, keys.length, ...keys, ...argv);
+      return await send('eval', script.lua);
     } catch (error) {
       throw this.#unavailable(error);
     }
@@ -838,18 +866,23 @@ export class RedisStore implements ConversationStore {
     // Fail fast instead of queueing while Redis is down (the gateway answers 503 and recovers when
     // it is back), and never resend a command after a dropped connection: an append could land twice.
     // RESP2: Parley uses nothing of RESP3, and ioredis parses a 1,000-turn chain's reply 2-4x faster.
+    // Auto-pipelining: the commands of every turn issued in one turn of the event loop leave in one
+    // write (at setImmediate) and Redis reads them in one go; under load that is most of the cost
+    // of a round trip, for both processes. See #run for the read that does not wait for it.
     const safety = {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       protocol: 2 as const,
+      enableAutoPipelining: true,
     };
     if (this.#options.cluster) {
       const extra = (this.#options.redisOptions ?? {}) as ClusterOptions;
       const options: ClusterOptions = {
         lazyConnect: true,
         enableOfflineQueue: false,
+        enableAutoPipelining: true,
         ...extra,
         redisOptions: {
           ...credentials,

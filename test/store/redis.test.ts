@@ -4,6 +4,7 @@
 // errors that never show the password, recovery after an outage, TLS, Sentinel and Cluster.
 
 import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { ContextCache } from '../../src/engine/context-cache.ts';
@@ -254,6 +255,34 @@ describe('RedisStore: round trips', () => {
     for (const [name, step] of steps) {
       const sent = await commandsSent(step);
       assert.equal(sent.length, 1, `${name} sent ${sent.join(', ')}`);
+    }
+  });
+
+  it('sends the writes of turns made together in one socket write; the change-token read goes at once', async () => {
+    const store = await opened();
+    let writes = 0;
+    const write = Socket.prototype.write;
+    Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === server.port) writes++;
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof write;
+    try {
+      const turns = Array.from({ length: 5 }, () => newTurn({ input: [userMessage('q')] }));
+      await Promise.all(turns.map((turn) => store.beginTurn(turn)));
+      assert.equal(writes, 1, 'five turns begun in one turn of the event loop: one write');
+      writes = 0;
+      // Not held for the pipeline's setImmediate: this read stands before the upstream call.
+      let answered = false;
+      const token = store.changeToken().then((value) => {
+        answered = true;
+        return value;
+      });
+      assert.equal(writes, 1, 'the change-token read is written before the call returns');
+      await token;
+      assert.ok(answered);
+      for (const turn of turns) assert.deepEqual((await store.getResponse(turn.id))?.input, turn.input);
+    } finally {
+      Socket.prototype.write = write;
     }
   });
 
