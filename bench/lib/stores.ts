@@ -78,7 +78,8 @@ export class StoreEnvironment {
     const name = `bench_${label}_${++this.#counter}`.replace(/[^a-z0-9_]/gi, '_').toLowerCase();
     switch (kind) {
       case 'memory':
-        return { kind, yaml: '  type: memory\n  max_entries: 1000000\n', dbPort: null, sizeOf: null };
+        // The default max_entries (10,000), as bench/README.md says: what a user of the memory store gets.
+        return { kind, yaml: '  type: memory\n', dbPort: null, sizeOf: null };
       case 'sqlite': {
         const path = join(this.dir, `${name}.db`);
         return {
