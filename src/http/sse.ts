@@ -64,7 +64,7 @@ export class SseWriter {
   private heartbeat: NodeJS.Timeout | null = null;
   private idle: NodeJS.Timeout | null = null;
   private waiting: Promise<void> | null = null;
-  /** Set once the first token is written: later events are written a burst at a time. */
+  /** Set once the first token is written (it alone skips the wait for the end of its burst). */
   private batching = false;
   /** Events of the current burst not yet written. */
   private pending: string | null = null;
@@ -100,13 +100,18 @@ export class SseWriter {
 
   send(event: StreamEvent): void {
     const chunk = `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
-    if (this.batching) {
-      this.queue(chunk);
+    if (!this.batching && event.type.endsWith('.delta')) {
+      // The first token leaves at once, with whatever came before it still queued in the same
+      // write: one write instead of one per event (`response.created`, `…in_progress`, the item
+      // and part added), each of which cost a writev syscall. Events before it are not held for
+      // it: they leave at the end of their own burst, as every later event does (queue()).
+      this.batching = true;
+      const pending = this.pending;
+      this.pending = null;
+      this.write(pending === null ? chunk : pending + chunk);
       return;
     }
-    this.write(chunk);
-    // Everything up to the first token leaves at once; see queue() for what follows it.
-    if (event.type.endsWith('.delta')) this.batching = true;
+    this.queue(chunk);
   }
 
   /** A `data:`-only event (Chat Completions chunks). */
@@ -115,11 +120,11 @@ export class SseWriter {
   }
 
   /**
-   * After the first token, events produced in one burst (the parts of one upstream read, handled
-   * in one run of the microtask queue) leave in one write, flushed by process.nextTick, which
-   * runs once that microtask queue is empty. An upstream that sends tokens one by one sees no
-   * delay (each read is its own burst); one that sends many at once costs one write instead of
-   * one per event. The first token is never held back.
+   * Events produced in one burst (the parts of one upstream read, handled in one run of the
+   * microtask queue) leave in one write, flushed by process.nextTick, which runs once that
+   * microtask queue is empty. An upstream that sends tokens one by one sees no delay (each read is
+   * its own burst); one that sends many at once costs one write instead of one per event. The
+   * first token is never held back (send()).
    */
   private queue(chunk: string): void {
     if (this.pending === null) {

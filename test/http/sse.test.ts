@@ -89,12 +89,14 @@ describe('SseWriter', () => {
       const small = (type: string, n: number) => ({ type, sequence_number: n, delta: String(n) }) as unknown as StreamEvent;
       const sse = new SseWriter(res, {}, policy);
       sse.send(small('response.created', 0));
+      assert.equal(writes.length, 0, 'an event before the first token waits for the end of its burst');
       sse.send(small('response.output_text.delta', 1));
-      assert.equal(writes.length, 2, 'the first token is not held back');
+      assert.equal(writes.length, 1, 'the first token is not held back, and takes what came before it along');
+      assert.match(writes[0], /response\.created[^]*output_text\.delta/);
       for (let n = 2; n < 6; n++) sse.send(small('response.output_text.delta', n));
-      assert.equal(writes.length, 2, 'the rest of the burst waits for the end of the burst');
+      assert.equal(writes.length, 1, 'the rest of the burst waits for the end of the burst');
       await new Promise((resolve) => setImmediate(resolve));
-      assert.equal(writes.length, 3, 'one write for the burst');
+      assert.equal(writes.length, 2, 'one write for the burst');
       sse.send(small('response.output_text.delta', 6));
       sse.end();
       const received: string[] = [];
@@ -106,6 +108,25 @@ describe('SseWriter', () => {
       assert.deepEqual(numbers, [0, 1, 2, 3, 4, 5, 6]);
       const text = received.join('');
       assert.ok(text.indexOf('data: [DONE]\n\n') > text.lastIndexOf('sequence_number'), 'the stream ends with [DONE]');
+    });
+  });
+
+  it('does not hold events before the first token past their burst (an upstream slow to answer)', async () => {
+    const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
+    await withStream(async (res) => {
+      const writes: string[] = [];
+      const write = res.write.bind(res) as (chunk: string) => boolean;
+      res.write = ((chunk: string) => {
+        writes.push(chunk);
+        return write(chunk);
+      }) as typeof res.write;
+      const sse = new SseWriter(res, {}, policy);
+      sse.send({ type: 'response.created', sequence_number: 0 } as unknown as StreamEvent);
+      sse.send({ type: 'response.in_progress', sequence_number: 1 } as unknown as StreamEvent);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(writes.length, 1, 'written together once their burst ended, no token needed');
+      assert.match(writes[0], /response\.created[^]*response\.in_progress/);
+      sse.end();
     });
   });
 
