@@ -63,6 +63,18 @@ async function freshDatabase(params?: Record<string, string>): Promise<{ db: str
   return { db, url: server.url({ database: db, ...(params ? { params } : {}) }) };
 }
 
+/** A new database with the schema as Parley left it at `version`, recorded as applied. */
+async function databaseAtVersion(version: number): Promise<{ db: string; url: string }> {
+  const fresh = await freshDatabase();
+  const steps = MIGRATIONS.filter((m) => m.version <= version);
+  await server.query(
+    [MIGRATIONS_TABLE_SQL, ...steps.flatMap((m) => [m.sql, recordMigrationSql(m)])].join('\n'),
+    undefined,
+    fresh.db,
+  );
+  return fresh;
+}
+
 function newStore(
   connectionString: string,
   extra: Partial<ConstructorParameters<typeof PostgresStore>[0]> = {},
@@ -246,9 +258,7 @@ describe('PostgresStore: migrations', () => {
   });
 
   it('upgrades a version 1 database in place: tenants, users and conversation totals from the rows there', async () => {
-    const { db, url } = await freshDatabase();
-    const v1 = MIGRATIONS[0];
-    await server.query(`${MIGRATIONS_TABLE_SQL}\n${v1.sql}\n${recordMigrationSql(v1)}`, undefined, db);
+    const { db, url } = await databaseAtVersion(1);
     const params = (user: string | null, instructions = 'be brief') =>
       JSON.stringify({ ...defaultParams(), user, instructions });
     const usage = JSON.stringify({ input_tokens: 10, output_tokens: 5, total_tokens: 15 });
@@ -318,13 +328,7 @@ describe('PostgresStore: migrations', () => {
   });
 
   it('upgrades a version 3 database in place: item rows refer to responses by seq; older JSON still reads', async () => {
-    const { db, url } = await freshDatabase();
-    const v3 = MIGRATIONS.filter((m) => m.version <= 3);
-    await server.query(
-      [MIGRATIONS_TABLE_SQL, ...v3.flatMap((m) => [m.sql, recordMigrationSql(m)])].join('\n'),
-      undefined,
-      db,
-    );
+    const { db, url } = await databaseAtVersion(3);
     // Rows as version 3 wrote them: usage objects, item JSON holding its id, text references.
     const conversation = newConversation({ itemCount: 5, updatedAt: 1000 });
     const root = newTurn({ conversationId: conversation.id, input: [userMessage('q1')] });
@@ -427,13 +431,7 @@ describe('PostgresStore: migrations', () => {
   });
 
   it('upgrades a version 4 database in place: unfinished turns get slots, parent ids their compact form', async () => {
-    const { db, url } = await freshDatabase();
-    const v4 = MIGRATIONS.filter((m) => m.version <= 4);
-    await server.query(
-      [MIGRATIONS_TABLE_SQL, ...v4.flatMap((m) => [m.sql, recordMigrationSql(m)])].join('\n'),
-      undefined,
-      db,
-    );
+    const { db, url } = await databaseAtVersion(4);
     // Rows as version 4 wrote them: Parley's own ids (a parent stored as 53 characters of text),
     // ids in other forms, turns finished, stale, still running and queued.
     const now = Math.floor(Date.now() / 1000);
