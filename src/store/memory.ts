@@ -653,11 +653,16 @@ export class MemoryStore implements ConversationStore {
   #insertResponse(stored: MemoryResponse): void {
     this.#clock++;
     this.#responses.set(stored.id, stored);
-    while (this.#responses.size > this.#maxEntries) {
-      const oldest = this.#responses.keys().next().value as string;
+    if (this.#responses.size <= this.#maxEntries) return;
+    // Evicted in batches of 1% of the bound (below 100 entries, one at a time). Each eviction
+    // moves the change token, which empties the context cache of every engine on this store: one
+    // at a time, a full store moved it on every turn, and no turn was ever served from the cache.
+    const keep = this.#maxEntries - Math.floor(this.#maxEntries / 100);
+    for (const oldest of this.#responses.keys()) {
+      if (this.#responses.size <= keep) break;
       this.#responses.delete(oldest);
-      this.#changes++;
     }
+    this.#changes++;
   }
 
   #insertConversation(record: StoredConversation, items: string[]): void {
