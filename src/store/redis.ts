@@ -174,11 +174,14 @@ export function redactRedisUrl(url: ParsedUrl): string {
 }
 
 /**
- * ioredis makes a `…Buffer` form of every command, EVALSHA's and EVAL's included, but its typings
- * leave these two out. (`callBuffer('evalsha', …)` does the same, but breaks under auto-pipelining:
- * ioredis hands the pipeline the arguments without the command name.)
+ * The script commands as #run calls them. ioredis makes a `…Buffer` form of every command,
+ * EVALSHA's and EVAL's included, but its typings leave these two out. (`callBuffer('evalsha', …)`
+ * does the same, but breaks under auto-pipelining: ioredis hands the pipeline the arguments
+ * without the command name.)
  */
-interface BufferEval {
+interface EvalCommands {
+  evalsha(...args: (string | number)[]): Promise<unknown>;
+  eval(...args: (string | number)[]): Promise<unknown>;
   evalshaBuffer(...args: (string | number)[]): Promise<unknown>;
   evalBuffer(...args: (string | number)[]): Promise<unknown>;
 }
@@ -831,13 +834,8 @@ export class RedisStore implements ConversationStore {
         client.sendCommand(sent);
         return sent.promise;
       }
-      if (!buffers) {
-        return command === 'evalsha'
-          ? client.evalsha(head, keys.length, ...keys, this.#prefix, ...args)
-          : client.eval(head, keys.length, ...keys, this.#prefix, ...args);
-      }
-      const raw = client as unknown as BufferEval;
-      return command === 'evalsha' ? raw.evalshaBuffer(...argv) : raw.evalBuffer(...argv);
+      const name: keyof EvalCommands = buffers ? `${command}Buffer` : command;
+      return (client as unknown as EvalCommands)[name](...argv);
     };
     try {
       return await send('evalsha', script.sha);
