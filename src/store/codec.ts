@@ -305,6 +305,24 @@ export function encodeUsage(usage: Usage): string {
   ]);
 }
 
+/** JSON text of a nullable column or field (error, incomplete details): null stays null. */
+export function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+export function parseOrNull<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+/** encodeUsage for a turn that may have none. */
+export function encodeUsageOrNull(usage: Usage | null | undefined): string | null {
+  return usage === null || usage === undefined ? null : encodeUsage(usage);
+}
+
+export function decodeUsageOrNull(text: string | null): Usage | null {
+  return text === null ? null : decodeUsage(text);
+}
+
 export function decodeUsage(text: string): Usage {
   const parsed = JSON.parse(text) as Usage | [number, number, number, number, number];
   if (!Array.isArray(parsed)) return parsed;

@@ -4,18 +4,20 @@
 import {
   addTurnUsage,
   decodeParams,
-  decodeUsage,
+  decodeUsageOrNull,
   defineLazyParams,
-  encodeParams,
-  encodeUsage,
   effectiveExpiry,
   emptyConversationUsage,
+  encodeParams,
+  encodeUsageOrNull,
   INTERRUPTED_ERROR,
   isExpired,
+  jsonOrNull,
   MAX_CHAIN_DEPTH,
   mergeMetadata,
   nowSeconds,
   parentsFirst,
+  parseOrNull,
 } from './codec.ts';
 import type { Item, ResponseError, ResponseStatus } from '../protocol/types.ts';
 import type {
@@ -102,14 +104,6 @@ function decodeTurnItems(items: TurnItems): Item[] {
   return typeof items === 'string' ? [JSON.parse(items) as Item] : decodeItems(items);
 }
 
-function jsonOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-function parseOrNull<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
-}
-
 /**
  * Where the item with `id` is among `texts`, or -1. An item's JSON holds `"id":<its id as JSON>`,
  * so only texts containing that are parsed, to rule out the same characters elsewhere in it.
@@ -158,7 +152,7 @@ function toMemory(response: StoredResponse, parent: MemoryResponse | undefined):
     params: shared(encodeParams(response.params), parent?.params),
     input: encodeTurnItems(response.input),
     output: encodeTurnItems(response.output),
-    usage: response.usage === null ? null : encodeUsage(response.usage),
+    usage: encodeUsageOrNull(response.usage),
     error: jsonOrNull(response.error),
     incompleteDetails: jsonOrNull(response.incompleteDetails),
     walkedAt: 0,
@@ -182,7 +176,7 @@ function fromMemory(stored: MemoryResponse): StoredResponse {
       expiresAt: stored.expiresAt,
       input: decodeTurnItems(stored.input),
       output: decodeTurnItems(stored.output),
-      usage: stored.usage === null ? null : decodeUsage(stored.usage),
+      usage: decodeUsageOrNull(stored.usage),
       error: parseOrNull<ResponseError>(stored.error),
       incompleteDetails: parseOrNull<{ reason: string }>(stored.incompleteDetails),
     },
@@ -293,7 +287,7 @@ export class MemoryStore implements ConversationStore {
     stored.status = result.status;
     stored.completedAt = result.completedAt;
     stored.output = encodeTurnItems(result.output);
-    stored.usage = result.usage === null ? null : encodeUsage(result.usage);
+    stored.usage = encodeUsageOrNull(result.usage);
     stored.error = jsonOrNull(result.error);
     stored.incompleteDetails = jsonOrNull(result.incompleteDetails);
     this.#touch(stored);

@@ -4,24 +4,26 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Item, Usage } from '../protocol/types.ts';
+import type { Item } from '../protocol/types.ts';
 import {
   assembleChain,
   CHAIN_COLUMNS,
   type ChainRow,
   decodeItemData,
   decodeParams,
-  decodeUsage,
+  decodeUsageOrNull,
   defineLazyParams,
-  encodeItemData,
-  encodeParams,
-  encodeUsage,
   effectiveExpiry,
   emptyConversationUsage,
+  encodeItemData,
+  encodeParams,
+  encodeUsageOrNull,
   INTERRUPTED_ERROR,
+  jsonOrNull,
   MAX_CHAIN_DEPTH,
   mergeMetadata,
   nowSeconds,
+  parseOrNull,
 } from './codec.ts';
 import type {
   ConversationQuery,
@@ -521,7 +523,7 @@ export class SqliteStore implements ConversationStore {
       response.completedAt,
       effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds),
       encodeParams(response.params),
-      usageOrNull(response.usage),
+      encodeUsageOrNull(response.usage),
       jsonOrNull(response.error),
       jsonOrNull(response.incompleteDetails),
       response.tenant,
@@ -541,7 +543,7 @@ export class SqliteStore implements ConversationStore {
 
   async finishTurn(id: string, result: TurnResult): Promise<void> {
     const s = this.#stmts();
-    const usage = usageOrNull(result.usage);
+    const usage = encodeUsageOrNull(result.usage);
     const error = jsonOrNull(result.error);
     const incompleteDetails = jsonOrNull(result.incompleteDetails);
     const output = encodeItems(result.output);
@@ -942,7 +944,7 @@ export class SqliteStore implements ConversationStore {
             r.completedAt,
             effectiveExpiry(r.expiresAt, r.createdAt, this.#ttlSeconds),
             encodeParams(r.params),
-            usageOrNull(r.usage),
+            encodeUsageOrNull(r.usage),
             jsonOrNull(r.error),
             jsonOrNull(r.incompleteDetails),
             r.tenant,
@@ -1452,23 +1454,6 @@ function conversationValues(
   ];
 }
 
-function jsonOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-/** Usage in codec.ts's compact form; decodeUsage also reads the object form of older rows. */
-function usageOrNull(usage: Usage | null | undefined): string | null {
-  return usage === null || usage === undefined ? null : encodeUsage(usage);
-}
-
-function usageOrNullDecoded(text: string | null): Usage | null {
-  return text === null ? null : decodeUsage(text);
-}
-
-function parseOrNull<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
-}
-
 function decodeChain(rows: ChainRow[]): StoredResponse[] {
   return assembleChain(rows, decodeResponse);
 }
@@ -1489,7 +1474,7 @@ function decodeResponse(row: ChainRow, input: Item[], output: Item[]): StoredRes
       expiresAt: row[COL.expiresAt] as number | null,
       input,
       output,
-      usage: usageOrNullDecoded(row[COL.usage] as string | null),
+      usage: decodeUsageOrNull(row[COL.usage] as string | null),
       error: parseOrNull(row[COL.error] as string | null),
       incompleteDetails: parseOrNull(row[COL.incompleteDetails] as string | null),
     },
