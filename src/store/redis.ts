@@ -41,6 +41,7 @@ import {
   MAX_CHAIN_DEPTH,
   nowSeconds,
   pageItems,
+  parentsFirst,
 } from './codec.ts';
 import { type LuaScript, SCRIPTS } from './redis-scripts.ts';
 import type {
@@ -1350,26 +1351,6 @@ function decodeConversation(fields: readonly (string | null)[], at: number): Sto
     },
     updatedAt: Number(updatedAt),
   };
-}
-
-/** Orders records so that each comes after its parent when the parent is among them (stable otherwise). */
-function parentsFirst<T extends { id: string; previousResponseId: string | null }>(
-  records: readonly T[],
-): T[] {
-  const byId = new Map(records.map((record) => [record.id, record]));
-  const emitted = new Set<string>();
-  const ordered: T[] = [];
-  for (const record of records) {
-    const pending: T[] = [];
-    let current: T | undefined = record;
-    while (current !== undefined && !emitted.has(current.id)) {
-      pending.push(current);
-      emitted.add(current.id);
-      current = current.previousResponseId === null ? undefined : byId.get(current.previousResponseId);
-    }
-    for (let i = pending.length - 1; i >= 0; i--) ordered.push(pending[i]);
-  }
-  return ordered;
 }
 
 // ---------- conversation items ----------
