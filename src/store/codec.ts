@@ -37,15 +37,28 @@ export function effectiveExpiry(
  * an `after` that is not in the list yields an empty page, as in the SQL backends.
  */
 export function pageItems(items: readonly Item[], options: ListOptions): ItemPage {
-  const ordered = options.order === 'asc' ? items : [...items].reverse();
+  return pageOf(items, options, (list, id) => list.findIndex((item) => item.id === id), (page) => page);
+}
+
+/**
+ * pageItems over any form a backend holds items in (the memory store: their JSON): `indexOf`
+ * finds the `after` item, and only the page's entries are decoded.
+ */
+export function pageOf<T>(
+  entries: readonly T[],
+  options: ListOptions,
+  indexOf: (entries: readonly T[], id: string) => number,
+  decode: (page: T[]) => Item[],
+): ItemPage {
+  const ordered = options.order === 'asc' ? entries : [...entries].reverse();
   let start = 0;
   if (options.after !== undefined) {
-    const index = ordered.findIndex((item) => item.id === options.after);
+    const index = indexOf(ordered, options.after);
     if (index === -1) return { items: [], hasMore: false };
     start = index + 1;
   }
   const limit = Math.max(0, options.limit);
-  return { items: ordered.slice(start, start + limit), hasMore: ordered.length > start + limit };
+  return { items: decode(ordered.slice(start, start + limit)), hasMore: ordered.length > start + limit };
 }
 
 /**

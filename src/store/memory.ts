@@ -16,6 +16,7 @@ import {
   MAX_CHAIN_DEPTH,
   mergeMetadata,
   nowSeconds,
+  pageOf,
   parentsFirst,
   parseOrNull,
 } from './codec.ts';
@@ -116,18 +117,6 @@ function indexOfItem(texts: readonly string[], id: string): number {
   return -1;
 }
 
-/** codec.ts pageItems over item texts: the same rules, and only the page is decoded. */
-function pageTexts(texts: readonly string[], options: ListOptions): ItemPage {
-  const ordered = options.order === 'asc' ? texts : [...texts].reverse();
-  let start = 0;
-  if (options.after !== undefined) {
-    const index = indexOfItem(ordered, options.after);
-    if (index === -1) return { items: [], hasMore: false };
-    start = index + 1;
-  }
-  const limit = Math.max(0, options.limit);
-  return { items: decodeItems(ordered.slice(start, start + limit)), hasMore: ordered.length > start + limit };
-}
 
 /**
  * `value`, or the parent's equal string: a chain then holds one copy of what its turns repeat
@@ -352,7 +341,7 @@ export class MemoryStore implements ConversationStore {
     this.#assertOpen();
     const stored = this.#live(id, nowSeconds());
     if (stored === null) return null;
-    return pageTexts(textsOf(stored.input), options);
+    return pageOf(textsOf(stored.input), options, indexOfItem, decodeItems);
   }
 
   async pruneExpired(now: number): Promise<number> {
@@ -447,7 +436,7 @@ export class MemoryStore implements ConversationStore {
     this.#assertOpen();
     const conversation = this.#liveConversation(id, nowSeconds());
     if (conversation === null) return null;
-    return pageTexts(conversation.items, options);
+    return pageOf(conversation.items, options, indexOfItem, decodeItems);
   }
 
   async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
