@@ -1,6 +1,6 @@
 // Server-sent events for a hijacked Fastify reply. Each event is serialised once, as
-// `event: <type>\ndata: <json>\n\n`; until the first token each is its own write, after it the
-// events of one burst share one (see queue()). The stream ends with `data: [DONE]`.
+// `event: <type>\ndata: <json>\n\n`; the events of one burst share one write (see queue()), and
+// the first token leaves at once with what is queued before it. The stream ends with `data: [DONE]`.
 // Heartbeats are SSE comments, which clients ignore (an unknown event type would make the
 // official SDK throw).
 //
