@@ -235,30 +235,28 @@ function textParts(content: unknown, path: string, type: 'input_text' | 'output_
 function userParts(content: unknown, path: string, native: boolean): Body[] {
   if (typeof content === 'string') return [{ type: 'input_text', text: content }];
   if (!Array.isArray(content)) throw invalidRequest(`Invalid type for '${path}.content': expected a string or an array of content parts.`, `${path}.content`, 'invalid_type');
-  if (native) {
-    content = content.filter((p) => {
-      const part = isObject(p) ? (p as Body) : {};
-      return part.type !== 'input_audio' && !(part.type === 'file' && isObject(part.file) && typeof (part.file as Body).file_id === 'string');
-    });
-  }
-  return (content as unknown[]).map((p, j) => {
+  // A part only a native upstream understands is skipped, not filtered out first: errors then
+  // still name the index the client sent.
+  return content.flatMap((p, j): Body[] => {
     const where = `${path}.content[${j}]`;
     const part = isObject(p) ? (p as Body) : {};
     switch (part.type) {
       case 'text':
-        return { type: 'input_text', text: part.text };
+        return [{ type: 'input_text', text: part.text }];
       case 'image_url': {
         const image = isObject(part.image_url) ? (part.image_url as Body) : {};
-        return { type: 'input_image', image_url: image.url, detail: image.detail ?? 'auto' };
+        return [{ type: 'input_image', image_url: image.url, detail: image.detail ?? 'auto' }];
       }
       case 'file': {
         const file = isObject(part.file) ? (part.file as Body) : {};
         if (typeof file.file_id === 'string') {
+          if (native) return [];
           throw invalidRequest(`'${where}.file.file_id': files by id are not supported by this gateway; send file_data.`, `${where}.file.file_id`, 'unsupported_parameter');
         }
-        return { type: 'input_file', ...pick(file, ['filename', 'file_data']) };
+        return [{ type: 'input_file', ...pick(file, ['filename', 'file_data']) }];
       }
       case 'input_audio':
+        if (native) return [];
         throw invalidRequest(`'${where}': audio input is not supported by this gateway.`, where, 'unsupported_parameter');
       default:
         throw invalidRequest(`Invalid value: '${shown(part.type)}'. Supported values for '${where}.type' are: 'text', 'image_url' and 'file'.`, `${where}.type`, 'invalid_value');
@@ -270,10 +268,11 @@ function userParts(content: unknown, path: string, native: boolean): Body[] {
 
 function toTools(raw: unknown, native: boolean): unknown {
   if (!Array.isArray(raw)) return raw; // the Responses parser reports the type error
-  // Other tool types (custom tools…) are the native upstream's to validate.
-  const tools = native ? raw.filter((t) => !isObject(t) || (t as Body).type === 'function') : raw;
-  return tools.map((t, i) => {
+  return raw.flatMap((t, i) => {
     const tool = isObject(t) ? (t as Body) : {};
+    // Other tool types (custom tools…) are the native upstream's to validate (skipped, not
+    // filtered out first, so an error names the index the client sent).
+    if (native && isObject(t) && tool.type !== 'function') return [];
     if (tool.type !== 'function' || !isObject(tool.function)) {
       throw invalidRequest(`Invalid 'tools[${i}]': only {"type": "function", "function": {...}} tools are supported.`, `tools[${i}]`, 'invalid_value');
     }

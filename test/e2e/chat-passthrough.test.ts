@@ -154,6 +154,10 @@ describe('Chat Completions passthrough', { timeout: 20_000 }, () => {
     await bad({ model: 'mixed', messages: user, vendor_option: 1 }, 400, 'vendor_option');
     // So does an entry with config `options`: AI SDK provider options, mapped into the body by the package.
     await bad({ model: 'tuned', messages: user, vendor_option: 1 }, 400, 'vendor_option');
+    // What is left for a native upstream is skipped, so an error still names the index the client sent.
+    const audio = { type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } };
+    await bad({ model: 'fast', messages: [{ role: 'user', content: [audio, { type: 'bogus' }] }] }, 400, 'messages[0].content[1].type');
+    await bad({ model: 'fast', messages: user, tools: [{ type: 'custom', custom: { name: 'grep' } }, { type: 'function', function: 3 }] }, 400, 'tools[1]');
     assert.equal(h.upstream.requests.length, 0);
     h.upstream.enqueue({ kind: 'text', text: 'ok' });
     assert.equal((await h.post('/v1/chat/completions', { model: 'tuned', messages: user })).status, 200);
