@@ -369,12 +369,8 @@ export class RedisStore implements ConversationStore {
     }
   }
 
-  async getResponse(id: string): Promise<StoredResponse | null> {
-    return this.#readResponse(id);
-  }
-
   /** One response, live, whatever its layout: one GET (a hash written before costs one HGETALL more). */
-  async #readResponse(id: string): Promise<StoredResponse | null> {
+  async getResponse(id: string): Promise<StoredResponse | null> {
     const key = this.#key('r:', id);
     const client = this.#redis();
     let record: Buffer | null;
@@ -415,7 +411,7 @@ export class RedisStore implements ConversationStore {
   }
 
   async listInputItems(id: string, options: ListOptions): Promise<ItemPage | null> {
-    const response = await this.#readResponse(id);
+    const response = await this.getResponse(id);
     return response === null ? null : pageItems(response.input, options);
   }
 
