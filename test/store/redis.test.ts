@@ -87,6 +87,20 @@ async function keysOf(prefix: string, client: Redis = admin): Promise<string[]> 
   return keys.sort();
 }
 
+/** Polls `store.ping()` until it answers (the client has reconnected); its last error after 15 s. */
+async function untilPingAnswers(store: RedisStore): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      await store.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(50);
+    }
+  }
+}
+
 async function storeTurn(store: RedisStore, turn: StoredResponse, output: Item[] = [assistantMessage('ok')]) {
   await store.beginTurn(turn);
   const result = completed(output);
@@ -854,16 +868,7 @@ describe('RedisStore: connecting', () => {
       // A new, empty server where the old one was (its scripts are gone too).
       const again = await startRedisServer({ port: own.port });
       try {
-        const deadline = Date.now() + 15_000;
-        for (;;) {
-          try {
-            await store.ping();
-            break;
-          } catch (error) {
-            if (Date.now() > deadline) throw error;
-            await sleep(100);
-          }
-        }
+        await untilPingAnswers(store);
         const next = await storeTurn(store, newTurn());
         assert.deepEqual(await store.loadChain(next.id), [next]);
       } finally {
@@ -923,16 +928,7 @@ describe('RedisStore: change token (the engine\'s context cache)', () => {
     const id = new RegExp(`id=(\\d+) [^\\n]*name=${prefix}token`).exec(clients)?.[1];
     assert.ok(id, clients);
     await admin.client('KILL', 'ID', id);
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        await store.ping();
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(50);
-      }
-    }
+    await untilPingAnswers(store);
     assert.notEqual(await store.changeToken(), before);
   });
 });
