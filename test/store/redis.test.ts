@@ -909,14 +909,18 @@ describe('RedisStore: change token (the engine\'s context cache)', () => {
     assert.equal(cache.context(tip, NOW()), null, 'the token moved: nothing cached survives');
     await assert.rejects(reader.loadChain(tip), /incomplete/);
 
-    // A delete landing between the token read and the load: the load already sees it, since
-    // the token is set in the deleting script itself (a token read after the load can never
-    // be older than the data the load saw).
+    // A delete landing between the load and the fill: the stale chain goes in under the ticket
+    // of the old token, and the next sync drops it, since the deleting script itself moved the
+    // token (a token read after the load can never be older than the data the load saw).
     const other = await storeChain(writer, 3);
-    cache.sync(await reader.changeToken());
+    const otherTicket = cache.sync(await reader.changeToken());
+    const loaded = (await reader.loadChain(other[2].id))!;
     await writer.deleteResponse(other[0].id);
+    cache.fillChain(otherTicket, loaded);
+    assert.equal(cache.context(other[2].id, NOW())?.length, 6, 'filled under the old token');
+    cache.sync(await reader.changeToken());
+    assert.equal(cache.context(other[2].id, NOW()), null, 'the next sync drops the stale chain');
     await assert.rejects(reader.loadChain(other[2].id), /incomplete/);
-    assert.equal(cache.context(other[2].id, NOW()), null);
   });
 
   it('moves when the connection is re-established (a restart or failover may have lost writes)', async () => {
