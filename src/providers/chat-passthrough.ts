@@ -110,15 +110,19 @@ export interface PassthroughAnswer {
 }
 
 /** A non-streaming call: the upstream's whole answer (any 2xx). Throws an ApiError. */
-export async function passthroughJson(models: ModelRegistry, primary: ResolvedModel, body: Body, signal: AbortSignal): Promise<PassthroughAnswer> {
-  const { result } = await withFallbacks(models, primary, signal, (candidate) => withRetries(candidate, signal, () => attempt(candidate, body, false, signal)));
-  return result as PassthroughAnswer;
+export function passthroughJson(models: ModelRegistry, primary: ResolvedModel, body: Body, signal: AbortSignal): Promise<PassthroughAnswer> {
+  return resilient(models, primary, body, false, signal) as Promise<PassthroughAnswer>;
 }
 
 /** A streaming call, once the upstream has sent its first bytes (until then it can still be retried). Throws an ApiError. */
-export async function passthroughStream(models: ModelRegistry, primary: ResolvedModel, body: Body, signal: AbortSignal): Promise<PassthroughStream> {
-  const { result } = await withFallbacks(models, primary, signal, (candidate) => withRetries(candidate, signal, () => attempt(candidate, body, true, signal)));
-  return result as PassthroughStream;
+export function passthroughStream(models: ModelRegistry, primary: ResolvedModel, body: Body, signal: AbortSignal): Promise<PassthroughStream> {
+  return resilient(models, primary, body, true, signal) as Promise<PassthroughStream>;
+}
+
+/** attempt() under resilient-call.ts's retry and fallback policies. */
+async function resilient(models: ModelRegistry, primary: ResolvedModel, body: Body, stream: boolean, signal: AbortSignal): Promise<PassthroughAnswer | PassthroughStream> {
+  const { result } = await withFallbacks(models, primary, signal, (candidate) => withRetries(candidate, signal, () => attempt(candidate, body, stream, signal)));
+  return result;
 }
 
 /** Largest error or non-streaming body read from an upstream. */
@@ -283,7 +287,8 @@ function errorFrameAt(first: Buffer): APICallError | null {
     statusCode,
     responseBody: text,
     data,
-    isRetryable: !quota && (statusCode === 408 || statusCode === 409 || statusCode === 429 || statusCode >= 500),
+    // Otherwise APICallError's own default for the status (408, 409, 429, 5xx), as for an HTTP error.
+    isRetryable: quota ? false : undefined,
   });
 }
 
