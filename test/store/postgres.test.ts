@@ -26,7 +26,7 @@ import {
   SCHEMA_VERSION,
   schemaSql,
 } from '../../src/store/postgres-migrations.ts';
-import { ChainBrokenError, DEFAULT_TENANT, type StoredResponse } from '../../src/store/types.ts';
+import { ChainBrokenError, DEFAULT_TENANT, type StoredResponse, type TurnResult } from '../../src/store/types.ts';
 import { startFakeUpstream } from '../fake-upstream/server.ts';
 import { findPostgresBin, type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
 import { apiErrorOf, messagesOf } from '../library/helpers.ts';
@@ -158,6 +158,38 @@ async function storeChain(store: PostgresStore, length: number): Promise<StoredR
     previous = turn.id;
   }
   return chain;
+}
+
+/**
+ * A response row as schema versions 2 to 5 lay it out (the parent id as text); returns its seq.
+ * `compact`: params and usage in codec's encodings, as written from version 4 on; else plain JSON.
+ */
+async function insertLegacyResponse(
+  db: string,
+  turn: StoredResponse,
+  result: TurnResult | null,
+  { compact }: { compact: boolean },
+): Promise<string> {
+  const usage = result?.usage ?? null;
+  const res = await server.query<{ seq: string }>(
+    `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
+                            params, usage, tenant)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
+    [
+      turn.id,
+      turn.previousResponseId,
+      turn.conversationId,
+      turn.model,
+      result?.status ?? turn.status,
+      turn.createdAt,
+      result?.completedAt ?? null,
+      compact ? encodeParams(turn.params) : JSON.stringify(turn.params),
+      usage === null ? null : compact ? encodeUsage(usage) : JSON.stringify(usage),
+      turn.tenant,
+    ],
+    db,
+  );
+  return res.rows[0].seq;
 }
 
 /** The user triggers of a database, with their definitions. */
@@ -336,25 +368,6 @@ describe('PostgresStore: migrations', () => {
     const child = newTurn({ conversationId: conversation.id, previousResponseId: root.id, input: [userMessage('q2')] });
     const childResult = completed([assistantMessage('a2'), assistantMessage('a2b')]);
     const unfinished = newTurn({ conversationId: conversation.id, previousResponseId: child.id });
-    const insertResponse = async (turn: StoredResponse, result: (typeof rootResult) | null) =>
-      server.query(
-        `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at, params,
-                                usage, tenant)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          turn.id,
-          turn.previousResponseId,
-          turn.conversationId,
-          turn.model,
-          result?.status ?? turn.status,
-          turn.createdAt,
-          result?.completedAt ?? null,
-          JSON.stringify(turn.params),
-          result?.usage ? JSON.stringify(result.usage) : null,
-          turn.tenant,
-        ],
-        db,
-      );
     const insertItems = async (turn: StoredResponse, direction: string, items: Item[]) => {
       for (const [position, item] of items.entries()) {
         await server.query(
@@ -369,7 +382,7 @@ describe('PostgresStore: migrations', () => {
       [child, childResult],
       [unfinished, null],
     ] as const) {
-      await insertResponse(turn, result);
+      await insertLegacyResponse(db, turn, result, { compact: false });
       await insertItems(turn, 'input', turn.input);
       if (result) await insertItems(turn, 'output', result.output);
     }
@@ -449,7 +462,7 @@ describe('PostgresStore: migrations', () => {
     const upper = `resp_${'AB'.repeat(24)}`;
     const odd = newTurn({ id: 'resp_odd', previousResponseId: upper });
     const oddResult = completed([assistantMessage('a3')]);
-    const rows: [StoredResponse, typeof rootResult | null][] = [
+    const rows: [StoredResponse, TurnResult | null][] = [
       [root, rootResult],
       [child, childResult],
       [stale, null],
@@ -457,24 +470,7 @@ describe('PostgresStore: migrations', () => {
       [odd, oddResult],
     ];
     for (const [turn, result] of rows) {
-      const inserted = await server.query<{ seq: string }>(
-        `INSERT INTO responses (id, previous_response_id, conversation_id, model, status, created_at, completed_at,
-                                params, usage, tenant)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
-        [
-          turn.id,
-          turn.previousResponseId,
-          turn.conversationId,
-          turn.model,
-          result?.status ?? turn.status,
-          turn.createdAt,
-          result?.completedAt ?? null,
-          encodeParams(turn.params),
-          result?.usage ? encodeUsage(result.usage) : null,
-          turn.tenant,
-        ],
-        db,
-      );
+      const seq = await insertLegacyResponse(db, turn, result, { compact: true });
       const items = [
         ...turn.input.map((item) => [0, item] as const),
         ...(result?.output ?? []).map((item) => [1, item] as const),
@@ -483,7 +479,7 @@ describe('PostgresStore: migrations', () => {
         await server.query(
           'INSERT INTO items (response_seq, direction, position, item_id, data) VALUES ($1, $2, $3, $4, $5)',
           [
-            inserted.rows[0].seq,
+            seq,
             direction,
             direction === 0 ? n : n - turn.input.length,
             item.id,
