@@ -369,6 +369,7 @@ SELECT count(*)::integer AS inserted,
 // concurrent appends; appended entries point at the items rows rather than copying them. The
 // turn's unfinished slot is given back. No index of responses covers a column this changes, so
 // the row's new version is a HOT update: on the same page, under the same index entries.
+// The status is looked up again only when nothing was finished, for finishTurn's error.
 // $1 id, $2 status, $3 completed_at, $4 usage, $5 error, $6 incomplete_details, $7 output ids,
 // $8 output data, $9 now, $10-$12 input/output/total tokens, $13 cost.
 const FINISH_TURN_SQL = `
@@ -413,7 +414,8 @@ WITH u AS (
          a.position
     FROM c, appended a
 )
-SELECT (SELECT count(*) FROM u)::integer AS finished, (SELECT status FROM responses WHERE id = $1) AS status`;
+SELECT (SELECT count(*) FROM u)::integer AS finished,
+       CASE WHEN NOT EXISTS (SELECT FROM u) THEN (SELECT status FROM responses WHERE id = $1) END AS status`;
 
 // Deleting a response first copies the items conversations still point at into those entries
 // (a conversation keeps its history), then deletes; items go by ON DELETE CASCADE. Should a
