@@ -56,13 +56,59 @@ export const DEFAULT_SSE_POLICY: SsePolicy = {
 /** See SseWriter.queue. */
 const MAX_BURST_CHARS = 16 * 1024;
 
+/** An open event stream's idle timeout, and its end (see openEventStream). */
+export interface EventStreamTimer {
+  /** Progress (a write, a drain): the idle timeout starts over. */
+  refresh(): void;
+  /** Clears the timeout and stops counting the stream in `policy.open`; also runs on 'close'. */
+  stop(): void;
+}
+
+/**
+ * Opens an event stream on `res`, for SseWriter and for the Chat Completions byte relay alike:
+ * the response head (`headers` on top of the SSE defaults), Nagle off so that every write leaves
+ * at once, the stream counted in `policy.open`, and a client or upstream that makes no progress
+ * for `policy.idleTimeoutMs` dropped.
+ */
+export function openEventStream(
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, string>,
+  policy: SsePolicy,
+): EventStreamTimer {
+  res.writeHead(status, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    ...headers,
+  });
+  res.socket?.setNoDelay(true);
+  policy.open.add(res);
+  const idle = setTimeout(() => res.destroy(), policy.idleTimeoutMs);
+  idle.unref();
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+    clearTimeout(idle);
+    policy.open.delete(res);
+  };
+  res.once('close', stop);
+  return {
+    refresh: () => {
+      if (!stopped) idle.refresh();
+    },
+    stop,
+  };
+}
+
 export class SseWriter {
   private readonly res: ServerResponse;
   private readonly policy: SsePolicy;
   /** True when this stream drops a client that falls behind instead of waiting for it. */
   private readonly dropWhenBehind: boolean;
   private heartbeat: NodeJS.Timeout | null = null;
-  private idle: NodeJS.Timeout | null = null;
+  private readonly idle: EventStreamTimer;
   private waiting: Promise<void> | null = null;
   /** Set once the first token is written (it alone skips the wait for the end of its burst). */
   private batching = false;
@@ -73,19 +119,8 @@ export class SseWriter {
     this.res = res;
     this.policy = policy;
     this.dropWhenBehind = options.dropWhenBehind ?? false;
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      ...headers,
-    });
-    // Disable Nagle: every event should leave as soon as it is written.
-    res.socket?.setNoDelay(true);
-    policy.open.add(res);
-    this.idle = setTimeout(() => this.res.destroy(), policy.idleTimeoutMs);
-    this.idle.unref();
-    res.on('drain', () => this.idle?.refresh());
+    this.idle = openEventStream(res, 200, headers, policy);
+    res.on('drain', this.idle.refresh);
     res.once('close', () => this.stopTimers());
   }
 
@@ -186,14 +221,12 @@ export class SseWriter {
       return;
     }
     this.res.write(chunk);
-    this.idle?.refresh();
+    this.idle.refresh();
   }
 
   private stopTimers(): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.idle) clearTimeout(this.idle);
     this.heartbeat = null;
-    this.idle = null;
-    this.policy.open.delete(this.res);
+    this.idle.stop();
   }
 }

@@ -14,7 +14,7 @@ import { ChatAssembler, parseChatRequest } from '../../providers/chat-completion
 import { type PassthroughStream, passthroughChain, passthroughJson, passthroughStream } from '../../providers/chat-passthrough.ts';
 import { startResilientCall } from '../../providers/resilient-call.ts';
 import type { ModelRegistry, ResolvedModel } from '../../providers/types.ts';
-import { DEFAULT_SSE_POLICY, type SsePolicy, SseWriter } from '../sse.ts';
+import { DEFAULT_SSE_POLICY, openEventStream, type SsePolicy, SseWriter } from '../sse.ts';
 
 const HEARTBEAT_MS = 15_000;
 
@@ -115,17 +115,7 @@ function endsEvent(chunk: Buffer): boolean {
  * (heartbeats only between events); after the 200 a failure is an error frame, then `[DONE]`.
  */
 function relay(upstream: PassthroughStream, res: ServerResponse, policy: SsePolicy, log: FastifyBaseLogger, signal: AbortSignal): void {
-  res.writeHead(upstream.status, {
-    'content-type': upstream.contentType,
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  // Disable Nagle: every chunk should leave as soon as it is written.
-  res.socket?.setNoDelay(true);
-  policy.open.add(res);
-  const idle = setTimeout(() => res.destroy(), policy.idleTimeoutMs);
-  idle.unref();
+  const idle = openEventStream(res, upstream.status, { 'content-type': upstream.contentType }, policy);
   // Between events (the last bytes written end a blank line), a comment can be slipped in.
   let between = true;
   const heartbeat = setInterval(() => {
@@ -133,9 +123,8 @@ function relay(upstream: PassthroughStream, res: ServerResponse, policy: SsePoli
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const stop = () => {
-    clearTimeout(idle);
+    idle.stop();
     clearInterval(heartbeat);
-    policy.open.delete(res);
   };
   let waiting = false;
   const resume = () => {
