@@ -230,7 +230,8 @@ export function parentsFirst<T extends Pick<StoredResponse, 'id' | 'previousResp
 /**
  * The columns of the SQL backends' chain (and export) rows, returned as arrays rather than
  * objects: each row is either a response (kind 0, at its depth) or one item (at its depth,
- * direction and position). SQLite and PostgreSQL select exactly this layout.
+ * direction (0 input, 1 output, as both store it) and position). SQLite and PostgreSQL select
+ * exactly this layout.
  */
 export const CHAIN_COLUMNS = {
   depth: 0,
@@ -288,7 +289,7 @@ export function assembleChain(
     if (row[C.kind] === 0) {
       byDepth[depth] = decodeResponse(row, listAt(inputs, depth), listAt(outputs, depth));
     } else {
-      const items = listAt(row[C.direction] === 'input' ? inputs : outputs, depth);
+      const items = listAt(row[C.direction] === 0 ? inputs : outputs, depth);
       const itemId = row[C.id];
       const data = row[C.data] as string;
       items[row[C.position] as number] =

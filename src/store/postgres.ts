@@ -14,15 +14,17 @@ import {
   type ChainRow,
   decodeItemData,
   decodeParams,
-  decodeUsage,
+  decodeUsageOrNull,
   defineLazyParams,
+  effectiveExpiry,
   encodeItemData,
   encodeParams,
-  encodeUsage,
-  effectiveExpiry,
+  encodeUsageOrNull,
   INTERRUPTED_ERROR,
+  jsonOrNull,
   MAX_CHAIN_DEPTH,
   nowSeconds,
+  parseOrNull,
 } from './codec.ts';
 import {
   MIGRATION_LOCK_CLASS,
@@ -249,12 +251,6 @@ function unescMetadata(metadata: Record<string, string>): Record<string, string>
   return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [unesc(k), unesc(v)]));
 }
 
-function jsonOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-function parseOrNull<T>(text: string | null): T | null {
-  return text === null ? null : (JSON.parse(text) as T);
-}
 
 /** An item from its item_id column (escaped) and its data (without the id, or whole if older). */
 function decodeItem(itemId: string, data: string): Item {
@@ -947,7 +943,7 @@ export class PostgresStore implements ConversationStore {
       esc(id),
       result.status,
       result.completedAt,
-      result.usage === null ? null : encodeUsage(result.usage),
+      encodeUsageOrNull(result.usage),
       jsonOrNull(result.error),
       jsonOrNull(result.incompleteDetails),
       outputIds,
@@ -1402,7 +1398,7 @@ export class PostgresStore implements ConversationStore {
       response.completedAt,
       effectiveExpiry(response.expiresAt, response.createdAt, this.#ttlSeconds),
       encodeParams(response.params),
-      response.usage === null ? null : encodeUsage(response.usage),
+      encodeUsageOrNull(response.usage),
       jsonOrNull(response.error),
       jsonOrNull(response.incompleteDetails),
       inputIds,
@@ -1738,12 +1734,10 @@ function decodePage(rows: Row[], order: 'asc' | 'desc'): { items: Item[] } | nul
   return { items: entries.map((row) => decodeItem(row[2] as string, row[3] as string)) };
 }
 
-/** Chain (and export) rows: item rows carry their escaped item_id and direction 0/1, put into codec's terms here. */
+/** Chain (and export) rows: item rows carry their escaped item_id, unescaped here. */
 function decodeChain(rows: Row[]): StoredResponse[] {
   for (const row of rows) {
-    if (row[C.kind] === 0) continue;
-    row[C.id] = unesc(row[C.id] as string);
-    row[C.direction] = row[C.direction] === 0 ? 'input' : 'output';
+    if (row[C.kind] !== 0) row[C.id] = unesc(row[C.id] as string);
   }
   return assembleChain(rows, decodeResponse);
 }
@@ -1764,7 +1758,7 @@ function decodeResponse(row: Row, input: Item[], output: Item[]): StoredResponse
       expiresAt: row[C.expiresAt] as number | null,
       input,
       output,
-      usage: row[C.usage] === null ? null : decodeUsage(row[C.usage] as string),
+      usage: decodeUsageOrNull(row[C.usage] as string | null),
       error: parseOrNull(row[C.error] as string | null),
       incompleteDetails: parseOrNull(row[C.incompleteDetails] as string | null),
     },

@@ -7,8 +7,7 @@
 // The key layout is documented in docs/redis.md and at the top of redis.ts.
 //
 // JSON is never decoded here (Redis' cjson would re-encode numbers and lose key order): records
-// are stored as JSON text written by Node, and the few fields a script needs are kept raw beside
-// it. The one exception is conversation metadata, a flat string -> string object: md_pairs
+// hold JSON text written by Node, and the few fields a script needs are kept raw beside it. The one exception is conversation metadata, a flat string -> string object: md_pairs
 // splits JSON.stringify's output into its (still encoded) key and value tokens.
 //
 // A response is one string of fields (see "Response records" in redis.ts); one written before

@@ -29,19 +29,20 @@ import type { Item } from '../protocol/types.ts';
 import {
   decodeItemData,
   decodeParams,
-  decodeUsage,
+  decodeUsageOrNull,
   defineLazyParams,
+  effectiveExpiry,
+  emptyConversationUsage,
   encodeItemData,
   encodeParams,
   encodeUsage,
-  effectiveExpiry,
-  emptyConversationUsage,
   INTERRUPTED_ERROR,
   isExpired,
   MAX_CHAIN_DEPTH,
   nowSeconds,
   pageItems,
   parentsFirst,
+  parseOrNull,
 } from './codec.ts';
 import { type LuaScript, SCRIPTS } from './redis-scripts.ts';
 import type {
@@ -1220,9 +1221,9 @@ function decodeRecord(keyId: string, record: Buffer): StoredResponse {
       expiresAt: head.expiresAt,
       input,
       output: reader.items(),
-      usage: usage === null ? null : decodeUsage(usage),
-      error: error === null ? null : (JSON.parse(error) as StoredResponse['error']),
-      incompleteDetails: incomplete === null ? null : (JSON.parse(incomplete) as StoredResponse['incompleteDetails']),
+      usage: decodeUsageOrNull(usage),
+      error: parseOrNull<StoredResponse['error']>(error),
+      incompleteDetails: parseOrNull<StoredResponse['incompleteDetails']>(incomplete),
     },
     () => decodeParams(params),
   );

@@ -298,8 +298,8 @@ SELECT ci.item_id AS item_id, coalesce(ci.data, i.data) AS data
   LEFT JOIN items i
     ON ci.data IS NULL AND i.key = ci.item_key`;
 
-// Chain rows name the direction (codec.ts assembleChain's layout).
-const ITEM_PLACE = `CASE WHEN i.key & ${DIRECTION_SPAN} THEN 'output' ELSE 'input' END, i.key & ${MAX_POSITION}`;
+// An item row's direction (0 input, 1 output) and position, taken from its key (codec.ts assembleChain's layout).
+const ITEM_PLACE = `(i.key & ${DIRECTION_SPAN}) != 0, i.key & ${MAX_POSITION}`;
 
 // The chain walk carries only ids and depth; response and item rows are then emitted once each
 // (a UNION ALL rather than a join, so a response's params are not repeated on every item row).
