@@ -262,6 +262,8 @@ describe('Chat Completions passthrough', { timeout: 20_000 }, () => {
   });
 
   it('aborts the upstream call when the client goes away, streaming or not', async () => {
+    const aborted = 'model="openai/gpt-4o-mini",outcome="aborted"';
+    const abortedBefore = await metric('parley_upstream_requests_total', aborted);
     h.upstream.enqueue({ kind: 'slow', text: 'one two three four five', chunkDelayMs: 200 });
     const controller = new AbortController();
     const res = await fetch(`${h.url}/v1/chat/completions`, {
@@ -287,7 +289,7 @@ describe('Chat Completions passthrough', { timeout: 20_000 }, () => {
     second.abort();
     await pending;
     await until(() => h.upstream.lastRequest()?.aborted === true);
-    assert.equal(await metric('parley_upstream_requests_total', 'model="openai/gpt-4o-mini",outcome="aborted"'), 2);
+    assert.equal(await metric('parley_upstream_requests_total', aborted), abortedBefore + 2, 'both calls counted as aborted');
   });
 
   it('counts tokens and time to first token per request, as for any model call', async () => {
