@@ -46,6 +46,7 @@ import type {
   TurnProgress,
   TurnResult,
 } from './types.ts';
+import { PipelinedConnections } from './postgres-pipeline.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
 
 export interface PostgresStoreOptions {
@@ -53,7 +54,8 @@ export interface PostgresStoreOptions {
    * A PostgreSQL URL: `postgresql://user:password@host:5432/database?sslmode=require`. The password
    * must be URL-encoded. `sslmode` has libpq's meaning; `options=-c search_path=...` picks a schema;
    * `connect_timeout` (seconds, default 10) bounds connecting; `pgbouncer=true` turns named
-   * prepared statements off for transaction-mode poolers.
+   * prepared statements and pipelining off for transaction-mode poolers; `pipeline=false` turns
+   * pipelining off alone (see postgres-pipeline.ts).
    */
   connectionString: string;
   /** Most connections this instance holds open. */
@@ -101,6 +103,8 @@ interface Target {
   database: string;
   connectTimeoutMs: number;
   namedStatements: boolean;
+  /** Statements that stand alone are pipelined on a few connections (postgres-pipeline.ts). */
+  pipelined: boolean;
   /** The password in every spelling that could end up in a message, for scrubbing. */
   secrets: string[];
 }
@@ -152,6 +156,15 @@ export function parseConnectionString(connectionString: string): Target {
     timeout !== null && Number(timeout) > 0 ? Number(timeout) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS;
   const pgbouncer = params.get('pgbouncer');
   params.delete('pgbouncer');
+  const pipeline = params.get('pipeline');
+  params.delete('pipeline');
+  if (pipeline !== null && !['true', 'false', '1', '0'].includes(pipeline)) {
+    throw new PostgresStoreError(
+      `state_storage.connection_string: pipeline=${pipeline} is not true or false.`,
+      'invalid_connection_string',
+    );
+  }
+  const behindPooler = pgbouncer === 'true' || pgbouncer === '1';
 
   // sslmode with libpq's meaning (node-postgres 8 treats require as verify-full): a URL copied
   // from a provider's console connects the way psql would.
@@ -219,7 +232,8 @@ export function parseConnectionString(connectionString: string): Target {
     port,
     database,
     connectTimeoutMs,
-    namedStatements: !(pgbouncer === 'true' || pgbouncer === '1'),
+    namedStatements: !behindPooler,
+    pipelined: !behindPooler && pipeline !== 'false' && pipeline !== '0',
     secrets,
   };
 }
@@ -250,7 +264,6 @@ function escMetadata(metadata: Record<string, string>): string {
 function unescMetadata(metadata: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(metadata).map(([k, v]) => [unesc(k), unesc(v)]));
 }
-
 
 /** An item from its item_id column (escaped) and its data (without the id, or whole if older). */
 function decodeItem(itemId: string, data: string): Item {
@@ -637,22 +650,26 @@ interface Statement {
   name: string;
   text: string;
   rowMode?: 'array';
+  /** Only reads: safe to run again when its connection broke before it was answered. */
+  reads?: true;
 }
 
 const S = {
-  ping: { name: 'parley_ping', text: 'SELECT 1' },
+  ping: { name: 'parley_ping', reads: true, text: 'SELECT 1' },
   beginTurn: { name: 'parley_begin_turn', text: BEGIN_TURN_SQL },
   finishTurn: { name: 'parley_finish_turn', text: FINISH_TURN_SQL },
   saveProgress: { name: 'parley_save_progress', text: SAVE_PROGRESS_SQL },
-  chain: { name: 'parley_chain', text: CHAIN_SQL, rowMode: 'array' },
+  chain: { name: 'parley_chain', reads: true, text: CHAIN_SQL, rowMode: 'array' },
   deleteResponse: { name: 'parley_delete_response', text: DELETE_RESPONSE_SQL },
   inputPageAsc: {
     name: 'parley_input_page_asc',
+    reads: true,
     text: pageSql(RESPONSE_HEADER, INPUT_ROWS, 'asc', '$4'),
     rowMode: 'array',
   },
   inputPageDesc: {
     name: 'parley_input_page_desc',
+    reads: true,
     text: pageSql(RESPONSE_HEADER, INPUT_ROWS, 'desc', '$4'),
     rowMode: 'array',
   },
@@ -660,6 +677,7 @@ const S = {
   pruneConversations: { name: 'parley_prune_conversations', text: PRUNE_CONVERSATIONS_SQL },
   countExpired: {
     name: 'parley_count_expired',
+    reads: true,
     text: `SELECT ((SELECT count(*) FROM responses WHERE expires_at IS NOT NULL AND expires_at <= $1)
                  + (SELECT count(*) FROM conversations WHERE expires_at IS NOT NULL AND expires_at <= $1))::bigint AS n`,
   },
@@ -670,6 +688,7 @@ const S = {
   createConversation: { name: 'parley_create_conversation', text: INSERT_CONVERSATION_SQL },
   getConversation: {
     name: 'parley_get_conversation',
+    reads: true,
     text: `SELECT ${CONVERSATION_COLUMNS} FROM conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}`,
   },
   updateConversation: {
@@ -703,6 +722,7 @@ SELECT ${CONVERSATION_COLUMNS} FROM c`,
   },
   loadConversationItems: {
     name: 'parley_load_conversation_items',
+    reads: true,
     text: `SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS item_id, NULL::text AS data FROM ${CONVERSATION_HEADER}
            UNION ALL
            SELECT 1, x.position, x.item_id, x.data FROM (${CONVERSATION_ROWS}) x`,
@@ -710,16 +730,19 @@ SELECT ${CONVERSATION_COLUMNS} FROM c`,
   },
   conversationPageAsc: {
     name: 'parley_conversation_page_asc',
+    reads: true,
     text: pageSql(CONVERSATION_HEADER, CONVERSATION_ROWS, 'asc', '$4'),
     rowMode: 'array',
   },
   conversationPageDesc: {
     name: 'parley_conversation_page_desc',
+    reads: true,
     text: pageSql(CONVERSATION_HEADER, CONVERSATION_ROWS, 'desc', '$4'),
     rowMode: 'array',
   },
   getConversationItem: {
     name: 'parley_get_conversation_item',
+    reads: true,
     text: `SELECT x.item_id, x.data FROM conversations cv, LATERAL (${CONVERSATION_ROWS}) x
             WHERE cv.id = $1 AND ${live('cv', '$2')} AND x.item_id = $3
             ORDER BY x.position LIMIT 1`,
@@ -733,8 +756,16 @@ SELECT ${CONVERSATION_COLUMNS} FROM c`,
                                ORDER BY ci.position LIMIT 1)
            RETURNING 1`,
   },
-  listConversationsAsc: { name: 'parley_list_conversations_asc', text: listConversationsSql('asc') },
-  listConversationsDesc: { name: 'parley_list_conversations_desc', text: listConversationsSql('desc') },
+  listConversationsAsc: {
+    name: 'parley_list_conversations_asc',
+    reads: true,
+    text: listConversationsSql('asc'),
+  },
+  listConversationsDesc: {
+    name: 'parley_list_conversations_desc',
+    reads: true,
+    text: listConversationsSql('desc'),
+  },
   acquireLease: {
     name: 'parley_acquire_lease',
     text: `
@@ -785,13 +816,20 @@ SELECT count(*)::integer AS failed FROM f`,
   // server that came back may have lost what a cache holds).
   changeToken: {
     name: 'parley_change_token',
+    reads: true,
     text: `SELECT c.epoch || '.' || c.counter || '.' || extract(epoch FROM pg_postmaster_start_time()) AS token
              FROM parley_changes c`,
   },
-  exportResponses: { name: 'parley_export_responses', text: EXPORT_RESPONSES_SQL, rowMode: 'array' },
-  exportConversations: { name: 'parley_export_conversations', text: EXPORT_CONVERSATIONS_SQL },
+  exportResponses: {
+    name: 'parley_export_responses',
+    reads: true,
+    text: EXPORT_RESPONSES_SQL,
+    rowMode: 'array',
+  },
+  exportConversations: { name: 'parley_export_conversations', reads: true, text: EXPORT_CONVERSATIONS_SQL },
   exportConversationItems: {
     name: 'parley_export_conversation_items',
+    reads: true,
     text: `SELECT x.conversation_id, x.position, x.item_id, x.data FROM (
              SELECT ci.conversation_id, ci.position, ci.item_id, COALESCE(ci.data, i.data) AS data
                FROM conversation_items ci
@@ -833,13 +871,45 @@ interface ConversationRow {
   updated_at: number;
 }
 
+/** A connection with nothing to do for this long is closed. */
+const IDLE_MS = 30_000;
+
+/** The server terminated the connection before running the statement (see #query). */
+function terminated(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === '57P01' || code === '57P02' || code === '57P03';
+}
+
+/** The connection broke (not an answer from the server), before or after the statement ran. */
+function broken(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) return false;
+  const { code, message } = error as { code?: string; message?: string };
+  return (
+    code === 'EPIPE' ||
+    code === 'ECONNRESET' ||
+    /Connection terminated unexpectedly|not queryable/.test(String(message))
+  );
+}
+
+/** The one query() signature the store uses, of a pool, a checked-out client or the pipelines. */
+interface StatementRunner {
+  query(config: pg.QueryConfig): Promise<pg.QueryResult>;
+}
+
+interface Connections {
+  /** Transactions (migrations, import batches) check a connection out of this pool. */
+  pool: pg.Pool;
+  /** Where a statement that stands alone runs (see postgres-pipeline.ts). */
+  statements: PipelinedConnections | pg.Pool;
+}
+
 export class PostgresStore implements ConversationStore {
   readonly description: string;
   readonly #target: Target;
   readonly #poolSize: number;
   readonly #ttlSeconds: number | null;
   readonly #Client: typeof pg.Client | undefined;
-  #pool: pg.Pool | null = null;
+  #connections: Connections | null = null;
 
   constructor(options: PostgresStoreOptions) {
     if (!Number.isInteger(options.poolSize) || options.poolSize < 1) {
@@ -862,8 +932,8 @@ export class PostgresStore implements ConversationStore {
    * lock. Leaves the store open. What `parley migrate` calls.
    */
   async migrate(): Promise<MigrationResult> {
-    if (this.#pool === null) {
-      this.#pool = this.#createPool(this.#target.ssl);
+    if (this.#connections === null) {
+      this.#connections = this.#connect(this.#target.ssl);
     }
     try {
       return await this.#migrate();
@@ -873,8 +943,8 @@ export class PostgresStore implements ConversationStore {
         this.#target.sslmode === 'prefer' &&
         /does not support SSL/i.test(String((error as Error).message))
       ) {
-        await this.#pool?.end().catch(() => {});
-        this.#pool = this.#createPool(false);
+        await this.#disconnect();
+        this.#connections = this.#connect(false);
         try {
           return await this.#migrate();
         } catch (retryError) {
@@ -905,9 +975,7 @@ export class PostgresStore implements ConversationStore {
   }
 
   async close(): Promise<void> {
-    const pool = this.#pool;
-    this.#pool = null;
-    await pool?.end();
+    await this.#disconnect(true);
   }
 
   async ping(): Promise<void> {
@@ -1187,7 +1255,10 @@ export class PostgresStore implements ConversationStore {
   }
 
   async failStaleTurns(before: number): Promise<number> {
-    const res = await this.#query<{ failed: number }>(S.failStaleTurns, [JSON.stringify(INTERRUPTED_ERROR), before]);
+    const res = await this.#query<{ failed: number }>(S.failStaleTurns, [
+      JSON.stringify(INTERRUPTED_ERROR),
+      before,
+    ]);
     return res.rows[0].failed;
   }
 
@@ -1284,7 +1355,7 @@ export class PostgresStore implements ConversationStore {
   async #importBatch(batch: ExportRecord[], summary: ImportSummary): Promise<void> {
     if (batch.length === 0) return;
     const counted = { ...summary };
-    const client = await this.#connected().connect();
+    const client = await this.#connected().pool.connect();
     try {
       await client.query('BEGIN');
       for (const record of batch) {
@@ -1316,35 +1387,52 @@ export class PostgresStore implements ConversationStore {
 
   // ---------- internals ----------
 
-  #createPool(ssl: Target['ssl']): pg.Pool {
+  #connect(ssl: Target['ssl']): Connections {
     const t = this.#target;
-    const config: pg.PoolConfig = {
+    const config: pg.ClientConfig = {
       connectionString: t.connectionString,
-      max: this.#poolSize,
       connectionTimeoutMillis: t.connectTimeoutMs,
-      idleTimeoutMillis: 30_000,
       keepAlive: true,
       application_name: 'parley',
       types: TYPES,
       ...(ssl === undefined ? {} : { ssl }),
-      ...(this.#Client ? { Client: this.#Client } : {}),
     };
-    const pool = new pg.Pool(config);
+    const pool = new pg.Pool({
+      ...config,
+      max: this.#poolSize,
+      idleTimeoutMillis: IDLE_MS,
+      ...(this.#Client ? { Client: this.#Client } : {}),
+    });
     // An idle connection that breaks (server restart, failover) must not crash the process: the
     // pool drops it and the next query opens a new one.
     pool.on('error', () => {});
-    return pool;
+    // Behind a transaction-mode pooler (pgbouncer=true), or with pipeline=false, statements keep
+    // to the pool, one per connection at a time: not every pooler follows a pipeline of separate
+    // transactions.
+    const statements = this.#target.pipelined
+      ? new PipelinedConnections({ config, Client: this.#Client, max: this.#poolSize, idleMs: IDLE_MS })
+      : pool;
+    return { pool, statements };
   }
 
   async #failOpen(): Promise<void> {
-    const pool = this.#pool;
-    this.#pool = null;
-    await pool?.end().catch(() => {});
+    await this.#disconnect();
   }
 
-  #connected(): pg.Pool {
-    if (this.#pool === null) throw new Error('PostgresStore is not open: call open() first.');
-    return this.#pool;
+  /** Closes every connection; `strict` reports a failure to close instead of ignoring it. */
+  async #disconnect(strict = false): Promise<void> {
+    const connections = this.#connections;
+    this.#connections = null;
+    if (connections === null) return;
+    const ending = [connections.pool.end()];
+    if (connections.statements !== connections.pool) ending.push(connections.statements.end());
+    if (strict) await Promise.all(ending);
+    else await Promise.allSettled(ending);
+  }
+
+  #connected(): Connections {
+    if (this.#connections === null) throw new Error('PostgresStore is not open: call open() first.');
+    return this.#connections;
   }
 
   /** Runs one statement on the pool (or on `client`, inside a transaction). */
@@ -1353,27 +1441,24 @@ export class PostgresStore implements ConversationStore {
     values: unknown[],
     client?: pg.PoolClient,
   ): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
-    const target: pg.Pool | pg.PoolClient = client ?? this.#connected();
-    const config: pg.QueryConfig = { text: statement.text, values };
+    const target: StatementRunner = client ?? this.#connected().statements;
+    const config: pg.QueryConfig & { rowMode?: 'array' } = { text: statement.text, values };
     if (this.#target.namedStatements) config.name = statement.name;
+    if (statement.rowMode === 'array') config.rowMode = 'array';
     for (let attempt = 1; ; attempt++) {
       try {
-        if (statement.rowMode === 'array') {
-          return (await target.query({ ...config, rowMode: 'array' })) as unknown as pg.QueryResult<
-            R & pg.QueryResultRow
-          >;
-        }
-        return await target.query<R & pg.QueryResultRow>(config);
+        return (await target.query(config)) as pg.QueryResult<R & pg.QueryResultRow>;
       } catch (error) {
-        // A pooled connection the server shut down (restart, failover, pg_terminate_backend)
-        // answers 57P01-57P03 instead of running the statement: nothing was written, so once
-        // more on a fresh connection is safe (not inside a transaction, whose connection is gone).
-        // Anything else is the caller's to see.
-        const code = (error as { code?: string }).code;
+        // A connection the server shut down (restart, failover, pg_terminate_backend) answers
+        // 57P01-57P03 instead of running the statement, and runs none pipelined behind it
+        // (postgres-pipeline.ts gives them that code too): nothing was written, so once more on a
+        // fresh connection is safe (not inside a transaction, whose connection is gone). A
+        // connection that broke otherwise may have run the statement; only a read is repeated
+        // then. Anything else is the caller's to see.
         if (
           client === undefined &&
           attempt === 1 &&
-          (code === '57P01' || code === '57P02' || code === '57P03')
+          (terminated(error) || (statement.reads && broken(error)))
         )
           continue;
         throw this.#scrub(error);
@@ -1458,7 +1543,7 @@ export class PostgresStore implements ConversationStore {
   }
 
   async #migrate(): Promise<MigrationResult> {
-    const client = await this.#connected().connect();
+    const client = await this.#connected().pool.connect();
     try {
       const info = await inspect(client);
       if (info.version > SCHEMA_VERSION) {
@@ -1612,8 +1697,11 @@ export class PostgresStore implements ConversationStore {
         } else if (/timeout/i.test(original)) {
           message =
             `Cannot connect to PostgreSQL at ${at}: no answer within ${t.connectTimeoutMs / 1000}s. Check the address, ` +
-            `firewalls and security groups (connect_timeout=N in the URL changes the limit); under load, all ` +
-            `${this.#poolSize} pooled connections (state_storage.pool_size) may also have stayed busy that long.`;
+            `firewalls and security groups (connect_timeout=N in the URL changes the limit)` +
+            (t.pipelined
+              ? '.'
+              : `; under load, all ${this.#poolSize} pooled connections (state_storage.pool_size) may also have ` +
+                'stayed busy that long.');
         } else if (/terminated unexpectedly|ECONNRESET/i.test(original) || code === 'ECONNRESET') {
           message = `PostgreSQL at ${at} closed the connection (${original}). If a pooler is in between, check that it knows database "${t.database}" and role "${t.user}".`;
         } else {

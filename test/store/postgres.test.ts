@@ -19,6 +19,7 @@ import { newId as parleyId } from '../../src/protocol/ids.ts';
 import { encodeItemData, encodeParams, encodeUsage } from '../../src/store/codec.ts';
 import { createStore } from '../../src/store/index.ts';
 import { PostgresStore, PostgresStoreError } from '../../src/store/postgres.ts';
+import { PipelinedConnections } from '../../src/store/postgres-pipeline.ts';
 import {
   MIGRATIONS,
   MIGRATIONS_TABLE_SQL,
@@ -26,7 +27,12 @@ import {
   SCHEMA_VERSION,
   schemaSql,
 } from '../../src/store/postgres-migrations.ts';
-import { ChainBrokenError, DEFAULT_TENANT, type StoredResponse, type TurnResult } from '../../src/store/types.ts';
+import {
+  ChainBrokenError,
+  DEFAULT_TENANT,
+  type StoredResponse,
+  type TurnResult,
+} from '../../src/store/types.ts';
 import { startFakeUpstream } from '../fake-upstream/server.ts';
 import { findPostgresBin, type PostgresServer, startPostgres } from '../helpers/postgres-server.ts';
 import { apiErrorOf, messagesOf } from '../library/helpers.ts';
@@ -365,7 +371,11 @@ describe('PostgresStore: migrations', () => {
     const conversation = newConversation({ itemCount: 5, updatedAt: 1000 });
     const root = newTurn({ conversationId: conversation.id, input: [userMessage('q1')] });
     const rootResult = completed([assistantMessage('a1')]);
-    const child = newTurn({ conversationId: conversation.id, previousResponseId: root.id, input: [userMessage('q2')] });
+    const child = newTurn({
+      conversationId: conversation.id,
+      previousResponseId: root.id,
+      input: [userMessage('q2')],
+    });
     const childResult = completed([assistantMessage('a2'), assistantMessage('a2b')]);
     const unfinished = newTurn({ conversationId: conversation.id, previousResponseId: child.id });
     const insertItems = async (turn: StoredResponse, direction: string, items: Item[]) => {
@@ -420,9 +430,18 @@ describe('PostgresStore: migrations', () => {
       items: child.input,
       hasMore: false,
     });
-    const conversationItems = [own, root.input[0], rootResult.output[0], child.input[0], childResult.output[1]];
+    const conversationItems = [
+      own,
+      root.input[0],
+      rootResult.output[0],
+      child.input[0],
+      childResult.output[1],
+    ];
     assert.deepEqual(await store.loadConversationItems(conversation.id), conversationItems);
-    assert.deepEqual(await store.getConversationItem(conversation.id, childResult.output[1].id), childResult.output[1]);
+    assert.deepEqual(
+      await store.getConversationItem(conversation.id, childResult.output[1].id),
+      childResult.output[1],
+    );
     assert.deepEqual(
       (await collectExport(store)).map((r) => (r.type === 'response' ? r.response : r.items)),
       [rootDone, childDone, unfinished, conversationItems],
@@ -478,13 +497,7 @@ describe('PostgresStore: migrations', () => {
       for (const [n, [direction, item]] of items.entries()) {
         await server.query(
           'INSERT INTO items (response_seq, direction, position, item_id, data) VALUES ($1, $2, $3, $4, $5)',
-          [
-            seq,
-            direction,
-            direction === 0 ? n : n - turn.input.length,
-            item.id,
-            encodeItemData(item),
-          ],
+          [seq, direction, direction === 0 ? n : n - turn.input.length, item.id, encodeItemData(item)],
           db,
         );
       }
@@ -1091,7 +1104,10 @@ describe('PostgresStore: change token (in-process chain caches)', () => {
         await b.beginTurn(turn);
         await b.finishTurn(turn.id, completed([assistantMessage('a')]));
         await b.appendConversationItems(conversation.id, [userMessage('more')]);
-        await b.deleteConversationItem(conversation.id, (await b.loadConversationItems(conversation.id))![0].id);
+        await b.deleteConversationItem(
+          conversation.id,
+          (await b.loadConversationItems(conversation.id))![0].id,
+        );
         await b.importRecords([{ type: 'response', response: chain[0] }]); // skipped: never overwrites
       },
       false,
@@ -1111,7 +1127,11 @@ describe('PostgresStore: change token (in-process chain caches)', () => {
       () => server.query(`UPDATE responses SET status = 'cancelled' WHERE id = $1`, [chain[2].id], db),
       true,
     );
-    await moves('responses truncated by hand', () => server.query('TRUNCATE responses CASCADE', [], db), true);
+    await moves(
+      'responses truncated by hand',
+      () => server.query('TRUNCATE responses CASCADE', [], db),
+      true,
+    );
 
     // Without its row nothing can be trusted: never the same token twice.
     await server.query('DELETE FROM parley_changes', [], db);
@@ -1460,6 +1480,118 @@ describe('PostgresStore: retention', () => {
       conversation_items: 0,
       leases: 0,
     });
+    await store.close();
+  });
+});
+
+describe('PostgresStore: pipelined statements', () => {
+  /** Connections to `db` opened by Parley (`application_name` parley), and what each waits on. */
+  async function parleyBackends(db: string): Promise<{ pid: number; wait_event_type: string | null }[]> {
+    const res = await server.query<{ pid: number; wait_event_type: string | null }>(
+      `SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = $1 AND application_name = 'parley'`,
+      [db],
+    );
+    return res.rows;
+  }
+
+  it('the statements of concurrent turns share a few connections instead of taking one each', async () => {
+    const { db, url } = await freshDatabase();
+    const store = await opened(url, { poolSize: 10 });
+    const turns = Array.from({ length: 48 }, () => newTurn());
+    await Promise.all(turns.map((turn) => store.beginTurn(turn)));
+    await Promise.all(turns.map((turn) => store.finishTurn(turn.id, completed([assistantMessage('ok')]))));
+    // 48 statements at once, 16 to a connection: three, beside the one migrate() used. A pool
+    // running one statement per connection opens all ten.
+    assert.ok((await parleyBackends(db)).length <= 4);
+    const got = await Promise.all(turns.map((turn) => store.getResponse(turn.id)));
+    assert.deepEqual(
+      got.map((r) => r?.status),
+      turns.map(() => 'completed'),
+    );
+    await store.close();
+  });
+
+  it('pipeline=false, and pgbouncer=true, keep to one statement per connection', async () => {
+    for (const param of ['pipeline=false', 'pgbouncer=true']) {
+      const { db, url } = await freshDatabase();
+      const store = await opened(`${url}?${param}`, { poolSize: 6 });
+      const turn = newTurn();
+      await store.beginTurn(turn);
+      await Promise.all(Array.from({ length: 24 }, () => store.getResponse(turn.id)));
+      assert.equal((await parleyBackends(db)).length, 6, param);
+      await store.close();
+    }
+    assert.throws(
+      () => newStore('postgresql://parley@localhost/parley?pipeline=maybe'),
+      /pipeline=maybe is not true or false/,
+    );
+  });
+
+  it('one statement failing leaves those pipelined beside it alone', async () => {
+    const connections = new PipelinedConnections({ config: { connectionString: server.url() }, max: 1 });
+    const settled = await Promise.allSettled([
+      connections.query({ text: 'SELECT 1 AS n' }),
+      connections.query({ text: 'SELECT 1 / 0 AS n' }),
+      connections.query({ text: 'SELECT 2 AS n' }),
+    ]);
+    assert.equal(connections.size, 1);
+    assert.deepEqual(
+      settled.map((s) =>
+        s.status === 'fulfilled' ? s.value.rows[0].n : (s.reason as { code: string }).code,
+      ),
+      [1, '22012', 2],
+    );
+    await connections.end();
+  });
+
+  it('closes a connection that has had nothing to do for a while', async () => {
+    const db = await server.createDatabase('idle');
+    const connections = new PipelinedConnections({
+      config: { connectionString: server.url({ database: db }), application_name: 'parley' },
+      max: 2,
+      idleMs: 50,
+    });
+    await connections.query({ text: 'SELECT 1' });
+    assert.equal((await parleyBackends(db)).length, 1);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.equal(connections.size, 0);
+    assert.equal((await parleyBackends(db)).length, 0);
+    await connections.end();
+  });
+
+  it('statements behind one whose connection the server terminates run again, each once', async () => {
+    const { db, url } = await freshDatabase();
+    // One connection, so that everything below is pipelined on it.
+    const store = await opened(url, { poolSize: 1 });
+    const conversation = newConversation();
+    await store.createConversation(conversation, []);
+    const turn = newTurn({ conversationId: conversation.id });
+    await store.beginTurn(turn);
+    const holder = new pg.Client({ connectionString: server.url({ database: db }) });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE', [conversation.id]);
+      const result = completed([assistantMessage('the answer')]);
+      const finishing = store.finishTurn(turn.id, result);
+      let waiting: { pid: number } | undefined;
+      while (!waiting) {
+        waiting = (await parleyBackends(db)).find((b) => b.wait_event_type === 'Lock');
+      }
+      const followers = Array.from({ length: 5 }, () => newTurn());
+      const beginning = followers.map((t) => store.beginTurn(t));
+      const reading = store.getResponse(turn.id);
+      await new Promise((resolve) => setImmediate(resolve)); // all three are on the wire
+      await server.query('SELECT pg_terminate_backend($1)', [waiting.pid]);
+      await holder.query('COMMIT');
+      await finishing;
+      await Promise.all(beginning);
+      assert.equal((await reading)?.id, turn.id);
+      assert.deepEqual(await Promise.all(followers.map((t) => store.getResponse(t.id))), followers);
+      assert.deepEqual(await store.loadConversationItems(conversation.id), [...turn.input, ...result.output]);
+    } finally {
+      await holder.end();
+    }
     await store.close();
   });
 });
