@@ -126,17 +126,22 @@ function send(
       stream.once('error', (error) =>
         reject(signal?.aborted ? signal.reason : new TypeError('fetch failed', { cause: error })),
       );
+      let ended = false;
       stream.once('end', () => {
+        ended = true;
         const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
         resolve(new Response(body as Uint8Array<ArrayBuffer>, init));
       });
-      stream.once('close', () =>
+      // 'close' follows 'end' on every answer: the two errors (with their stacks) are built only
+      // when the body did not end, not for every answer (2% of a non-streaming turn's CPU).
+      stream.once('close', () => {
+        if (ended) return;
         reject(
           new TypeError('fetch failed', {
             cause: new Error('the upstream closed the connection before the body ended'),
           }),
-        ),
-      );
+        );
+      });
     });
     request.end(typeof body === 'string' && body.length > ENCODE_ABOVE_CHARS ? Buffer.from(body, 'utf8') : (body ?? undefined));
   });
