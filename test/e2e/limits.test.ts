@@ -186,9 +186,15 @@ async function startFloodUpstream(totalBytes: number): Promise<{ url: string; wr
       while (written < totalBytes && !res.destroyed) {
         written += piece.length;
         if (!res.write(piece)) {
+          // Both listeners go once either fires: one left per wait piles up on a long flood.
           await new Promise<void>((resolve) => {
-            res.once('drain', resolve);
-            res.once('close', resolve);
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.once('drain', done);
+            res.once('close', done);
           });
         }
       }
