@@ -108,7 +108,10 @@ export function parseChatRequest(raw: unknown, mode: { native?: boolean } = {}):
     store: false,
     ...pick(body, ['temperature', 'top_p', 'presence_penalty', 'frequency_penalty', 'parallel_tool_calls', 'user', 'safety_identifier', 'prompt_cache_key', 'metadata']),
   };
-  if (body.tools !== undefined && body.tools !== null) responses.tools = toTools(body.tools, native);
+  // Where each converted tool was in the client's list: a native upstream's own tools are left
+  // out, and the Responses parser's errors name the converted list.
+  let toolIndex: number[] = [];
+  if (body.tools !== undefined && body.tools !== null) [responses.tools, toolIndex] = toTools(body.tools, native);
   const choice = body.tool_choice;
   const foreignChoice = native && isObject(choice) && (choice as Body).type !== 'function';
   if (choice !== undefined && choice !== null && !foreignChoice) responses.tool_choice = toToolChoice(choice);
@@ -120,7 +123,7 @@ export function parseChatRequest(raw: unknown, mode: { native?: boolean } = {}):
   if (Object.keys(text).length > 0) responses.text = text;
   if (body.reasoning_effort !== undefined && body.reasoning_effort !== null) responses.reasoning = { effort: body.reasoning_effort };
 
-  const request = renamed(() => parseCreateResponse(responses));
+  const request = renamed(() => parseCreateResponse(responses), toolIndex);
   const options: Omit<LanguageModelV4CallOptions, 'prompt'> = toCallOptions(request.params);
   const stop = body.stop;
   if (stop !== undefined && stop !== null) {
@@ -143,8 +146,11 @@ export function parseChatRequest(raw: unknown, mode: { native?: boolean } = {}):
   };
 }
 
-/** Responses-API parameter names in a validation error, renamed to what a Chat client sent. */
-function renamed<T>(run: () => T): T {
+/**
+ * Responses-API parameter names in a validation error, renamed to what a Chat client sent;
+ * `toolIndex[i]` is where the converted tools[i] was in the client's list.
+ */
+function renamed<T>(run: () => T, toolIndex: readonly number[]): T {
   try {
     return run();
   } catch (error) {
@@ -154,6 +160,7 @@ function renamed<T>(run: () => T): T {
         .replace(/\bmax_output_tokens\b/g, 'max_tokens')
         .replace(/\btext\.format\b/g, 'response_format')
         .replace(/\breasoning\.effort\b/g, 'reasoning_effort')
+        .replace(/\btools\[(\d+)\]/g, (_, i: string) => `tools[${toolIndex[Number(i)] ?? i}]`)
         .replace(/\btools\[(\d+)\]\.(name|parameters|description|strict)\b/g, 'tools[$1].function.$2');
     throw new ApiError(error.status, error.type, map(error.message), { param: error.param === null ? null : map(error.param), code: error.code });
   }
@@ -266,9 +273,11 @@ function userParts(content: unknown, path: string, native: boolean): Body[] {
 
 // ---------- tools and formats ----------
 
-function toTools(raw: unknown, native: boolean): unknown {
-  if (!Array.isArray(raw)) return raw; // the Responses parser reports the type error
-  return raw.flatMap((t, i) => {
+/** The tools as the Responses parser takes them, and where each was in the client's list. */
+function toTools(raw: unknown, native: boolean): [unknown, number[]] {
+  if (!Array.isArray(raw)) return [raw, []]; // the Responses parser reports the type error
+  const sentAt: number[] = [];
+  const tools = raw.flatMap((t, i) => {
     const tool = isObject(t) ? (t as Body) : {};
     // Other tool types (custom tools…) are the native upstream's to validate (skipped, not
     // filtered out first, so an error names the index the client sent).
@@ -277,9 +286,11 @@ function toTools(raw: unknown, native: boolean): unknown {
       throw invalidRequest(`Invalid 'tools[${i}]': only {"type": "function", "function": {...}} tools are supported.`, `tools[${i}]`, 'invalid_value');
     }
     const fn = tool.function as Body;
+    sentAt.push(i);
     // Chat Completions tools are not strict unless they say so (the Responses API's default differs).
     return { type: 'function', ...pick(fn, ['name', 'description', 'parameters']), strict: fn.strict === true };
   });
+  return [tools, sentAt];
 }
 
 function toToolChoice(raw: unknown): unknown {

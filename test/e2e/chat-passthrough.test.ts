@@ -158,6 +158,9 @@ describe('Chat Completions passthrough', { timeout: 20_000 }, () => {
     const audio = { type: 'input_audio', input_audio: { data: 'AAAA', format: 'wav' } };
     await bad({ model: 'fast', messages: [{ role: 'user', content: [audio, { type: 'bogus' }] }] }, 400, 'messages[0].content[1].type');
     await bad({ model: 'fast', messages: user, tools: [{ type: 'custom', custom: { name: 'grep' } }, { type: 'function', function: 3 }] }, 400, 'tools[1]');
+    // Also when the Responses parser, which sees only the function tools, finds the fault.
+    const badName = { type: 'function', function: { name: 'no spaces allowed', parameters: { type: 'object' } } };
+    await bad({ model: 'fast', messages: user, tools: [{ type: 'custom', custom: { name: 'grep' } }, badName] }, 400, 'tools[1].function.name');
     assert.equal(h.upstream.requests.length, 0);
     h.upstream.enqueue({ kind: 'text', text: 'ok' });
     assert.equal((await h.post('/v1/chat/completions', { model: 'tuned', messages: user })).status, 200);
