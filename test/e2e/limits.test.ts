@@ -206,7 +206,13 @@ async function startFloodUpstream(totalBytes: number): Promise<{ url: string; wr
 }
 
 describe('slow clients', () => {
-  it('holds the upstream back while the client does not read, keeps the gateway’s buffer bounded, and cuts the client off when idle', async () => {
+  // /v1/responses goes through the engine and its SSE writer; /v1/chat/completions to an upstream
+  // that speaks Chat Completions relays the upstream's bytes (chat-completions.ts relay()).
+  const paths = [
+    { path: '/v1/responses', body: { model: 'gpt-4o-mini', input: 'flood me', stream: true } },
+    { path: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'flood me' }], stream: true } },
+  ];
+  for (const { path, body: request } of paths) it(`${path}: holds the upstream back while the client does not read, keeps the gateway’s buffer bounded, and cuts the client off when idle`, async () => {
     const TOTAL = 256 * 1024 * 1024;
     const flood = await startFloodUpstream(TOTAL);
     const h = await startHarness({
@@ -218,8 +224,8 @@ describe('slow clients', () => {
       const { port } = new URL(h.url);
       const socket = connect(Number(port), '127.0.0.1');
       await new Promise<void>((resolve) => socket.once('connect', resolve));
-      const body = JSON.stringify({ model: 'gpt-4o-mini', input: 'flood me', stream: true });
-      socket.write(`POST /v1/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      const body = JSON.stringify(request);
+      socket.write(`POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       // Read the first bytes to know the stream started, then stop reading altogether.
       await new Promise<void>((resolve) => socket.once('data', () => resolve()));
       socket.pause();
