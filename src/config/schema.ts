@@ -250,6 +250,7 @@ const limitsSchema = z.strictObject({
   max_json_depth: integer(2, 10_000, null),
   max_concurrent_streams: integer(1, Number.MAX_SAFE_INTEGER, null),
   stream_idle_timeout: duration,
+  stream_heartbeat: duration,
   max_stream_buffer: optionalByteSize,
   shutdown_timeout: duration,
 });
@@ -756,6 +757,7 @@ function toLimits(raw: RawConfig['limits']): ParleyConfig['limits'] {
   if (raw.max_json_depth !== null) limits.max_json_depth = raw.max_json_depth;
   if (raw.max_concurrent_streams !== null) limits.max_concurrent_streams = raw.max_concurrent_streams;
   if (raw.stream_idle_timeout !== null) limits.stream_idle_timeout_ms = raw.stream_idle_timeout * 1000;
+  if (raw.stream_heartbeat !== null) limits.stream_heartbeat_ms = raw.stream_heartbeat * 1000;
   if (raw.max_stream_buffer !== null) limits.max_stream_buffer_bytes = raw.max_stream_buffer;
   if (raw.shutdown_timeout !== null) limits.shutdown_timeout_ms = raw.shutdown_timeout * 1000;
   return limits;

@@ -138,6 +138,8 @@ export interface ParleyConfig {
     max_concurrent_streams?: number;
     /** A stream that sends nothing (or whose client reads nothing) this long is closed. */
     stream_idle_timeout_ms?: number;
+    /** A comment line is sent on a stream this often, between events, so idle proxies keep it open. */
+    stream_heartbeat_ms?: number;
     /** Bytes a stream following a background response may fall behind before it is dropped. */
     max_stream_buffer_bytes?: number;
     /** How long SIGTERM waits for in-flight requests before recording them `incomplete`. */

@@ -12,6 +12,7 @@ export const DEFAULT_LIMITS = {
   max_json_depth: 100,
   max_concurrent_streams: 1000,
   stream_idle_timeout_ms: 300_000,
+  stream_heartbeat_ms: 15_000,
   max_stream_buffer_bytes: 4 * 1024 * 1024,
   shutdown_timeout_ms: 30_000,
 } as const;

@@ -17,6 +17,8 @@ import type { StreamEvent } from '../protocol/types.ts';
 export interface SsePolicy {
   /** Closes a stream after this long without an event written or drained (heartbeats do not count). */
   idleTimeoutMs: number;
+  /** How often a stream gets a heartbeat comment (between events) to keep idle proxies from closing it. */
+  heartbeatMs: number;
   /** A stream that does not wait for its client is dropped when this many bytes are pending. */
   maxBufferedBytes: number;
   /** Every open stream, for the buffered-bytes gauge. */
@@ -49,6 +51,7 @@ export class OpenStreams {
 
 export const DEFAULT_SSE_POLICY: SsePolicy = {
   idleTimeoutMs: 300_000,
+  heartbeatMs: 15_000,
   maxBufferedBytes: 4 * 1024 * 1024,
   open: new OpenStreams(),
 };
@@ -198,12 +201,12 @@ export class SseWriter {
     return this.waiting;
   }
 
-  /** Keeps idle proxies from closing a stream while the upstream is thinking. */
-  startHeartbeat(intervalMs: number): void {
+  /** Keeps idle proxies from closing a stream while the upstream is thinking (policy.heartbeatMs). */
+  startHeartbeat(): void {
     this.heartbeat = setInterval(() => {
       // A client that is not reading gets nothing more to hold.
       if (this.open && !this.res.writableNeedDrain) this.res.write(': keep-alive\n\n');
-    }, intervalMs);
+    }, this.policy.heartbeatMs);
     this.heartbeat.unref();
   }
 

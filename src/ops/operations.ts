@@ -51,7 +51,12 @@ export function createOperations(config: ParleyConfig, models: ModelRegistry, te
   const apiKeys = new ApiKeys(config.auth, models);
   const limits = resolveLimits(config.limits);
   const drain = new Drain();
-  const sse: SsePolicy = { idleTimeoutMs: limits.stream_idle_timeout_ms, maxBufferedBytes: limits.max_stream_buffer_bytes, open: telemetry.open };
+  const sse: SsePolicy = {
+    idleTimeoutMs: limits.stream_idle_timeout_ms,
+    heartbeatMs: limits.stream_heartbeat_ms,
+    maxBufferedBytes: limits.max_stream_buffer_bytes,
+    open: telemetry.open,
+  };
   const guard: GuardOptions = {
     apiKeys,
     limiter: new RateLimiter(apiKeys.keys),

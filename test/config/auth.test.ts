@@ -109,6 +109,7 @@ describe('config: telemetry and limits', () => {
         '  max_json_depth: 20',
         '  max_concurrent_streams: 3',
         '  stream_idle_timeout: 2m',
+        '  stream_heartbeat: 5s',
         '  max_stream_buffer: 512kb',
         '  shutdown_timeout: 10s',
       ].join('\n'),
@@ -126,6 +127,7 @@ describe('config: telemetry and limits', () => {
       max_json_depth: 20,
       max_concurrent_streams: 3,
       stream_idle_timeout_ms: 120_000,
+      stream_heartbeat_ms: 5000,
       max_stream_buffer_bytes: 512 * 1024,
       shutdown_timeout_ms: 10_000,
     });

@@ -266,3 +266,65 @@ describe('slow clients', () => {
     }
   });
 });
+
+describe('stream heartbeats', () => {
+  /**
+   * An upstream that answers a first word, pauses between two events, then halfway through the
+   * next one. (Before its first content the gateway has not started the response: failures there
+   * are still HTTP errors, and fallbacks still possible.)
+   */
+  async function startHesitantUpstream(pauseMs: number): Promise<{ url: string; server: Server }> {
+    const base = { id: 'chatcmpl-slow', object: 'chat.completion.chunk', created: 0, model: 'gpt-4o-mini' };
+    const line = (delta: object, finish: string | null = null) =>
+      `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', async () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(line({ role: 'assistant', content: '' }) + line({ content: 'hel' }));
+        await sleep(pauseMs); // between events
+        const event = line({ content: 'lo' });
+        res.write(event.slice(0, 40));
+        await sleep(pauseMs); // inside an event
+        res.end(`${event.slice(40)}${line({}, 'stop')}data: [DONE]\n\n`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`, server };
+  }
+
+  it('keep idle streams alive at limits.stream_heartbeat, never inside an event the upstream is still sending', async () => {
+    const upstream = await startHesitantUpstream(200);
+    const h = await startHarness({
+      store: 'memory',
+      providers: () => [provider('openai/gpt-4o-mini', { base_url: upstream.url, default: true })],
+      config: { limits: { max_body_bytes: 1024 * 1024, stream_heartbeat_ms: 25 } },
+    });
+    try {
+      const cases = [
+        // The byte relay to an upstream that speaks Chat Completions: it must not cut into an event.
+        { path: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true } },
+        // The engine's SSE writer, which writes whole events only.
+        { path: '/v1/responses', body: { model: 'gpt-4o-mini', input: 'hi', stream: true } },
+      ];
+      for (const { path, body } of cases) {
+        const res = await h.post(path, body);
+        assert.equal(res.status, 200, path);
+        const text = await res.text();
+        const beats = [...text.matchAll(/: keep-alive\n\n/g)].map((m) => m.index);
+        assert.ok(beats.length >= 2, `${path}: ${beats.length} heartbeats in 400 ms at 25 ms`);
+        for (const at of beats) assert.ok(at === 0 || text.slice(at - 2, at) === '\n\n', `${path}: a heartbeat inside an event at ${at}`);
+        const events = text.replaceAll(': keep-alive\n\n', '').split('\n\n').filter((e) => e !== '');
+        for (const event of events) {
+          const data = event.split('\n').find((l) => l.startsWith('data: '))?.slice(6);
+          if (data !== undefined && data !== '[DONE]') JSON.parse(data); // every event arrived whole
+        }
+        assert.ok(text.includes('"hel"') && text.includes('"lo"'), path);
+      }
+    } finally {
+      await h.close();
+      upstream.server.closeAllConnections();
+      await new Promise<void>((resolve) => upstream.server.close(() => resolve()));
+    }
+  });
+});

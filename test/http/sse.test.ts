@@ -46,7 +46,7 @@ function recordWrites(res: ServerResponse): string[] {
 
 describe('SseWriter', () => {
   it('gives a producer a drain promise while the client is not reading, and tracks the bytes held', async () => {
-    const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
+    const policy: SsePolicy = { heartbeatMs: 15_000, idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
     await withStream(async (res, client) => {
       const sse = new SseWriter(res, {}, policy);
       assert.equal(policy.open.size, 1);
@@ -77,7 +77,7 @@ describe('SseWriter', () => {
   });
 
   it('drops a stream that cannot wait once its client is too far behind', async () => {
-    const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 256 * 1024, open: new OpenStreams() };
+    const policy: SsePolicy = { heartbeatMs: 15_000, idleTimeoutMs: 60_000, maxBufferedBytes: 256 * 1024, open: new OpenStreams() };
     await withStream(async (res) => {
       const sse = new SseWriter(res, {}, policy, { dropWhenBehind: true });
       for (let n = 0; n < 2000 && sse.open; n++) sse.send(event(n));
@@ -89,7 +89,7 @@ describe('SseWriter', () => {
   });
 
   it('writes everything up to the first token at once, then one write per burst, in order', async () => {
-    const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
+    const policy: SsePolicy = { heartbeatMs: 15_000, idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
     await withStream(async (res, client) => {
       const writes = recordWrites(res);
       const small = (type: string, n: number) => ({ type, sequence_number: n, delta: String(n) }) as unknown as StreamEvent;
@@ -118,7 +118,7 @@ describe('SseWriter', () => {
   });
 
   it('does not hold events before the first token past their burst (an upstream slow to answer)', async () => {
-    const policy: SsePolicy = { idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
+    const policy: SsePolicy = { heartbeatMs: 15_000, idleTimeoutMs: 60_000, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
     await withStream(async (res) => {
       const writes = recordWrites(res);
       const sse = new SseWriter(res, {}, policy);
@@ -132,7 +132,7 @@ describe('SseWriter', () => {
   });
 
   it('closes a stream that makes no progress for the idle timeout', async () => {
-    const policy: SsePolicy = { idleTimeoutMs: 200, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
+    const policy: SsePolicy = { heartbeatMs: 15_000, idleTimeoutMs: 200, maxBufferedBytes: 1 << 30, open: new OpenStreams() };
     await withStream(async (res) => {
       const sse = new SseWriter(res, {}, policy);
       sse.send(event(0));

@@ -16,8 +16,6 @@ import { startResilientCall } from '../../providers/resilient-call.ts';
 import type { ModelRegistry, ResolvedModel } from '../../providers/types.ts';
 import { DEFAULT_SSE_POLICY, openEventStream, type SsePolicy, SseWriter } from '../sse.ts';
 
-const HEARTBEAT_MS = 15_000;
-
 export function chatCompletionsRoutes(models: ModelRegistry, http: { sse?: SsePolicy; drain?: Drain } = {}) {
   const policy = http.sse ?? DEFAULT_SSE_POLICY;
   return async function register(app: FastifyInstance): Promise<void> {
@@ -64,7 +62,7 @@ export function chatCompletionsRoutes(models: ModelRegistry, http: { sse?: SsePo
       reply.hijack();
       const sse = new SseWriter(reply.raw, {}, policy);
       const send = (data: unknown) => sse.sendData(data);
-      sse.startHeartbeat(HEARTBEAT_MS);
+      sse.startHeartbeat();
       try {
         send(out.chunk({ role: 'assistant', content: '', refusal: null }));
         for await (const part of parts) {
@@ -120,7 +118,7 @@ function relay(upstream: PassthroughStream, res: ServerResponse, policy: SsePoli
   let between = true;
   const heartbeat = setInterval(() => {
     if (between && !res.writableNeedDrain && !res.writableEnded) res.write(': keep-alive\n\n');
-  }, HEARTBEAT_MS);
+  }, policy.heartbeatMs);
   heartbeat.unref();
   const stop = () => {
     idle.stop();

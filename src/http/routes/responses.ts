@@ -29,8 +29,6 @@ interface ListQuery {
   order?: string;
 }
 
-const HEARTBEAT_MS = 15_000;
-
 export interface ResponsesHttpOptions {
   sse?: SsePolicy;
   /** Graceful shutdown: foreground turns it may stop at its deadline, background turns it waits for. */
@@ -95,7 +93,7 @@ export function responsesRoutes(engine: Engine, backgroundOptions: BackgroundOpt
               if (!sse) {
                 reply.hijack();
                 sse = new SseWriter(reply.raw, {}, policy);
-                sse.startHeartbeat(HEARTBEAT_MS);
+                sse.startHeartbeat();
               }
               sse.send(event);
             },
@@ -164,7 +162,7 @@ function sseSubscriber(reply: FastifyReply, policy: SsePolicy): StreamSubscriber
     open() {
       reply.hijack();
       sse = new SseWriter(reply.raw, {}, policy, { dropWhenBehind: true });
-      sse.startHeartbeat(HEARTBEAT_MS);
+      sse.startHeartbeat();
     },
     send: (event) => sse?.send(event),
     end: () => sse?.end(),
