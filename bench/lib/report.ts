@@ -122,6 +122,15 @@ export function evaluateTargets(r: BenchResult): TargetCheck[] {
         met: last.sizeRatio <= 1.5,
       });
     }
+    const conv = s.conversation;
+    if (conv?.sizeRatio !== null && conv?.sizeRatio !== undefined) {
+      checks.push({
+        target: `store size / item bytes after ${int(conv.turns)} turns of one Conversations API conversation, ${s.store}`,
+        value: `${conv.sizeRatio.toFixed(2)}x (${bytes(conv.storeBytes)} for ${bytes(conv.sumItemBytes)} of items)`,
+        limit: '<= 1.5x',
+        met: conv.sizeRatio <= 1.5,
+      });
+    }
     if (s.growth !== null) {
       checks.push({
         target: `overhead excluding upstream payload, turn ${int(last.turn)} vs turn 10, ${s.store}`,

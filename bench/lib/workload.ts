@@ -49,6 +49,11 @@ export function responsesBody(input: string, previous: string | null, stream: bo
   });
 }
 
+/** A turn of a Conversations API conversation (the history is the conversation's items). */
+export function conversationBody(input: string, conversation: string): string {
+  return JSON.stringify({ model: MODEL, input, conversation, stream: false });
+}
+
 /** A stateful Responses turn: user `vu` continues from its own seeded root response. */
 export function responsesTarget(
   name: string,

@@ -14,7 +14,7 @@ import { startGateway } from '../lib/gateways.ts';
 import { buildRequest, HttpConnection, type HttpResult } from '../lib/http-client.ts';
 import { median, round } from '../lib/stats.ts';
 import type { StoreKind } from '../lib/stores.ts';
-import { responseIdOf, responsesBody, SCALING_REPLY, scalingQuestion } from '../lib/workload.ts';
+import { conversationBody, responseIdOf, responsesBody, SCALING_REPLY, scalingQuestion } from '../lib/workload.ts';
 
 export interface Checkpoint {
   turn: number;
@@ -60,6 +60,12 @@ export interface ScalingStoreResult {
   /** Bytes a copy-the-history-per-turn store (Plano's design) would have written for the chain. */
   copyPerTurnBytes: number;
   chainBytesWritten: number;
+  /**
+   * The same number of turns in one Conversations API conversation (`conversation` instead of
+   * `previous_response_id`): what the store holds for it against the items' JSON. Its entries
+   * may point at the turns' items or copy them, so the ratio can differ from the chain's.
+   */
+  conversation: { turns: number; storeBytes: number | null; sumItemBytes: number; sizeRatio: number | null } | null;
   seconds: number;
   sizeMethod: string;
   error?: string;
@@ -105,6 +111,7 @@ export async function runScaling(ctx: Context, kind: StoreKind): Promise<Scaling
   };
 
   const checkpoints: Checkpoint[] = [];
+  let conversation: ScalingStoreResult['conversation'] = null;
   const chain: TurnEntry[] = [];
   let chainBytesWritten = 0;
   let copyPerTurnBytes = 0;
@@ -206,11 +213,35 @@ export async function runScaling(ctx: Context, kind: StoreKind): Promise<Scaling
         });
       }
     }
+    conversation = await conversationPass(maxTurn);
   } finally {
     conn.close();
     direct.close();
     await gw.stop();
   }
+  // Last, after the chain's own measurements (for memory, destructive): one conversation through
+  // the Conversations API, the same questions and answers, sized the same way.
+  async function conversationPass(turns: number): Promise<ScalingStoreResult['conversation']> {
+    ctx.log(`scaling: ${kind}, a conversation of ${turns} turns`);
+    const baseline = kind === 'memory' ? 0 : ((await sizeNow(false)) ?? 0);
+    const baselineItems = (await gw.call<Totals>('totals')).itemBytes;
+    const made = await conn.send(
+      buildRequest(gw.target, 'POST', '/v1/conversations', '{}', { Authorization: 'Bearer bench' }),
+    );
+    if (made.status !== 200) throw new Error(`POST /v1/conversations: HTTP ${made.status}`);
+    const id = (JSON.parse(made.body.toString()) as { id: string }).id;
+    const ids: string[] = [];
+    for (let turn = 1; turn <= turns; turn++) ids.push(responseIdOf(await send(conversationBody(scalingQuestion(turn), id))));
+    await gw.call('takeTurns');
+    const items = (await gw.call<Totals>('totals')).itemBytes - baselineItems;
+    const measured =
+      kind === 'memory'
+        ? await gw.call<number | null>('heapFreedByDeleting', { ids, conversations: [id] })
+        : await sizeNow(false);
+    const size = measured === null ? null : measured - baseline;
+    return { turns, storeBytes: size, sumItemBytes: items, sizeRatio: size !== null && items > 0 ? round(size / items, 3) : null };
+  }
+
   const callsOf = (e: TurnEntry) => Object.values(e.storeCalls).reduce((a, b) => a + b, 0);
   const totalsPerTurn = [...new Set(chain.slice(1).map(callsOf))];
   const writes = chain.slice(1).map((e) => e.dbRoundTrips);
@@ -229,6 +260,7 @@ export async function runScaling(ctx: Context, kind: StoreKind): Promise<Scaling
     inGatewayGrowth: ten && last && last.turn > 10 ? ratio(last.inGatewayMs, ten.inGatewayMs) : null,
     copyPerTurnBytes,
     chainBytesWritten,
+    conversation,
     seconds: round((performance.now() - started) / 1000, 1),
     sizeMethod,
   };

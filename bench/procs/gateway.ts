@@ -223,7 +223,7 @@ try {
      * What the memory store holds for `ids`: heap after GC, minus heap after deleting them and GC
      * again. Destructive; used once, at the end of a scaling run.
      */
-    async heapFreedByDeleting(args: { ids: string[] }) {
+    async heapFreedByDeleting(args: { ids: string[]; conversations?: string[] }) {
       const store = gateway.store;
       if (!store || typeof globalThis.gc !== 'function') return null;
       const gc = globalThis.gc;
@@ -244,6 +244,7 @@ try {
       const drift = idle - heapAfterGc();
       const before = heapAfterGc();
       for (const id of args.ids) await store.deleteResponse(id);
+      for (const id of args.conversations ?? []) await store.deleteConversation(id);
       return before - heapAfterGc() - drift;
     },
     payloadFloor(args: { body: string; reps: number }) {
