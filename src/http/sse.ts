@@ -59,25 +59,29 @@ export const DEFAULT_SSE_POLICY: SsePolicy = {
 /** See SseWriter.queue. */
 const MAX_BURST_CHARS = 16 * 1024;
 
-/** An open event stream's idle timeout, and its end (see openEventStream). */
+/** An open event stream's idle timeout and heartbeat, and its end (see openEventStream). */
 export interface EventStreamTimer {
   /** Progress (a write, a drain): the idle timeout starts over. */
   refresh(): void;
-  /** Clears the timeout and stops counting the stream in `policy.open`; also runs on 'close'. */
+  /** Clears the timers and stops counting the stream in `policy.open`; also runs on 'close'. */
   stop(): void;
 }
 
 /**
  * Opens an event stream on `res`, for SseWriter and for the Chat Completions byte relay alike:
  * the response head (`headers` on top of the SSE defaults), Nagle off so that every write leaves
- * at once, the stream counted in `policy.open`, and a client or upstream that makes no progress
- * for `policy.idleTimeoutMs` dropped.
+ * at once, the stream counted in `policy.open`, a client or upstream that makes no progress for
+ * `policy.idleTimeoutMs` dropped, and a `: keep-alive` comment every `policy.heartbeatMs` so that
+ * idle proxies keep the stream open while the upstream is thinking. `between()` says whether the
+ * bytes written so far end an event (a writer of whole events need not say): a heartbeat never
+ * goes inside one.
  */
 export function openEventStream(
   res: ServerResponse,
   status: number,
   headers: Record<string, string>,
   policy: SsePolicy,
+  between: () => boolean = () => true,
 ): EventStreamTimer {
   res.writeHead(status, {
     'content-type': 'text/event-stream; charset=utf-8',
@@ -90,10 +94,16 @@ export function openEventStream(
   policy.open.add(res);
   const idle = setTimeout(() => res.destroy(), policy.idleTimeoutMs);
   idle.unref();
+  const heartbeat = setInterval(() => {
+    // A client that is not reading gets nothing more to hold.
+    if (between() && !res.writableNeedDrain && !res.writableEnded && !res.destroyed) res.write(': keep-alive\n\n');
+  }, policy.heartbeatMs);
+  heartbeat.unref();
   let stopped = false;
   const stop = () => {
     stopped = true;
     clearTimeout(idle);
+    clearInterval(heartbeat);
     policy.open.delete(res);
   };
   res.once('close', stop);
@@ -110,7 +120,6 @@ export class SseWriter {
   private readonly policy: SsePolicy;
   /** True when this stream drops a client that falls behind instead of waiting for it. */
   private readonly dropWhenBehind: boolean;
-  private heartbeat: NodeJS.Timeout | null = null;
   private readonly idle: EventStreamTimer;
   private waiting: Promise<void> | null = null;
   /** Set once the first token is written (it alone skips the wait for the end of its burst). */
@@ -124,7 +133,6 @@ export class SseWriter {
     this.dropWhenBehind = options.dropWhenBehind ?? false;
     this.idle = openEventStream(res, 200, headers, policy);
     res.on('drain', this.idle.refresh);
-    res.once('close', () => this.stopTimers());
   }
 
   get open(): boolean {
@@ -201,17 +209,8 @@ export class SseWriter {
     return this.waiting;
   }
 
-  /** Keeps idle proxies from closing a stream while the upstream is thinking (policy.heartbeatMs). */
-  startHeartbeat(): void {
-    this.heartbeat = setInterval(() => {
-      // A client that is not reading gets nothing more to hold.
-      if (this.open && !this.res.writableNeedDrain) this.res.write(': keep-alive\n\n');
-    }, this.policy.heartbeatMs);
-    this.heartbeat.unref();
-  }
-
   end(): void {
-    this.stopTimers();
+    this.idle.stop();
     const pending = this.pending ?? '';
     this.pending = null;
     if (this.open) this.res.end(`${pending}data: [DONE]\n\n`);
@@ -227,9 +226,4 @@ export class SseWriter {
     this.idle.refresh();
   }
 
-  private stopTimers(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
-    this.idle.stop();
-  }
 }

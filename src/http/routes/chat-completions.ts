@@ -62,7 +62,6 @@ export function chatCompletionsRoutes(models: ModelRegistry, http: { sse?: SsePo
       reply.hijack();
       const sse = new SseWriter(reply.raw, {}, policy);
       const send = (data: unknown) => sse.sendData(data);
-      sse.startHeartbeat();
       try {
         send(out.chunk({ role: 'assistant', content: '', refusal: null }));
         for await (const part of parts) {
@@ -113,32 +112,22 @@ function endsEvent(chunk: Buffer): boolean {
  * (heartbeats only between events); after the 200 a failure is an error frame, then `[DONE]`.
  */
 function relay(upstream: PassthroughStream, res: ServerResponse, policy: SsePolicy, log: FastifyBaseLogger, signal: AbortSignal): void {
-  const idle = openEventStream(res, upstream.status, { 'content-type': upstream.contentType }, policy);
-  // Between events (the last bytes written end a blank line), a comment can be slipped in.
+  // Between events (the last bytes written end a blank line), a heartbeat can be slipped in.
   let between = true;
-  const heartbeat = setInterval(() => {
-    if (between && !res.writableNeedDrain && !res.writableEnded) res.write(': keep-alive\n\n');
-  }, policy.heartbeatMs);
-  heartbeat.unref();
-  const stop = () => {
-    idle.stop();
-    clearInterval(heartbeat);
-  };
+  const stream = openEventStream(res, upstream.status, { 'content-type': upstream.contentType }, policy, () => between);
   let waiting = false;
   const resume = () => {
     waiting = false;
-    idle.refresh();
+    stream.refresh();
     upstream.resume();
   };
-  res.once('close', () => {
-    stop();
-    res.off('drain', resume);
-  });
+  // (openEventStream stops the stream's timers on 'close' itself.)
+  res.once('close', () => res.off('drain', resume));
 
   const write = (chunk: Buffer) => {
     if (chunk.length === 0 || res.writableEnded || res.destroyed) return;
     between = endsEvent(chunk);
-    idle.refresh();
+    stream.refresh();
     if (!res.write(chunk) && !waiting) {
       // A client that is not reading holds the upstream back instead of filling memory.
       waiting = true;
@@ -148,7 +137,7 @@ function relay(upstream: PassthroughStream, res: ServerResponse, policy: SsePoli
   };
   write(upstream.first);
   upstream.start(write, (error: ApiError | null) => {
-    stop();
+    stream.stop();
     if (res.writableEnded || res.destroyed) return;
     if (error === null) {
       res.end();

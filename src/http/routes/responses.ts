@@ -93,7 +93,6 @@ export function responsesRoutes(engine: Engine, backgroundOptions: BackgroundOpt
               if (!sse) {
                 reply.hijack();
                 sse = new SseWriter(reply.raw, {}, policy);
-                sse.startHeartbeat();
               }
               sse.send(event);
             },
@@ -162,7 +161,6 @@ function sseSubscriber(reply: FastifyReply, policy: SsePolicy): StreamSubscriber
     open() {
       reply.hijack();
       sse = new SseWriter(reply.raw, {}, policy, { dropWhenBehind: true });
-      sse.startHeartbeat();
     },
     send: (event) => sse?.send(event),
     end: () => sse?.end(),
