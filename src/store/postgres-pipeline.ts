@@ -19,6 +19,12 @@ import pg from 'pg';
 /** Codes with which a server terminates a connection; the statements behind them did not run. */
 const TERMINATED = new Set(['57P01', '57P02', '57P03']);
 
+/** The server terminated the connection before running the statement that failed with `error`. */
+export function terminatedByServer(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TERMINATED.has(code);
+}
+
 interface Connection {
   readonly client: pg.Client;
   readonly ready: Promise<unknown>;

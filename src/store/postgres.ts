@@ -46,7 +46,7 @@ import type {
   TurnProgress,
   TurnResult,
 } from './types.ts';
-import { PipelinedConnections } from './postgres-pipeline.ts';
+import { PipelinedConnections, terminatedByServer } from './postgres-pipeline.ts';
 import { ChainBrokenError, StoreConflictError } from './types.ts';
 
 export interface PostgresStoreOptions {
@@ -874,12 +874,6 @@ interface ConversationRow {
 /** A connection with nothing to do for this long is closed. */
 const IDLE_MS = 30_000;
 
-/** The server terminated the connection before running the statement (see #query). */
-function terminated(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return code === '57P01' || code === '57P02' || code === '57P03';
-}
-
 /** The connection broke (not an answer from the server), before or after the statement ran. */
 function broken(error: unknown): boolean {
   if (error instanceof pg.DatabaseError) return false;
@@ -948,11 +942,11 @@ export class PostgresStore implements ConversationStore {
         try {
           return await this.#migrate();
         } catch (retryError) {
-          await this.#failOpen();
+          await this.#disconnect();
           throw this.#explain(retryError);
         }
       }
-      await this.#failOpen();
+      await this.#disconnect();
       throw this.#explain(error);
     }
   }
@@ -1415,10 +1409,6 @@ export class PostgresStore implements ConversationStore {
     return { pool, statements };
   }
 
-  async #failOpen(): Promise<void> {
-    await this.#disconnect();
-  }
-
   /** Closes every connection; `strict` reports a failure to close instead of ignoring it. */
   async #disconnect(strict = false): Promise<void> {
     const connections = this.#connections;
@@ -1458,7 +1448,7 @@ export class PostgresStore implements ConversationStore {
         if (
           client === undefined &&
           attempt === 1 &&
-          (terminated(error) || (statement.reads && broken(error)))
+          (terminatedByServer(error) || (statement.reads && broken(error)))
         )
           continue;
         throw this.#scrub(error);
