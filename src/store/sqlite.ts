@@ -269,6 +269,91 @@ export const MIGRATIONS: readonly string[] = [
    BEGIN
      DELETE FROM items WHERE key BETWEEN OLD.ref * 33554432 AND OLD.ref * 33554432 + 33554431;
    END;`,
+  // Lean conversation rows. A conversation gets an explicit integer key (`ref`: its rowid until now,
+  // kept, so listing order is unchanged), and conversation_items becomes a WITHOUT ROWID table keyed
+  // (conversation_ref, position): a turn item's row is that key and the item's key, 20 bytes, where
+  // it was 300 (the conversation's text id twice, the item id twice, three indexes). A turn item's
+  // id is read from the item it points at; only copies (items added directly, forked, imported or
+  // kept from a deleted response) hold their own id and bytes.
+  // The index that found the rows pointing at an item goes too: a row may now point only at an
+  // item of a response of the same conversation, within the run of positions that response's
+  // items were appended at, which the response records (conversation_position). Deleting a
+  // response copies exactly that run's pointed-at items into their rows (responses_delete_items).
+  // Existing rows that break the rule (forks, which used to point; imports out of turn order)
+  // become copies here.
+  // Looking an item up by id (get, delete, a page's `after`, a fork's end) now reads the
+  // conversation's rows in order until it finds it, without an index: 0.25 ms per 1,000 items
+  // before it (bench/README.md).
+  `DROP TRIGGER items_keep_conversation_copies;
+   DROP TRIGGER responses_delete_items;
+   ALTER TABLE responses ADD COLUMN conversation_position INTEGER;
+   UPDATE responses
+      SET conversation_position = (
+        SELECT min(ci.position) FROM conversation_items ci
+         WHERE ci.item_key BETWEEN responses.ref * 33554432 AND responses.ref * 33554432 + 33554431
+           AND ci.conversation_id = responses.conversation_id)
+    WHERE conversation_id IS NOT NULL;
+   CREATE TABLE conversations_v6 (
+     ref INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     user TEXT,
+     metadata TEXT NOT NULL,
+     item_count INTEGER NOT NULL,
+     expires_at INTEGER,
+     tenant TEXT NOT NULL,
+     input_tokens INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     total_tokens INTEGER NOT NULL,
+     cost_usd REAL NOT NULL,
+     turns INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   INSERT INTO conversations_v6 (ref, id, created_at, user, metadata, item_count, expires_at, tenant,
+       input_tokens, output_tokens, total_tokens, cost_usd, turns, updated_at)
+     SELECT rowid, id, created_at, user, metadata, item_count, expires_at, tenant,
+            input_tokens, output_tokens, total_tokens, cost_usd, turns, updated_at
+       FROM conversations ORDER BY rowid;
+   CREATE TABLE conversation_items_v6 (
+     conversation_ref INTEGER NOT NULL REFERENCES conversations_v6 (ref) ON DELETE CASCADE,
+     position INTEGER NOT NULL,
+     item_key INTEGER,
+     item_id TEXT,
+     data TEXT,
+     PRIMARY KEY (conversation_ref, position),
+     CHECK ((item_key IS NULL) = (data IS NOT NULL) AND (item_id IS NULL) = (data IS NULL))
+   ) WITHOUT ROWID;
+   INSERT INTO conversation_items_v6 (conversation_ref, position, item_key, item_id, data)
+     SELECT c.ref, ci.position, CASE WHEN kept THEN ci.item_key END,
+            CASE WHEN NOT kept THEN ci.item_id END, CASE WHEN NOT kept THEN coalesce(ci.data, i.data) END
+       FROM (SELECT ci.*, coalesce(ci.item_key IS NOT NULL AND r.conversation_id = ci.conversation_id
+                      AND ci.position >= r.conversation_position
+                      AND ci.position < r.conversation_position + (
+                        SELECT count(*) FROM items n
+                         WHERE n.key BETWEEN r.ref * 33554432 AND r.ref * 33554432 + 33554431), 0) AS kept
+               FROM conversation_items ci LEFT JOIN responses r ON r.ref = ci.item_key / 33554432) ci
+       JOIN conversations_v6 c ON c.id = ci.conversation_id
+       LEFT JOIN items i ON i.key = ci.item_key;
+   DROP TABLE conversation_items;
+   DROP TABLE conversations;
+   ALTER TABLE conversations_v6 RENAME TO conversations;
+   ALTER TABLE conversation_items_v6 RENAME TO conversation_items;
+   CREATE INDEX conversations_created_at ON conversations (created_at);
+   CREATE INDEX conversations_expires_at ON conversations (expires_at) WHERE expires_at IS NOT NULL;
+   CREATE INDEX conversations_tenant_user ON conversations (tenant, user, created_at);
+   CREATE INDEX conversations_tenant ON conversations (tenant, created_at);
+   CREATE TRIGGER responses_delete_items AFTER DELETE ON responses
+   BEGIN
+     UPDATE conversation_items
+        SET (item_id, data, item_key) = (SELECT i.item_id, i.data, NULL FROM items i WHERE i.key = conversation_items.item_key)
+      WHERE OLD.conversation_position IS NOT NULL
+        AND conversation_ref = (SELECT ref FROM conversations WHERE id = OLD.conversation_id)
+        AND position >= OLD.conversation_position
+        AND position < OLD.conversation_position + (
+          SELECT count(*) FROM items WHERE key BETWEEN OLD.ref * 33554432 AND OLD.ref * 33554432 + 33554431)
+        AND item_key BETWEEN OLD.ref * 33554432 AND OLD.ref * 33554432 + 33554431;
+     DELETE FROM items WHERE key BETWEEN OLD.ref * 33554432 AND OLD.ref * 33554432 + 33554431;
+   END;`,
 ];
 
 // An item's key (see migration step 5): its response's ref, its direction (0 input, 1 output) and
@@ -293,10 +378,18 @@ const CONVERSATION_COLUMNS = `id, tenant, created_at, user, metadata, item_count
 
 // A conversation item's id and bytes: its own, or those of the turn item it points at.
 const CONVERSATION_ITEM_DATA = `
-SELECT ci.item_id AS item_id, coalesce(ci.data, i.data) AS data
+SELECT coalesce(ci.item_id, i.item_id) AS item_id, coalesce(ci.data, i.data) AS data
   FROM conversation_items ci
   LEFT JOIN items i
     ON ci.data IS NULL AND i.key = ci.item_key`;
+
+// The position of the first item of conversation ?1 (a ref) whose id is ?2. Rows are read in
+// order until one matches (see migration step 6: there is no index by item id).
+const ITEM_POSITION = `
+SELECT ci.position FROM conversation_items ci
+ WHERE ci.conversation_ref = ?1
+   AND coalesce(ci.item_id, (SELECT i.item_id FROM items i WHERE i.key = ci.item_key)) = ?2
+ ORDER BY ci.position LIMIT 1`;
 
 // An item row's direction (0 input, 1 output) and position, taken from its key (codec.ts assembleChain's layout).
 const ITEM_PLACE = `(i.key & ${DIRECTION_SPAN}) != 0, i.key & ${MAX_POSITION}`;
@@ -421,6 +514,13 @@ interface Statements {
   exportConversations: StatementSync;
   importItemSources: StatementSync;
   insertConversationItemRef: StatementSync;
+  setConversationPosition: StatementSync;
+}
+
+/** A live conversation's key and how many items were ever appended to it (the next position). */
+interface LiveConversation {
+  ref: number;
+  item_count: number;
 }
 
 interface ConversationRow {
@@ -654,7 +754,7 @@ export class SqliteStore implements ConversationStore {
       if (Number(inserted.changes) === 0) {
         throw new StoreConflictError(`Conversation ${conversation.id} already exists.`);
       }
-      insertConversationItems(s.insertConversationItem, conversation.id, 0, items);
+      insertConversationItems(s.insertConversationItem, inserted.lastInsertRowid, 0, items);
     });
   }
 
@@ -684,9 +784,9 @@ export class SqliteStore implements ConversationStore {
     const s = this.#stmts();
     let row: ConversationRow | undefined;
     this.#transaction(() => {
-      const count = s.conversationCount.get(id, nowSeconds()) as { item_count: number } | undefined;
+      const count = s.conversationCount.get(id, nowSeconds()) as LiveConversation | undefined;
       if (count === undefined) return;
-      insertConversationItems(s.insertConversationItem, id, count.item_count, items);
+      insertConversationItems(s.insertConversationItem, count.ref, count.item_count, items);
       row = s.addItemCount.get(items.length, nowSeconds(), id) as ConversationRow | undefined;
     });
     return row === undefined ? null : decodeConversation(row);
@@ -695,8 +795,9 @@ export class SqliteStore implements ConversationStore {
   async loadConversationItems(id: string): Promise<Item[] | null> {
     const s = this.#stmts();
     return this.#read(() => {
-      if (s.conversationCount.get(id, nowSeconds()) === undefined) return null;
-      const rows = s.conversationItemsAll.all(id) as unknown as [string, string | null][];
+      const live = s.conversationCount.get(id, nowSeconds()) as LiveConversation | undefined;
+      if (live === undefined) return null;
+      const rows = s.conversationItemsAll.all(live.ref) as unknown as [string, string | null][];
       return rows.map((row) => conversationItem(row, id));
     });
   }
@@ -704,18 +805,19 @@ export class SqliteStore implements ConversationStore {
   async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
     const s = this.#stmts();
     return this.#read(() => {
-      if (s.conversationCount.get(id, nowSeconds()) === undefined) return null;
+      const live = s.conversationCount.get(id, nowSeconds()) as LiveConversation | undefined;
+      if (live === undefined) return null;
       const limit = Math.max(0, options.limit);
       let from: number;
       if (options.after === undefined) {
         from = options.order === 'asc' ? -1 : Number.MAX_SAFE_INTEGER;
       } else {
-        const row = s.conversationItemPosition.get(id, options.after) as { position: number } | undefined;
+        const row = s.conversationItemPosition.get(live.ref, options.after) as { position: number } | undefined;
         if (row === undefined) return { items: [], hasMore: false };
         from = row.position;
       }
       const page = options.order === 'asc' ? s.conversationItemsAsc : s.conversationItemsDesc;
-      const rows = page.all(id, from, limit + 1) as unknown as [string, string | null][];
+      const rows = page.all(live.ref, from, limit + 1) as unknown as [string, string | null][];
       const hasMore = rows.length > limit;
       if (hasMore) rows.length = limit;
       return { items: rows.map((row) => conversationItem(row, id)), hasMore };
@@ -723,15 +825,33 @@ export class SqliteStore implements ConversationStore {
   }
 
   async getConversationItem(conversationId: string, itemId: string): Promise<Item | null> {
-    const row = this.#stmts().conversationItem.get(conversationId, itemId, nowSeconds()) as
-      | { item_id: string; data: string | null }
-      | undefined;
-    return row === undefined ? null : conversationItem([row.item_id, row.data], conversationId);
+    const s = this.#stmts();
+    return this.#read(() => {
+      const found = this.#itemPosition(conversationId, itemId);
+      if (found === undefined) return null;
+      const row = s.conversationItem.get(found.ref, found.position) as { item_id: string; data: string | null };
+      return conversationItem([row.item_id, row.data], conversationId);
+    });
   }
 
   async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
-    const deleted = this.#stmts().deleteConversationItem.run(conversationId, itemId, nowSeconds());
-    return Number(deleted.changes) > 0;
+    const s = this.#stmts();
+    let deleted = false;
+    this.#transaction(() => {
+      const found = this.#itemPosition(conversationId, itemId);
+      if (found === undefined) return;
+      deleted = Number(s.deleteConversationItem.run(found.ref, found.position).changes) > 0;
+    });
+    return deleted;
+  }
+
+  /** The live conversation's ref and the position of its first item with this id, if both exist. */
+  #itemPosition(conversationId: string, itemId: string): { ref: number; position: number } | undefined {
+    const s = this.#stmts();
+    const live = s.conversationCount.get(conversationId, nowSeconds()) as LiveConversation | undefined;
+    if (live === undefined) return undefined;
+    const row = s.conversationItemPosition.get(live.ref, itemId) as { position: number } | undefined;
+    return row === undefined ? undefined : { ref: live.ref, position: row.position };
   }
 
   async listConversations(
@@ -802,16 +922,14 @@ export class SqliteStore implements ConversationStore {
     const expiresAt = effectiveExpiry(target.expiresAt, target.createdAt, this.#ttlSeconds);
     let row: ConversationRow | undefined;
     this.#transaction(() => {
-      if (s.conversationCount.get(sourceId, nowSeconds()) === undefined) return;
-      const upTo = s.conversationItemPosition.get(sourceId, upToItemId) as { position: number } | undefined;
+      const upTo = this.#itemPosition(sourceId, upToItemId);
       if (upTo === undefined) return;
       const fresh = { ...target, usage: emptyConversationUsage() };
       const inserted = s.insertConversation.run(...conversationValues(fresh, 0, expiresAt));
       if (Number(inserted.changes) === 0) {
         throw new StoreConflictError(`Conversation ${target.id} already exists.`);
       }
-      // Rows that point at turn items are copied as pointers: those bytes stay stored once.
-      const copied = s.forkItems.run(target.id, sourceId, upTo.position);
+      const copied = s.forkItems.run(inserted.lastInsertRowid, upTo.ref, upTo.position);
       row = s.setItemCount.get(Number(copied.changes), target.id) as ConversationRow | undefined;
     });
     return row === undefined ? null : decodeConversation(row);
@@ -901,7 +1019,7 @@ export class SqliteStore implements ConversationStore {
       if (rows.length === 0) break;
       for (const row of rows) {
         anchor = [row.created_at, row.seq];
-        const items = (s.conversationItemsAll.all(row.id) as unknown as [string, string | null][]).map((item) =>
+        const items = (s.conversationItemsAll.all(row.seq) as unknown as [string, string | null][]).map((item) =>
           conversationItem(item, row.id),
         );
         yield { type: 'conversation', conversation: decodeConversation(row), items };
@@ -968,23 +1086,32 @@ export class SqliteStore implements ConversationStore {
           }
           // An item that is byte-for-byte a turn item of this conversation's own responses becomes
           // a pointer to it (stored once, as a live turn would have left it); others get a copy.
-          const sources = turnItemsById(s.importItemSources.all(c.id) as unknown as ItemSource[]);
+          // Pointers at one response must lie within the run of positions its items span from the
+          // first one (migration step 6): an item out of that run is copied.
+          const ref = inserted.lastInsertRowid;
+          const rows = s.importItemSources.all(c.id) as unknown as ItemSource[];
+          const sources = turnItemsById(rows);
+          const itemsOf = new Map<bigint, number>();
+          for (const row of rows) itemsOf.set(responseOf(row.key), (itemsOf.get(responseOf(row.key)) ?? 0) + 1);
+          const runs = new Map<bigint, number>();
           for (let position = 0; position < record.items.length; position++) {
             const item = record.items[position];
             const data = encodeItemData(item);
             // Turn items are stored without their id; those written before still hold it.
             const full = JSON.stringify(item);
             const source = sources.get(item.id)?.find((row) => row.data === data || row.data === full);
-            if (source === undefined) s.insertConversationItem.run(c.id, position, item.id, data);
-            else {
-              s.insertConversationItemRef.run(
-                c.id,
-                position,
-                item.id,
-                source.key,
-              );
+            const response = source === undefined ? undefined : responseOf(source.key);
+            if (source !== undefined && response !== undefined) {
+              const start = runs.get(response) ?? position;
+              runs.set(response, start);
+              if (position < start + itemsOf.get(response)!) {
+                s.insertConversationItemRef.run(ref, position, source.key);
+                continue;
+              }
             }
+            s.insertConversationItem.run(ref, position, item.id, data);
           }
+          for (const [response, start] of runs) s.setConversationPosition.run(start, response);
           counted.conversations++;
         }
       }
@@ -999,9 +1126,10 @@ export class SqliteStore implements ConversationStore {
   #appendTurn(conversationId: string, responseRef: number, result: TurnResult): void {
     const s = this.#stmts();
     const now = nowSeconds();
-    const count = s.conversationCount.get(conversationId, now) as { item_count: number } | undefined;
+    const count = s.conversationCount.get(conversationId, now) as LiveConversation | undefined;
     if (count === undefined) return;
-    const appended = s.appendTurnItems.run(conversationId, count.item_count, responseRef);
+    const appended = s.appendTurnItems.run(count.ref, count.item_count, responseRef);
+    s.setConversationPosition.run(count.item_count, responseRef);
     s.appendTurnTotals.run(
       Number(appended.changes),
       result.usage?.input_tokens ?? 0,
@@ -1212,17 +1340,19 @@ function prepareStatements(db: DatabaseSync): Statements {
     readBegin: db.prepare('BEGIN'),
     // Input before output, each by position: key order.
     appendTurnItems: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key)
-       SELECT ?1, ?2 + row_number() OVER (ORDER BY key) - 1, item_id, key
+      `INSERT INTO conversation_items (conversation_ref, position, item_key)
+       SELECT ?1, ?2 + row_number() OVER (ORDER BY key) - 1, key
          FROM items WHERE ${ofResponse('key', '?3')}`,
     ),
+    // Where response ?2's items sit in its conversation (migration step 6).
+    setConversationPosition: db.prepare('UPDATE responses SET conversation_position = ?1 WHERE ref = ?2'),
     // Values in conversationValues' order.
     insertConversation: db.prepare(
       `INSERT INTO conversations (${CONVERSATION_COLUMNS})
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
     conversation: db.prepare(`SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND ${live}`),
-    conversationCount: db.prepare(`SELECT item_count FROM conversations WHERE id = ?1 AND ${live}`),
+    conversationCount: db.prepare(`SELECT ref, item_count FROM conversations WHERE id = ?1 AND ${live}`),
     addItemCount: db.prepare(
       `UPDATE conversations SET item_count = item_count + ?, updated_at = ? WHERE id = ?
        RETURNING ${CONVERSATION_COLUMNS}`,
@@ -1234,35 +1364,23 @@ function prepareStatements(db: DatabaseSync): Statements {
     ),
     deleteConversation: db.prepare(`DELETE FROM conversations WHERE id = ?1 AND ${live}`),
     insertConversationItem: db.prepare(
-      'INSERT INTO conversation_items (conversation_id, position, item_id, data) VALUES (?, ?, ?, ?)',
+      'INSERT INTO conversation_items (conversation_ref, position, item_id, data) VALUES (?, ?, ?, ?)',
     ),
     conversationItemsAll: prepareArrays(
       db,
-      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_id = ? ORDER BY ci.position`,
+      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_ref = ? ORDER BY ci.position`,
     ),
-    conversationItemPosition: db.prepare(
-      'SELECT position FROM conversation_items WHERE conversation_id = ? AND item_id = ? ORDER BY position LIMIT 1',
-    ),
+    conversationItemPosition: db.prepare(ITEM_POSITION),
     conversationItemsAsc: prepareArrays(
       db,
-      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_id = ? AND ci.position > ? ORDER BY ci.position ASC LIMIT ?`,
+      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_ref = ? AND ci.position > ? ORDER BY ci.position ASC LIMIT ?`,
     ),
     conversationItemsDesc: prepareArrays(
       db,
-      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_id = ? AND ci.position < ? ORDER BY ci.position DESC LIMIT ?`,
+      `${CONVERSATION_ITEM_DATA} WHERE ci.conversation_ref = ? AND ci.position < ? ORDER BY ci.position DESC LIMIT ?`,
     ),
-    conversationItem: db.prepare(
-      `${CONVERSATION_ITEM_DATA}
-        WHERE ci.conversation_id = ?1 AND ci.item_id = ?2
-          AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?3))
-        ORDER BY ci.position LIMIT 1`,
-    ),
-    deleteConversationItem: db.prepare(
-      `DELETE FROM conversation_items WHERE conversation_id = ?1 AND position = (
-         SELECT position FROM conversation_items WHERE conversation_id = ?1 AND item_id = ?2
-          ORDER BY position LIMIT 1)
-         AND EXISTS (SELECT 1 FROM conversations WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?3))`,
-    ),
+    conversationItem: db.prepare(`${CONVERSATION_ITEM_DATA} WHERE ci.conversation_ref = ?1 AND ci.position = ?2`),
+    deleteConversationItem: db.prepare('DELETE FROM conversation_items WHERE conversation_ref = ? AND position = ?'),
     conversationAnchor: db.prepare(
       `SELECT created_at, rowid AS seq FROM conversations WHERE id = ?1 AND ${live} AND tenant = ?3`,
     ),
@@ -1294,11 +1412,13 @@ function prepareStatements(db: DatabaseSync): Statements {
     setConversationMetadata: db.prepare(
       `UPDATE conversations SET metadata = ?, updated_at = ? WHERE id = ? RETURNING ${CONVERSATION_COLUMNS}`,
     ),
-    // Renumbered from 0 (the source may have gaps where items were deleted).
+    // Renumbered from 0 (the source may have gaps where items were deleted). Copies, not pointers:
+    // a row may point only at its own conversation's turns (migration step 6).
     forkItems: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key, data)
-       SELECT ?1, row_number() OVER (ORDER BY position) - 1, item_id, item_key, data
-         FROM conversation_items WHERE conversation_id = ?2 AND position <= ?3`,
+      `INSERT INTO conversation_items (conversation_ref, position, item_id, data)
+       SELECT ?1, row_number() OVER (ORDER BY ci.position) - 1, coalesce(ci.item_id, i.item_id), coalesce(ci.data, i.data)
+         FROM conversation_items ci LEFT JOIN items i ON ci.data IS NULL AND i.key = ci.item_key
+        WHERE ci.conversation_ref = ?2 AND ci.position <= ?3`,
     ),
     setItemCount: db.prepare(
       `UPDATE conversations SET item_count = ? WHERE id = ? RETURNING ${CONVERSATION_COLUMNS}`,
@@ -1324,7 +1444,7 @@ function prepareStatements(db: DatabaseSync): Statements {
         WHERE r.conversation_id = ?`,
     ),
     insertConversationItemRef: db.prepare(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key) VALUES (?, ?, ?, ?)`,
+      'INSERT INTO conversation_items (conversation_ref, position, item_key) VALUES (?, ?, ?)',
     ),
   };
 }
@@ -1371,6 +1491,9 @@ function insertItems(insert: StatementSync, responseRef: number | bigint, direct
   insertEncodedItems(insert, responseRef, direction, encodeItems(items));
 }
 
+/** The ref of the response an item key belongs to (see itemKey). */
+const responseOf = (key: bigint): bigint => key / BigInt(RESPONSE_SPAN);
+
 /** A turn item import may point a conversation row at. */
 interface ItemSource {
   item_id: string;
@@ -1390,13 +1513,13 @@ function turnItemsById(rows: ItemSource[]): Map<string, ItemSource[]> {
 
 function insertConversationItems(
   insert: StatementSync,
-  conversationId: string,
+  conversationRef: number | bigint,
   firstPosition: number,
   items: Item[],
 ): void {
   for (let i = 0; i < items.length; i++) {
     const item = items[i];
-    insert.run(conversationId, firstPosition + i, item.id, encodeItemData(item));
+    insert.run(conversationRef, firstPosition + i, item.id, encodeItemData(item));
   }
 }
 

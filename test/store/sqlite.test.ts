@@ -457,7 +457,7 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('forks by reference: turn items stay stored once, and survive their response', async () => {
+  it('forks by copy: the fork keeps its items whatever happens to the source', async () => {
     const path = freshPath();
     const store = await opened(path);
     const conversation = newConversation({ itemCount: 1 });
@@ -473,17 +473,107 @@ describe('SqliteStore', () => {
     const count = (sql: string) => inspect<{ n: number }>(path, sql).n;
     const target = newConversation();
     assert.equal((await store.forkConversation(conversation.id, turns[2].input[0].id, target))?.itemCount, 6);
-    assert.equal(count('SELECT count(*) AS n FROM items'), 6, 'no item was copied');
-    assert.equal(count('SELECT count(*) AS n FROM conversation_items'), 7 + 6);
-    assert.equal(
-      count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'),
-      2,
-      'only the initial item (in each) has its own bytes',
-    );
+    // Rows point only at their own conversation's turns (see migration step 6): the fork's six
+    // rows hold their items, the source's six turn rows still point.
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'), 1 + 6);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items WHERE item_key IS NOT NULL'), 6);
     const forked = await store.loadConversationItems(target.id);
-    await store.deleteResponse(turns[1].id);
+    for (const turn of turns) await store.deleteResponse(turn.id);
     await store.deleteConversation(conversation.id);
     assert.deepEqual(await store.loadConversationItems(target.id), forked);
+    await store.close();
+  });
+
+  it('upgrades a version-5 database to lean conversation rows, copying the rows that may not point', async () => {
+    const path = freshPath();
+    const db = legacyDatabase(path, 3);
+    const createdAt = 1_750_000_000;
+    for (const id of ['conv_a', 'conv_b']) {
+      db.prepare(
+        `INSERT INTO conversations (id, created_at, user, metadata, item_count, expires_at, tenant, updated_at)
+         VALUES (?, ?, NULL, '{}', 0, NULL, 'default', ?)`,
+      ).run(id, createdAt, createdAt);
+    }
+    const initial = userMessage('initial');
+    db.prepare(`INSERT INTO conversation_items (conversation_id, position, item_id, data) VALUES ('conv_a', 0, ?, ?)`).run(
+      initial.id,
+      JSON.stringify(initial),
+    );
+    const turns = [0, 1, 2, 3].map((i) =>
+      finished(
+        newTurn({ conversationId: i < 3 ? 'conv_a' : null, input: [userMessage(`q${i}`)] }),
+        completed([assistantMessage(`a${i}`)]),
+      ),
+    );
+    let position = 1;
+    for (const turn of turns) {
+      insertLegacyResponse(db, turn);
+      if (turn.conversationId !== null) position = insertLegacyConversationRefs(db, 'conv_a', turn, position);
+    }
+    db.exec(MIGRATIONS[3]);
+    db.exec(MIGRATIONS[4]);
+    db.exec('PRAGMA user_version = 5');
+    // What version 5 allowed: a turn item removed from the conversation (position 3), a turn item
+    // appended again (position 7), and a fork (conv_b) whose rows point at conv_a's turns.
+    db.prepare(`DELETE FROM conversation_items WHERE conversation_id = 'conv_a' AND position = 3`).run();
+    db.prepare(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key)
+       SELECT 'conv_a', 7, item_id, item_key FROM conversation_items WHERE conversation_id = 'conv_a' AND position = 2`,
+    ).run();
+    db.prepare(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, item_key, data)
+       SELECT 'conv_b', position, item_id, item_key, data FROM conversation_items
+        WHERE conversation_id = 'conv_a' AND position <= 2`,
+    ).run();
+    db.prepare(`UPDATE conversations SET item_count = CASE id WHEN 'conv_a' THEN 8 ELSE 3 END`).run();
+    db.close();
+    const [t1, t2, t3] = turns;
+    const expectedA = [initial, ...t1.input, ...t1.output, ...t2.output, ...t3.input, ...t3.output, ...t1.output];
+    const expectedB = [initial, ...t1.input, ...t1.output];
+
+    const store = await opened(path);
+    const count = (sql: string) => inspect<{ n: number }>(path, sql).n;
+    assert.equal(inspect<{ user_version: number }>(path, 'PRAGMA user_version').user_version, MIGRATIONS.length);
+    assert.equal(inspect<{ integrity_check: string }>(path, 'PRAGMA integrity_check').integrity_check, 'ok');
+    assert.equal(count('SELECT count(*) AS n FROM pragma_foreign_key_check'), 0);
+    assert.deepEqual(await store.loadConversationItems('conv_a'), expectedA);
+    assert.deepEqual(await store.loadConversationItems('conv_b'), expectedB);
+    // conv_a's own turn rows (positions 1, 2, 4, 5, 6) still point; the repeat and the fork's rows are copies.
+    assert.equal(
+      inspect<{ positions: string }>(
+        path,
+        `SELECT group_concat(position) AS positions FROM (SELECT position FROM conversation_items
+          WHERE item_key IS NOT NULL ORDER BY conversation_ref, position)`,
+      ).positions,
+      '1,2,4,5,6',
+    );
+    assert.equal(
+      inspect<{ positions: string }>(
+        path,
+        `SELECT group_concat(coalesce(conversation_position, '-')) AS positions FROM (SELECT conversation_position FROM responses ORDER BY ref)`,
+      ).positions,
+      '1,4,5,-',
+    );
+    // Conversations keep their order (ties on created_at broken by the old rowid, now ref).
+    const listed = await store.listConversations({ tenant: DEFAULT_TENANT, limit: 10, order: 'asc' });
+    assert.deepEqual(
+      listed.conversations.map((c) => c.id),
+      ['conv_a', 'conv_b'],
+    );
+    // Deleting every response and then the source conversation takes nothing out of the others.
+    for (const turn of turns) assert.equal(await store.deleteResponse(turn.id), true);
+    assert.equal(count('SELECT count(*) AS n FROM items'), 0);
+    assert.deepEqual(await store.loadConversationItems('conv_a'), expectedA);
+    await store.deleteConversation('conv_a');
+    assert.deepEqual(await store.loadConversationItems('conv_b'), expectedB);
+
+    // The new layout: conversations keyed by ref; conversation rows WITHOUT ROWID, with no index
+    // besides their primary key.
+    const columns = (table: string) =>
+      inspect<{ names: string }>(path, `SELECT group_concat(name) AS names FROM pragma_table_info('${table}')`).names;
+    assert.match(columns('conversations'), /^ref,id,/);
+    assert.equal(columns('conversation_items'), 'conversation_ref,position,item_key,item_id,data');
+    assert.equal(count(`SELECT count(*) AS n FROM pragma_index_list('conversation_items') WHERE origin != 'pk'`), 0);
     await store.close();
   });
 
@@ -498,7 +588,10 @@ describe('SqliteStore', () => {
       await source.finishTurn(turn.id, completed([assistantMessage(`a${i}`)]));
     }
     // A turn elsewhere with an item identical to the conversation's own: not a pointer target.
-    await source.beginTurn(newTurn({ input: [(await source.loadConversationItems(conversation.id))![0]] }));
+    const [initial, firstQuestion] = (await source.loadConversationItems(conversation.id))!;
+    await source.beginTurn(newTurn({ input: [initial] }));
+    // A turn item appended again: outside its response's run of positions, so it is copied.
+    await source.appendConversationItems(conversation.id, [firstQuestion]);
     const records: ExportRecord[] = [];
     for await (const record of source.exportRecords({})) records.push(record);
     await source.close();
@@ -508,10 +601,14 @@ describe('SqliteStore', () => {
     assert.deepEqual(await store.importRecords(records), { responses: 4, conversations: 1, skipped: 0 });
     const count = (sql: string) => inspect<{ n: number }>(path, sql).n;
     assert.equal(count('SELECT count(*) AS n FROM items'), 7);
-    assert.equal(count('SELECT count(*) AS n FROM conversation_items'), 7);
-    assert.equal(count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'), 1);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items'), 8);
+    assert.equal(count('SELECT count(*) AS n FROM conversation_items WHERE data IS NOT NULL'), 2);
     const expected = records.at(-1) as Extract<ExportRecord, { type: 'conversation' }>;
     assert.deepEqual(await store.getConversation(conversation.id), expected.conversation);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), expected.items);
+    // Every pointer is found when its response goes: the conversation loses nothing.
+    for (const record of records) if (record.type === 'response') await store.deleteResponse(record.response.id);
+    assert.equal(count('SELECT count(*) AS n FROM items'), 0);
     assert.deepEqual(await store.loadConversationItems(conversation.id), expected.items);
     await store.close();
   });
@@ -538,19 +635,25 @@ describe('SqliteStore', () => {
     db.close();
   });
 
-  it('finds the conversation rows of a deleted item through an index', async () => {
+  it("finds the conversation rows of a deleted response's items through the primary key", async () => {
     const path = freshPath();
     const store = await opened(path);
     await store.close();
     const db = new DatabaseSync(path, { readOnly: true });
+    // The shape of the trigger's update (responses_delete_items): one conversation, a run of positions.
     const plan = db
       .prepare(
         `EXPLAIN QUERY PLAN UPDATE conversation_items SET data = 'x'
-          WHERE item_key = 33554432`,
+          WHERE conversation_ref = (SELECT ref FROM conversations WHERE id = 'c') AND position >= 3
+            AND position < 3 + (SELECT count(*) FROM items WHERE key BETWEEN 0 AND 33554431)
+            AND item_key BETWEEN 0 AND 33554431`,
       )
       .all() as { detail: string }[];
     db.close();
-    assert.match(plan.map((row) => row.detail).join('\n'), /USING INDEX conversation_items_source/);
+    assert.match(
+      plan.map((row) => row.detail).join('\n'),
+      /SEARCH conversation_items USING PRIMARY KEY \(conversation_ref=\? AND position>\? AND position<\?\)/,
+    );
   });
 
   it('writes a turn atomically: a failing item leaves nothing behind', async () => {
