@@ -1,4 +1,4 @@
--- Parley PostgreSQL schema, version 6.
+-- Parley PostgreSQL schema, version 7.
 --
 -- GENERATED from src/store/postgres-migrations.ts: do not edit by hand. Regenerate with
 --   node src/store/postgres-migrations.ts > src/store/postgres-schema.sql
@@ -370,5 +370,82 @@ CREATE TRIGGER responses_finished_changed AFTER UPDATE ON responses
   FOR EACH ROW WHEN (OLD.status NOT IN ('queued', 'in_progress')) EXECUTE FUNCTION parley_note_change();
 
 INSERT INTO parley_schema_migrations (version, description) VALUES (6, 'response rows without alignment padding, parent ids in Parley format as 24 bytes');
+
+-- ---------------------------------------------------------------------------------------------
+-- Version 7: lean conversation entries: keyed by conversation seq, turn entries hold only their item key
+
+-- A conversation entry repeated the conversation's text id and the item's id, under three indexes
+-- (primary key, item id, source): 410 bytes an entry beside a 370-byte item. Entries now name their
+-- conversation by its seq, a turn's entry holds only its item's key (the item row has the id), and
+-- the item-id and source indexes go: an item is looked up by id by reading the conversation's
+-- entries in order (get, delete, a page's after cursor, a fork's end).
+--
+-- Without the source index nothing finds the entries that point at a response's items, except
+-- this rule: an entry may point only at an item of a response of its own conversation, within the
+-- run of positions that response's items were appended at, which the response records
+-- (conversation_position, set by finishTurn under the conversation's row lock). Before a response
+-- row is deleted, its trigger copies exactly that run's pointed-at items into their entries. It is
+-- a BEFORE ROW trigger: it runs once the row is locked, so a finishTurn that appended the turn
+-- while the delete waited has committed, and the trigger's own statement sees its entries. (The
+-- foreign key to items did that job before; it needed the source index.)
+-- Existing entries that break the rule (forks, which used to point across conversations, and
+-- imports out of turn order) become copies here.
+ALTER TABLE responses ADD COLUMN conversation_position bigint;
+UPDATE responses r SET conversation_position = m.first
+  FROM (SELECT ci.response_seq, min(ci.position) AS first
+          FROM conversation_items ci JOIN responses o ON o.seq = ci.response_seq AND o.conversation_id = ci.conversation_id
+         GROUP BY ci.response_seq) m
+ WHERE r.seq = m.response_seq;
+
+ALTER TABLE conversations ADD CONSTRAINT conversations_seq UNIQUE (seq);
+CREATE TABLE conversation_items_v7 (
+  conversation_seq bigint NOT NULL,
+  position         bigint NOT NULL,
+  response_seq     bigint,
+  item_position    integer,
+  direction        smallint,
+  item_id          text,
+  data             text
+);
+INSERT INTO conversation_items_v7 (conversation_seq, position, response_seq, item_position, direction, item_id, data)
+SELECT cv.seq, ci.position,
+       CASE WHEN ci.kept THEN ci.response_seq END, CASE WHEN ci.kept THEN ci.item_position END,
+       CASE WHEN ci.kept THEN ci.direction END, CASE WHEN NOT ci.kept THEN ci.item_id END,
+       CASE WHEN NOT ci.kept THEN COALESCE(ci.data, i.data) END
+  FROM (SELECT ci.*, COALESCE(ci.response_seq IS NOT NULL AND r.conversation_id = ci.conversation_id
+                              AND ci.position >= r.conversation_position
+                              AND ci.position < r.conversation_position
+                                                + (SELECT count(*) FROM items n WHERE n.response_seq = r.seq),
+                              false) AS kept
+          FROM conversation_items ci LEFT JOIN responses r ON r.seq = ci.response_seq) ci
+  JOIN conversations cv ON cv.id = ci.conversation_id
+  LEFT JOIN items i ON i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
+ ORDER BY cv.seq, ci.position;
+DROP TABLE conversation_items;
+ALTER TABLE conversation_items_v7 RENAME TO conversation_items;
+ALTER TABLE conversation_items
+  ADD CONSTRAINT conversation_items_pkey PRIMARY KEY (conversation_seq, position),
+  ADD CONSTRAINT conversation_items_conversation_seq_fkey FOREIGN KEY (conversation_seq)
+    REFERENCES conversations (seq) ON DELETE CASCADE,
+  ADD CONSTRAINT conversation_items_check
+    CHECK ((data IS NULL) = (response_seq IS NOT NULL AND direction IS NOT NULL AND item_position IS NOT NULL)
+           AND (item_id IS NULL) = (data IS NULL));
+
+CREATE FUNCTION parley_keep_conversation_items() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE conversation_items ci
+     SET item_id = i.item_id, data = i.data, response_seq = NULL, direction = NULL, item_position = NULL
+    FROM items i
+   WHERE ci.conversation_seq = (SELECT seq FROM conversations WHERE id = OLD.conversation_id)
+     AND ci.position >= OLD.conversation_position
+     AND ci.position < OLD.conversation_position + (SELECT count(*) FROM items WHERE response_seq = OLD.seq)
+     AND ci.response_seq = OLD.seq
+     AND i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position;
+  RETURN OLD;
+END $$;
+CREATE TRIGGER responses_keep_conversation_items BEFORE DELETE ON responses
+  FOR EACH ROW WHEN (OLD.conversation_position IS NOT NULL) EXECUTE FUNCTION parley_keep_conversation_items();
+
+INSERT INTO parley_schema_migrations (version, description) VALUES (7, 'lean conversation entries: keyed by conversation seq, turn entries hold only their item key');
 
 COMMIT;

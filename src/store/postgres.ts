@@ -375,7 +375,9 @@ SELECT count(*)::integer AS inserted,
 // One statement: the terminal status, the output (replacing any beginTurn wrote), and for a
 // completed or incomplete turn in a conversation, the turn's input then output appended to it
 // and its usage and cost added to the conversation's totals. The conversation row lock serialises
-// concurrent appends; appended entries point at the items rows rather than copying them. The
+// concurrent appends; appended entries point at the items rows rather than copying them, and the
+// response records where they start (conversation_position: the item count read under that lock,
+// FOR UPDATE, so it is the count the append below starts from; see migration 7). The
 // turn's unfinished slot is given back. No index of responses covers a column this changes, so
 // the row's new version is a HOT update: on the same page, under the same index entries.
 // The status is looked up again only when nothing was finished, for finishTurn's error.
@@ -383,10 +385,13 @@ SELECT count(*)::integer AS inserted,
 // $8 output data, $9 now, $10-$12 input/output/total tokens, $13 cost.
 const FINISH_TURN_SQL = `
 WITH u AS (
-  UPDATE responses
-     SET status = $2, completed_at = $3, usage = $4, error = $5, incomplete_details = $6
-   WHERE id = $1 AND status IN ('queued', 'in_progress')
-  RETURNING seq, conversation_id
+  UPDATE responses r
+     SET status = $2, completed_at = $3, usage = $4, error = $5, incomplete_details = $6,
+         conversation_position = CASE WHEN $2 IN ('completed', 'incomplete') THEN (
+           SELECT cv.item_count FROM conversations cv WHERE cv.id = r.conversation_id AND ${live('cv', '$9')} FOR UPDATE)
+         END
+   WHERE r.id = $1 AND r.status IN ('queued', 'in_progress')
+  RETURNING r.seq, r.conversation_id
 ), freed AS (
   UPDATE unfinished_turn_slots SET response_seq = NULL, created_at = NULL WHERE response_seq = (SELECT seq FROM u)
 ), o AS (
@@ -398,13 +403,13 @@ WITH u AS (
   DELETE FROM items
    WHERE response_seq = (SELECT seq FROM u) AND direction = 1 AND position >= cardinality($8::text[])
 ), inp AS (
-  SELECT position, item_id FROM items WHERE response_seq = (SELECT seq FROM u) AND direction = 0
+  SELECT position FROM items WHERE response_seq = (SELECT seq FROM u) AND direction = 0
 ), appended AS (
-  SELECT x.ord, x.direction, x.position, x.item_id
+  SELECT x.ord, x.direction, x.position
     FROM (
-      SELECT position::bigint AS ord, 0 AS direction, position, item_id FROM inp
+      SELECT position::bigint AS ord, 0 AS direction, position FROM inp
       UNION ALL
-      SELECT (SELECT count(*) FROM inp) + t.n - 1, 1, (t.n - 1)::integer, t.item_id
+      SELECT (SELECT count(*) FROM inp) + t.n - 1, 1, (t.n - 1)::integer
         FROM unnest($7::text[]) WITH ORDINALITY AS t (item_id, n)
     ) x
 ), c AS (
@@ -416,31 +421,19 @@ WITH u AS (
    WHERE cv.id = (SELECT conversation_id FROM u)
      AND $2 IN ('completed', 'incomplete')
      AND ${live('cv', '$9')}
-  RETURNING cv.id, cv.item_count
+  RETURNING cv.seq, cv.item_count
 ), ci AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position)
-  SELECT c.id, c.item_count - (SELECT count(*) FROM appended) + a.ord, a.item_id, (SELECT seq FROM u), a.direction,
-         a.position
+  INSERT INTO conversation_items (conversation_seq, position, response_seq, direction, item_position)
+  SELECT c.seq, c.item_count - (SELECT count(*) FROM appended) + a.ord, (SELECT seq FROM u), a.direction, a.position
     FROM c, appended a
 )
 SELECT (SELECT count(*) FROM u)::integer AS finished,
        CASE WHEN NOT EXISTS (SELECT FROM u) THEN (SELECT status FROM responses WHERE id = $1) END AS status`;
 
-// Deleting a response first copies the items conversations still point at into those entries
-// (a conversation keeps its history), then deletes; items go by ON DELETE CASCADE. Should a
-// concurrent finishTurn add a pointer this statement's snapshot cannot see, the foreign key
-// fails the statement instead of leaving it dangling, and the caller retries.
-const DELETE_RESPONSE_SQL = `
-WITH keep AS (
-  UPDATE conversation_items ci
-     SET data = i.data, response_seq = NULL, direction = NULL, item_position = NULL
-    FROM items i
-   WHERE ci.response_seq = (SELECT seq FROM responses WHERE id = $1)
-     AND i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
-), d AS (
-  DELETE FROM responses WHERE id = $1 RETURNING id
-)
-SELECT count(*)::integer AS deleted FROM d`;
+// Deleting a response: its trigger first copies the items its conversation still points at into
+// those entries (a conversation keeps its history; migration 7), then items go by ON DELETE CASCADE.
+const DELETE_RESPONSE_SQL =
+  'WITH d AS (DELETE FROM responses WHERE id = $1 RETURNING 1) SELECT count(*)::integer AS deleted FROM d';
 
 // Progress of an unfinished turn (background mode): status and output replaced in one statement,
 // only while the turn is still unfinished. $1 id, $2 status, $3 output ids, $4 output data.
@@ -463,12 +456,6 @@ const PRUNE_BATCH = 1000;
 const PRUNE_RESPONSES_SQL = `
 WITH doomed AS (
   SELECT id, seq FROM responses WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT ${PRUNE_BATCH}
-), keep AS (
-  UPDATE conversation_items ci
-     SET data = i.data, response_seq = NULL, direction = NULL, item_position = NULL
-    FROM items i
-   WHERE ci.response_seq IN (SELECT seq FROM doomed)
-     AND i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
 ), d AS (
   DELETE FROM responses WHERE id IN (SELECT id FROM doomed) RETURNING id
 )
@@ -488,12 +475,13 @@ SELECT count(*)::integer AS deleted FROM d`;
 function pageSql(header: string, rows: string, order: 'asc' | 'desc', limit: string): string {
   const cmp = order === 'asc' ? '>' : '<';
   const start = order === 'asc' ? '-1' : '9223372036854775807';
+  // The lookup of $3 runs only when there is one (CASE evaluates its subquery lazily).
   return `
 SELECT 0 AS kind, NULL::bigint AS position, NULL::text AS item_id, NULL::text AS data FROM ${header}
 UNION ALL
 (SELECT 1, x.position, x.item_id, x.data FROM (${rows}) x
-  WHERE x.position ${cmp} COALESCE((SELECT y.position FROM (${rows}) y WHERE y.item_id = $3 ORDER BY y.position LIMIT 1),
-                                 CASE WHEN $3::text IS NULL THEN ${start} END)
+  WHERE x.position ${cmp} CASE WHEN $3::text IS NULL THEN ${start}
+                          ELSE (SELECT y.position FROM (${rows}) y WHERE y.item_id = $3 ORDER BY y.position LIMIT 1) END
   ORDER BY x.position ${order.toUpperCase()}
   LIMIT ${limit})`;
 }
@@ -502,11 +490,17 @@ const INPUT_ROWS = `SELECT position::bigint AS position, item_id, data FROM item
   WHERE response_seq = (SELECT seq FROM responses WHERE id = $1) AND direction = 0`;
 const RESPONSE_HEADER = `responses r WHERE r.id = $1 AND ${live('r', '$2')}`;
 
-// A conversation entry's item: its own JSON, or the turn item it points at.
-const CONVERSATION_ROWS = `SELECT ci.position, ci.item_id, COALESCE(ci.data, i.data) AS data
+// A conversation entry's item: its own id and JSON, or those of the turn item it points at. $1 is
+// the conversation's id (entries name it by seq). The item is joined LATERAL, one primary-key
+// lookup per entry as entries are read in position order, so a page or a lookup by item id stops
+// at the entries it needs (there is no index by item id: migration 7).
+const ENTRY_ITEMS = `SELECT ci.position, COALESCE(ci.item_id, i.item_id) AS item_id, COALESCE(ci.data, i.data) AS data
   FROM conversation_items ci
-  LEFT JOIN items i ON i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
- WHERE ci.conversation_id = $1`;
+  LEFT JOIN LATERAL (SELECT i.item_id, i.data FROM items i
+                      WHERE ci.data IS NULL AND i.response_seq = ci.response_seq AND i.direction = ci.direction
+                        AND i.position = ci.item_position) i ON true`;
+const CONVERSATION_ROWS = `${ENTRY_ITEMS}
+ WHERE ci.conversation_seq = (SELECT seq FROM conversations WHERE id = $1)`;
 const CONVERSATION_HEADER = `conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}`;
 
 const CONVERSATION_COLUMNS = `id, tenant, created_at, metadata, end_user, item_count, expires_at, input_tokens,
@@ -530,7 +524,11 @@ SELECT ${CONVERSATION_COLUMNS} FROM conversations cv
 
 // Creates a conversation with its items (createConversation, importRecords). An item that is
 // byte for byte a turn item of one of this conversation's own responses (an import of what a turn
-// appended) becomes a pointer to it, as the turn itself would have left it: stored once.
+// appended) becomes a pointer to it, as the turn itself would have left it: stored once. Pointers
+// at one response stay within the run of positions its items span from the first of them, which
+// the response records (migration 7); an item past that run is copied. So is every item of a
+// response deleted meanwhile: only a response row this statement updated (and so holds locked
+// until it commits, which a delete's trigger waits for) is pointed at.
 // $1 id, $2 tenant, $3 created_at, $4 expires_at, $5 end_user, $6 metadata, $7 item_count,
 // $8-$12 input/output/total tokens, cost, turns, $13 updated_at, $14 item ids, $15 item data.
 const INSERT_CONVERSATION_SQL = `
@@ -539,21 +537,31 @@ WITH c AS (
                              output_tokens, total_tokens, cost_usd, turns, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12, $13)
   ON CONFLICT (id) DO NOTHING
-  RETURNING id
+  RETURNING seq
 ), t AS (
   SELECT t.item_id, t.data, t.n FROM unnest($14::text[], $15::text[]) WITH ORDINALITY AS t (item_id, data, n)
 ), candidates AS (
-  SELECT i.response_seq, i.direction, i.position, i.item_id, i.data
+  SELECT i.response_seq, i.direction, i.position, i.item_id, i.data, count(*) OVER (PARTITION BY i.response_seq) AS items
     FROM responses r JOIN items i ON i.response_seq = r.seq
    WHERE r.conversation_id = $1
-), source AS (
-  SELECT DISTINCT ON (t.n) t.n, k.response_seq, k.direction, k.position
+), matched AS (
+  SELECT DISTINCT ON (t.n) t.n, k.response_seq, k.direction, k.position, k.items
     FROM t JOIN candidates k ON k.item_id = t.item_id AND k.data = t.data
    ORDER BY t.n, k.response_seq, k.direction, k.position
+), source AS (
+  SELECT m.*, min(m.n) OVER (PARTITION BY m.response_seq) - 1 AS run FROM matched m
+), pointed AS (
+  SELECT * FROM source WHERE n - 1 < run + items
+), runs AS (
+  UPDATE responses r SET conversation_position = p.run
+    FROM (SELECT DISTINCT response_seq, run FROM pointed) p
+   WHERE r.seq = p.response_seq AND EXISTS (SELECT FROM c)
+  RETURNING r.seq
 ), i AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_seq, direction, item_position)
-  SELECT c.id, t.n - 1, t.item_id, CASE WHEN s.n IS NULL THEN t.data END, s.response_seq, s.direction, s.position
-    FROM c, t LEFT JOIN source s ON s.n = t.n
+  INSERT INTO conversation_items (conversation_seq, position, item_id, data, response_seq, direction, item_position)
+  SELECT c.seq, t.n - 1, CASE WHEN s.n IS NULL THEN t.item_id END, CASE WHEN s.n IS NULL THEN t.data END,
+         s.response_seq, s.direction, s.position
+    FROM c, t LEFT JOIN pointed s ON s.n = t.n AND s.response_seq IN (SELECT seq FROM runs)
 )
 SELECT count(*)::integer AS inserted FROM c`;
 
@@ -564,49 +572,44 @@ UPDATE conversations cv SET metadata = (cv.metadata - $4::text[]) || $3::jsonb, 
  WHERE cv.id = $1 AND ${live('cv', '$2')}
 RETURNING ${CONVERSATION_COLUMNS}`;
 
-// A new conversation holding the source's entries up to the first with item id $3, renumbered from
-// 0. Entries that point at turn items are copied as pointers (the bytes stay stored once).
+// A new conversation holding the source's items up to the first with item id $3, renumbered from
+// 0. Copies, not pointers: an entry may point only at its own conversation's turns (migration 7).
 // $1 source, $2 now, $3 item id, $4 target id, $5 tenant, $6 created_at, $7 expires_at,
 // $8 end_user, $9 metadata, $10 updated_at.
 const FORK_CONVERSATION_SQL = `
-WITH upto AS (
-  SELECT ci.position FROM conversations cv JOIN conversation_items ci ON ci.conversation_id = cv.id
-   WHERE cv.id = $1 AND ${live('cv', '$2')} AND ci.item_id = $3
-   ORDER BY ci.position LIMIT 1
+WITH src AS (
+  SELECT seq FROM conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}
+), upto AS (
+  SELECT x.position FROM (${ENTRY_ITEMS} WHERE ci.conversation_seq = (SELECT seq FROM src)) x
+   WHERE x.item_id = $3
+   ORDER BY x.position LIMIT 1
 ), c AS (
   INSERT INTO conversations (id, tenant, created_at, expires_at, end_user, metadata, item_count, updated_at)
   SELECT $4, $5, $6, $7, $8, $9::jsonb,
-         (SELECT count(*) FROM conversation_items WHERE conversation_id = $1 AND position <= upto.position), $10
+         (SELECT count(*) FROM conversation_items WHERE conversation_seq = (SELECT seq FROM src)
+                                                     AND position <= upto.position), $10
     FROM upto
   ON CONFLICT (id) DO NOTHING
-  RETURNING ${CONVERSATION_COLUMNS}
+  RETURNING seq, ${CONVERSATION_COLUMNS}
 ), copied AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, data, response_seq, direction, item_position)
-  SELECT c.id, row_number() OVER (ORDER BY ci.position) - 1, ci.item_id, ci.data, ci.response_seq, ci.direction,
-         ci.item_position
-    FROM c, upto, conversation_items ci
-   WHERE ci.conversation_id = $1 AND ci.position <= upto.position
+  INSERT INTO conversation_items (conversation_seq, position, item_id, data)
+  SELECT c.seq, row_number() OVER (ORDER BY x.position) - 1, x.item_id, x.data
+    FROM c, upto, (${ENTRY_ITEMS} WHERE ci.conversation_seq = (SELECT seq FROM src)) x
+   WHERE x.position <= upto.position
 )
 SELECT (SELECT count(*) FROM upto)::integer AS found, c.* FROM (SELECT 1) one LEFT JOIN c ON true`;
 
-// A user's data, in one statement: their conversations (with their entries and leases), then their
-// responses (with their items). Other conversations keep copies of the user's turn items, as on
-// any response delete; the user's own conversations are going, so nothing is copied into them.
+// A user's data, in one statement: their conversations (with their entries and leases) and their
+// responses (with their items). A response's trigger copies its items into its conversation's
+// entries, as on any response delete, so a conversation that stays (another user's) keeps them;
+// entries of the user's own conversations go with those conversations either way.
 const DELETE_USER_DATA_SQL = `
 WITH dc AS (
   DELETE FROM conversations WHERE tenant = $1 AND end_user = $2 RETURNING id
 ), dl AS (
   DELETE FROM conversation_leases WHERE conversation_id IN (SELECT id FROM dc)
-), doomed AS (
-  SELECT id, seq FROM responses WHERE tenant = $1 AND end_user = $2
-), keep AS (
-  UPDATE conversation_items ci
-     SET data = i.data, response_seq = NULL, direction = NULL, item_position = NULL
-    FROM items i
-   WHERE ci.response_seq IN (SELECT seq FROM doomed) AND ci.conversation_id NOT IN (SELECT id FROM dc)
-     AND i.response_seq = ci.response_seq AND i.direction = ci.direction AND i.position = ci.item_position
 ), dr AS (
-  DELETE FROM responses WHERE id IN (SELECT id FROM doomed) RETURNING id
+  DELETE FROM responses WHERE tenant = $1 AND end_user = $2 RETURNING id
 )
 SELECT (SELECT count(*) FROM dr)::integer AS responses, (SELECT count(*) FROM dc)::integer AS conversations`;
 
@@ -712,10 +715,10 @@ SELECT count(*) FILTER (WHERE was_live)::integer AS deleted FROM d`,
 WITH c AS (
   UPDATE conversations cv SET item_count = cv.item_count + cardinality($4::text[]), updated_at = $2
    WHERE cv.id = $1 AND ${live('cv', '$2')}
-  RETURNING ${CONVERSATION_COLUMNS}
+  RETURNING seq, ${CONVERSATION_COLUMNS}
 ), i AS (
-  INSERT INTO conversation_items (conversation_id, position, item_id, data)
-  SELECT c.id, c.item_count - cardinality($4::text[]) + t.n - 1, t.item_id, t.data
+  INSERT INTO conversation_items (conversation_seq, position, item_id, data)
+  SELECT c.seq, c.item_count - cardinality($4::text[]) + t.n - 1, t.item_id, t.data
     FROM c, unnest($3::text[], $4::text[]) WITH ORDINALITY AS t (item_id, data, n)
 )
 SELECT ${CONVERSATION_COLUMNS} FROM c`,
@@ -749,12 +752,15 @@ SELECT ${CONVERSATION_COLUMNS} FROM c`,
   },
   deleteConversationItem: {
     name: 'parley_delete_conversation_item',
-    text: `DELETE FROM conversation_items
-            WHERE conversation_id = $1
-              AND position = (SELECT ci.position FROM conversation_items ci JOIN conversations cv ON cv.id = ci.conversation_id
-                               WHERE ci.conversation_id = $1 AND ci.item_id = $3 AND ${live('cv', '$2')}
-                               ORDER BY ci.position LIMIT 1)
-           RETURNING 1`,
+    text: `
+WITH cv AS (
+  SELECT seq FROM conversations cv WHERE cv.id = $1 AND ${live('cv', '$2')}
+)
+DELETE FROM conversation_items
+ WHERE conversation_seq = (SELECT seq FROM cv)
+   AND position = (SELECT x.position FROM (${ENTRY_ITEMS} WHERE ci.conversation_seq = (SELECT seq FROM cv)) x
+                    WHERE x.item_id = $3 ORDER BY x.position LIMIT 1)
+RETURNING 1`,
   },
   listConversationsAsc: {
     name: 'parley_list_conversations_asc',
@@ -830,13 +836,10 @@ SELECT count(*)::integer AS failed FROM f`,
   exportConversationItems: {
     name: 'parley_export_conversation_items',
     reads: true,
-    text: `SELECT x.conversation_id, x.position, x.item_id, x.data FROM (
-             SELECT ci.conversation_id, ci.position, ci.item_id, COALESCE(ci.data, i.data) AS data
-               FROM conversation_items ci
-               LEFT JOIN items i ON i.response_seq = ci.response_seq AND i.direction = ci.direction
-                                AND i.position = ci.item_position
-              WHERE ci.conversation_id = ANY($1::text[])) x
-            ORDER BY x.conversation_id, x.position`,
+    text: `SELECT cv.id, x.position, x.item_id, x.data
+             FROM conversations cv, LATERAL (${ENTRY_ITEMS} WHERE ci.conversation_seq = cv.seq) x
+            WHERE cv.id = ANY($1::text[])
+            ORDER BY cv.id, x.position`,
     rowMode: 'array',
   },
 } satisfies Record<string, Statement>;
@@ -1056,9 +1059,7 @@ export class PostgresStore implements ConversationStore {
   }
 
   async deleteResponse(id: string): Promise<boolean> {
-    const res = await this.#retryOnDanglingPointer(() =>
-      this.#query<{ deleted: number }>(S.deleteResponse, [esc(id)]),
-    );
+    const res = await this.#query<{ deleted: number }>(S.deleteResponse, [esc(id)]);
     return res.rows[0].deleted > 0;
   }
 
@@ -1072,9 +1073,7 @@ export class PostgresStore implements ConversationStore {
     // Conversations first, so items of responses that go with them are not copied for nothing.
     for (const statement of [S.pruneConversations, S.pruneResponses]) {
       for (;;) {
-        const res = await this.#retryOnDanglingPointer(() =>
-          this.#query<{ deleted: number }>(statement, [now]),
-        );
+        const res = await this.#query<{ deleted: number }>(statement, [now]);
         removed += res.rows[0].deleted;
         if (res.rows[0].deleted < PRUNE_BATCH) break;
       }
@@ -1221,20 +1220,18 @@ export class PostgresStore implements ConversationStore {
     upToItemId: string,
     target: StoredConversation,
   ): Promise<StoredConversation | null> {
-    const res = await this.#retryOnDanglingPointer(() =>
-      this.#query<ConversationRow & { found: number }>(S.forkConversation, [
-        esc(sourceId),
-        nowSeconds(),
-        esc(upToItemId),
-        esc(target.id),
-        esc(target.tenant),
-        target.createdAt,
-        effectiveExpiry(target.expiresAt, target.createdAt, this.#ttlSeconds),
-        esc(target.user),
-        escMetadata(target.metadata),
-        target.updatedAt,
-      ]),
-    );
+    const res = await this.#query<ConversationRow & { found: number }>(S.forkConversation, [
+      esc(sourceId),
+      nowSeconds(),
+      esc(upToItemId),
+      esc(target.id),
+      esc(target.tenant),
+      target.createdAt,
+      effectiveExpiry(target.expiresAt, target.createdAt, this.#ttlSeconds),
+      esc(target.user),
+      escMetadata(target.metadata),
+      target.updatedAt,
+    ]);
     const row = res.rows[0];
     if (row.found === 0) return null;
     if (row.id === null) throw new StoreConflictError(`Conversation ${target.id} already exists.`);
@@ -1242,9 +1239,10 @@ export class PostgresStore implements ConversationStore {
   }
 
   async deleteUserData(tenant: string, user: string): Promise<{ responses: number; conversations: number }> {
-    const res = await this.#retryOnDanglingPointer(() =>
-      this.#query<{ responses: number; conversations: number }>(S.deleteUserData, [esc(tenant), esc(user)]),
-    );
+    const res = await this.#query<{ responses: number; conversations: number }>(S.deleteUserData, [
+      esc(tenant),
+      esc(user),
+    ]);
     return { responses: res.rows[0].responses, conversations: res.rows[0].conversations };
   }
 
@@ -1519,17 +1517,6 @@ export class PostgresStore implements ConversationStore {
     const hasMore = page.items.length > limit;
     if (hasMore) page.items.length = limit;
     return { items: page.items, hasMore };
-  }
-
-  /** Retries a statement that lost a race against a concurrent finishTurn (see DELETE_RESPONSE_SQL). */
-  async #retryOnDanglingPointer<T>(run: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await run();
-      } catch (error) {
-        if ((error as { code?: string }).code !== '23503' || attempt >= 5) throw error;
-      }
-    }
   }
 
   async #migrate(): Promise<MigrationResult> {

@@ -701,6 +701,103 @@ describe('PostgresStore: migrations', () => {
     assert.match(failed.err, /^parley migrate failed: PostgreSQL rejected the password for role "parley"/);
     assert.ok(!failed.err.includes('wrong@secret') && !failed.err.includes('wrong%40secret'), failed.err);
   });
+
+  it('upgrades conversation entries to the lean layout, copying those that may no longer point', async () => {
+    const { db, url } = await databaseAtVersion(5);
+    const createdAt = 1_750_000_000;
+    for (const id of ['conv_a', 'conv_b']) {
+      await server.query(
+        `INSERT INTO conversations (id, created_at, metadata, item_count, updated_at) VALUES ($1, $2, '{}', 0, $2)`,
+        [id, createdAt],
+        db,
+      );
+    }
+    const initial = userMessage('initial');
+    await server.query(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, data) VALUES ('conv_a', 0, $1, $2)`,
+      [initial.id, encodeItemData(initial)],
+      db,
+    );
+    // Three turns of conv_a, each pointed at from the next positions, and one outside it.
+    const turns = [0, 1, 2, 3].map((i) => {
+      const turn = newTurn({ conversationId: i < 3 ? 'conv_a' : null, input: [userMessage(`q${i}`)] });
+      return [turn, completed([assistantMessage(`a${i}`)])] as const;
+    });
+    let position = 1;
+    for (const [turn, result] of turns) {
+      const seq = await insertLegacyResponse(db, turn, result, { compact: true });
+      for (const [direction, item] of [
+        [0, turn.input[0]],
+        [1, result.output[0]],
+      ] as const) {
+        await server.query(
+          'INSERT INTO items (response_seq, direction, position, item_id, data) VALUES ($1, $2, 0, $3, $4)',
+          [seq, direction, item.id, encodeItemData(item)],
+          db,
+        );
+        if (turn.conversationId === null) continue;
+        await server.query(
+          `INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position)
+           VALUES ('conv_a', $1, $2, $3, $4, 0)`,
+          [position++, item.id, seq, direction],
+          db,
+        );
+      }
+    }
+    // What version 6 allowed: a turn item removed from the conversation (position 3), a turn item
+    // appended again (position 7), and a fork (conv_b) whose entries point at conv_a's turns.
+    await server.query(`DELETE FROM conversation_items WHERE conversation_id = 'conv_a' AND position = 3`, [], db);
+    await server.query(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position)
+       SELECT 'conv_a', 7, item_id, response_seq, direction, item_position FROM conversation_items
+        WHERE conversation_id = 'conv_a' AND position = 2`,
+      [],
+      db,
+    );
+    await server.query(
+      `INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position, data)
+       SELECT 'conv_b', position, item_id, response_seq, direction, item_position, data FROM conversation_items
+        WHERE conversation_id = 'conv_a' AND position <= 2`,
+      [],
+      db,
+    );
+    await server.query(`UPDATE conversations SET item_count = CASE id WHEN 'conv_a' THEN 8 ELSE 3 END`, [], db);
+    const [[t1, r1], [, r2], [t3, r3]] = turns;
+    const expectedA = [initial, ...t1.input, ...r1.output, ...r2.output, ...t3.input, ...r3.output, ...r1.output];
+    const expectedB = [initial, ...t1.input, ...r1.output];
+
+    const store = newStore(url);
+    assert.deepEqual(
+      (await store.migrate()).applied,
+      MIGRATIONS.filter((m) => m.version > 5).map((m) => m.version),
+    );
+    const fresh = await freshDatabase();
+    await (await opened(fresh.url)).close();
+    assert.deepEqual(await catalog(db), await catalog(fresh.db), 'the upgraded schema is the one a fresh install gets');
+    assert.deepEqual(await triggers(db), await triggers(fresh.db));
+    assert.deepEqual(await store.loadConversationItems('conv_a'), expectedA);
+    assert.deepEqual(await store.loadConversationItems('conv_b'), expectedB);
+    const column = async (sql: string) => (await server.query<{ v: string }>(sql, [], db)).rows.map((row) => row.v);
+    // conv_a's own turn entries (positions 1, 2, 4, 5, 6) still point; the repeat and the fork's are copies.
+    assert.deepEqual(
+      await column(
+        `SELECT ci.position::text AS v FROM conversation_items ci WHERE ci.response_seq IS NOT NULL
+          ORDER BY ci.conversation_seq, ci.position`,
+      ),
+      ['1', '2', '4', '5', '6'],
+    );
+    assert.deepEqual(
+      await column(`SELECT coalesce(conversation_position::text, '-') AS v FROM responses ORDER BY seq`),
+      ['1', '4', '5', '-'],
+    );
+    // Deleting every response, then the source conversation, takes nothing out of the others.
+    for (const [turn] of turns) assert.equal(await store.deleteResponse(turn.id), true);
+    assert.deepEqual(await column('SELECT count(*)::text AS v FROM items'), ['0']);
+    assert.deepEqual(await store.loadConversationItems('conv_a'), expectedA);
+    assert.equal(await store.deleteConversation('conv_a'), true);
+    assert.deepEqual(await store.loadConversationItems('conv_b'), expectedB);
+    await store.close();
+  });
 });
 
 describe('PostgresStore: connection strings', () => {
@@ -1484,16 +1581,17 @@ describe('PostgresStore: retention', () => {
   });
 });
 
+/** Parley's own connections to database `db`, and what each waits on. */
+async function parleyBackends(db: string): Promise<{ pid: number; wait_event_type: string | null }[]> {
+  const res = await server.query<{ pid: number; wait_event_type: string | null }>(
+    `SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = $1 AND application_name = 'parley'`,
+    [db],
+  );
+  return res.rows;
+}
+
 describe('PostgresStore: pipelined statements', () => {
   /** Connections to `db` opened by Parley (`application_name` parley), and what each waits on. */
-  async function parleyBackends(db: string): Promise<{ pid: number; wait_event_type: string | null }[]> {
-    const res = await server.query<{ pid: number; wait_event_type: string | null }>(
-      `SELECT pid, wait_event_type FROM pg_stat_activity WHERE datname = $1 AND application_name = 'parley'`,
-      [db],
-    );
-    return res.rows;
-  }
-
   it('the statements of concurrent turns share a few connections instead of taking one each', async () => {
     const { db, url } = await freshDatabase();
     const store = await opened(url, { poolSize: 10 });
@@ -1597,30 +1695,58 @@ describe('PostgresStore: pipelined statements', () => {
 });
 
 describe('PostgresStore: races and outages', () => {
-  it('a response deleted while a turn points a conversation at its items keeps every item (FK, then retry)', async () => {
-    const { db, url } = await freshDatabase();
+  it('a response deleted while its turn is appended to a conversation keeps every item', async () => {
+    const { url, db } = await freshDatabase();
     const store = await opened(url);
     const conversation = newConversation();
     await store.createConversation(conversation, []);
     const turn = newTurn({ conversationId: conversation.id });
     await store.beginTurn(turn);
-    // What a concurrent finishTurn does, held open: a pointer the delete's snapshot cannot see.
+    // What finishTurn does, held open: the response row locked and updated, an entry pointing at
+    // its item that the delete's snapshot cannot see.
     const racer = new pg.Client({ connectionString: server.url({ database: db }) });
     await racer.connect();
     await racer.query('BEGIN');
+    await racer.query(`UPDATE responses SET status = 'completed', conversation_position = 0 WHERE id = $1`, [turn.id]);
     await racer.query(
-      `INSERT INTO conversation_items (conversation_id, position, item_id, response_seq, direction, item_position)
-       VALUES ($1, 0, $2, (SELECT seq FROM responses WHERE id = $3), 0, 0)`,
-      [conversation.id, turn.input[0].id, turn.id],
+      `INSERT INTO conversation_items (conversation_seq, position, response_seq, direction, item_position)
+       VALUES ((SELECT seq FROM conversations WHERE id = $1), 0, (SELECT seq FROM responses WHERE id = $2), 0, 0)`,
+      [conversation.id, turn.id],
     );
     await racer.query('UPDATE conversations SET item_count = 1 WHERE id = $1', [conversation.id]);
     const deleting = store.deleteResponse(turn.id);
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the delete now waits on the racer's lock
+    while (!(await parleyBackends(db)).some((b) => b.wait_event_type === 'Lock')) {}
     await racer.query('COMMIT');
     await racer.end();
+    // The delete's trigger ran once the row was free, and saw the entry.
     assert.equal(await deleting, true);
     assert.equal(await store.getResponse(turn.id), null);
     assert.deepEqual(await store.loadConversationItems(conversation.id), turn.input);
+    await store.close();
+  });
+
+  it('an import does not point at the items of a response deleted while it runs', async () => {
+    const { url, db } = await freshDatabase();
+    const store = await opened(url);
+    const conversation = newConversation();
+    const turn = newTurn({ conversationId: conversation.id });
+    await store.beginTurn(turn);
+    const result = completed([assistantMessage('the answer')]);
+    await store.finishTurn(turn.id, result);
+    const items = [...turn.input, ...result.output];
+    const holder = new pg.Client({ connectionString: server.url({ database: db }) });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM responses WHERE id = $1 FOR UPDATE', [turn.id]);
+    const importing = store.importRecords([
+      { type: 'conversation', conversation: { ...conversation, itemCount: items.length }, items },
+    ]);
+    while (!(await parleyBackends(db)).some((b) => b.wait_event_type === 'Lock')) {}
+    await holder.query('DELETE FROM responses WHERE id = $1', [turn.id]);
+    await holder.query('COMMIT');
+    await holder.end();
+    assert.deepEqual(await importing, { responses: 0, conversations: 1, skipped: 0 });
+    assert.deepEqual(await store.loadConversationItems(conversation.id), items);
     await store.close();
   });
 
