@@ -484,7 +484,7 @@ interface Statements {
   appendTurnItems: StatementSync;
   insertConversation: StatementSync;
   conversation: StatementSync;
-  conversationCount: StatementSync;
+  liveConversation: StatementSync;
   addItemCount: StatementSync;
   updateConversationMetadata: StatementSync;
   deleteConversation: StatementSync;
@@ -784,9 +784,9 @@ export class SqliteStore implements ConversationStore {
     const s = this.#stmts();
     let row: ConversationRow | undefined;
     this.#transaction(() => {
-      const count = s.conversationCount.get(id, nowSeconds()) as LiveConversation | undefined;
-      if (count === undefined) return;
-      insertConversationItems(s.insertConversationItem, count.ref, count.item_count, items);
+      const live = s.liveConversation.get(id, nowSeconds()) as LiveConversation | undefined;
+      if (live === undefined) return;
+      insertConversationItems(s.insertConversationItem, live.ref, live.item_count, items);
       row = s.addItemCount.get(items.length, nowSeconds(), id) as ConversationRow | undefined;
     });
     return row === undefined ? null : decodeConversation(row);
@@ -795,7 +795,7 @@ export class SqliteStore implements ConversationStore {
   async loadConversationItems(id: string): Promise<Item[] | null> {
     const s = this.#stmts();
     return this.#read(() => {
-      const live = s.conversationCount.get(id, nowSeconds()) as LiveConversation | undefined;
+      const live = s.liveConversation.get(id, nowSeconds()) as LiveConversation | undefined;
       if (live === undefined) return null;
       const rows = s.conversationItemsAll.all(live.ref) as unknown as [string, string | null][];
       return rows.map((row) => conversationItem(row, id));
@@ -805,7 +805,7 @@ export class SqliteStore implements ConversationStore {
   async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
     const s = this.#stmts();
     return this.#read(() => {
-      const live = s.conversationCount.get(id, nowSeconds()) as LiveConversation | undefined;
+      const live = s.liveConversation.get(id, nowSeconds()) as LiveConversation | undefined;
       if (live === undefined) return null;
       const limit = Math.max(0, options.limit);
       let from: number;
@@ -848,7 +848,7 @@ export class SqliteStore implements ConversationStore {
   /** The live conversation's ref and the position of its first item with this id, if both exist. */
   #itemPosition(conversationId: string, itemId: string): { ref: number; position: number } | undefined {
     const s = this.#stmts();
-    const live = s.conversationCount.get(conversationId, nowSeconds()) as LiveConversation | undefined;
+    const live = s.liveConversation.get(conversationId, nowSeconds()) as LiveConversation | undefined;
     if (live === undefined) return undefined;
     const row = s.conversationItemPosition.get(live.ref, itemId) as { position: number } | undefined;
     return row === undefined ? undefined : { ref: live.ref, position: row.position };
@@ -1126,10 +1126,10 @@ export class SqliteStore implements ConversationStore {
   #appendTurn(conversationId: string, responseRef: number, result: TurnResult): void {
     const s = this.#stmts();
     const now = nowSeconds();
-    const count = s.conversationCount.get(conversationId, now) as LiveConversation | undefined;
-    if (count === undefined) return;
-    const appended = s.appendTurnItems.run(count.ref, count.item_count, responseRef);
-    s.setConversationPosition.run(count.item_count, responseRef);
+    const live = s.liveConversation.get(conversationId, now) as LiveConversation | undefined;
+    if (live === undefined) return;
+    const appended = s.appendTurnItems.run(live.ref, live.item_count, responseRef);
+    s.setConversationPosition.run(live.item_count, responseRef);
     s.appendTurnTotals.run(
       Number(appended.changes),
       result.usage?.input_tokens ?? 0,
@@ -1352,7 +1352,7 @@ function prepareStatements(db: DatabaseSync): Statements {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
     ),
     conversation: db.prepare(`SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = ?1 AND ${live}`),
-    conversationCount: db.prepare(`SELECT ref, item_count FROM conversations WHERE id = ?1 AND ${live}`),
+    liveConversation: db.prepare(`SELECT ref, item_count FROM conversations WHERE id = ?1 AND ${live}`),
     addItemCount: db.prepare(
       `UPDATE conversations SET item_count = item_count + ?, updated_at = ? WHERE id = ?
        RETURNING ${CONVERSATION_COLUMNS}`,
