@@ -24,6 +24,7 @@ import { emptyConversationUsage } from '../store/codec.ts';
 import type { ConversationStore, ListOptions, StoredConversation } from '../store/types.ts';
 import { DEFAULT_TENANT } from '../store/types.ts';
 import { type ConversationDetails, toConversationDetails } from './bookkeeping.ts';
+import type { ConversationCache } from './conversation-cache.ts';
 
 export interface ConversationLeaseOptions {
   /** How long a lease lives unless renewed; a dead instance blocks a conversation at most this long. */
@@ -49,6 +50,12 @@ export interface ConversationsOptions {
   /** Reports failures no client can see (a lease that could not be renewed or released). */
   reportError: (error: unknown, context: string) => void;
   lease?: Partial<ConversationLeaseOptions>;
+  /**
+   * Decoded conversations kept in process, and the store's change token that says they still
+   * hold (ConversationStore.changeToken): a turn then loads only what was appended since. Without
+   * them every turn loads every item.
+   */
+  cache?: { items: ConversationCache; changeToken: () => Promise<string | number> } | null;
 }
 
 /** A conversation held for one turn. */
@@ -67,6 +74,7 @@ export class Conversations {
   readonly #ttlSeconds: number | null;
   readonly #reportError: (error: unknown, context: string) => void;
   readonly #lease: ConversationLeaseOptions;
+  readonly #cache: { items: ConversationCache; changeToken: () => Promise<string | number> } | null;
   readonly #queue = new LocalQueue();
   /** Distinguishes this process's lease holders from other instances'. */
   readonly #instance = randomUUID();
@@ -76,6 +84,7 @@ export class Conversations {
     this.#ttlSeconds = options.ttlSeconds;
     this.#reportError = options.reportError;
     this.#lease = { ...DEFAULT_LEASE_OPTIONS, ...options.lease };
+    this.#cache = options.cache ?? null;
   }
 
   // ---------- the Conversations API ----------
@@ -114,7 +123,8 @@ export class Conversations {
 
   async delete(id: string): Promise<ConversationDeleted> {
     const store = this.#requireStore(404);
-    if (!(await storeCall(() => store.deleteConversation(id)))) throw conversationNotFound(id);
+    const deleted = await storeCall(() => store.deleteConversation(id)).finally(() => this.#cache?.items.invalidate(id));
+    if (!deleted) throw conversationNotFound(id);
     return { id, object: 'conversation.deleted', deleted: true };
   }
 
@@ -145,7 +155,9 @@ export class Conversations {
   /** Removes one item; answers with the conversation, as OpenAI does. */
   async deleteItem(id: string, itemId: string): Promise<ConversationObject> {
     const store = this.#requireStore(404);
-    const deleted = await storeCall(() => store.deleteConversationItem(id, itemId));
+    const deleted = await storeCall(() => store.deleteConversationItem(id, itemId)).finally(() =>
+      this.#cache?.items.invalidate(id),
+    );
     const conversation = await storeCall(() => store.getConversation(id));
     if (conversation === null) throw conversationNotFound(id);
     if (!deleted) throw itemNotFound(id, itemId);
@@ -246,8 +258,13 @@ export class Conversations {
         'state_storage_disabled',
       );
     }
-    // An unknown conversation fails at once rather than after queueing behind its turns.
-    const record = await storeCall(() => store.getConversation(id));
+    // An unknown conversation fails at once rather than after queueing behind its turns. The change
+    // token is read beside it: what the cached items are checked against.
+    const cache = this.#cache;
+    const [record, token] = await Promise.all([
+      storeCall(() => store.getConversation(id)),
+      cache === null ? null : storeCall(() => cache.changeToken()),
+    ]);
     if (record === null) throw conversationNotFound(id, 'conversation');
 
     const leave = await this.#queue.enter(id, signal);
@@ -287,13 +304,36 @@ export class Conversations {
     };
 
     try {
-      const items = await storeCall(() => store.loadConversationItems(id));
+      const items = await this.#loadItems(store, record, token);
       if (items === null) throw conversationNotFound(id, 'conversation');
       return { id, items, user: record.user, release };
     } catch (error) {
       await release();
       throw error;
     }
+  }
+
+  /**
+   * Every item of the conversation: what the cache holds and, from the store, what was appended
+   * since (everything when nothing usable is cached, or without a cache).
+   */
+  async #loadItems(store: ConversationStore, record: StoredConversation, token: string | number | null): Promise<Item[] | null> {
+    const id = record.id;
+    const cache = this.#cache?.items;
+    if (cache === undefined || token === null || store.loadConversationItemsFrom === undefined) {
+      return storeCall(() => store.loadConversationItems(id));
+    }
+    const ticket = cache.sync(token);
+    const prefix = cache.prefix(id, record);
+    const from = prefix?.itemCount ?? 0;
+    const tail = await storeCall(() => store.loadConversationItemsFrom!(id, from));
+    if (tail === null) return null;
+    return cache.fill(ticket, id, record, prefix?.items ?? [], tail.items, tail.itemCount);
+  }
+
+  /** Forgets the conversations kept in process (Engine.dropCaches). */
+  dropCache(): void {
+    this.#cache?.items.clear();
   }
 
   async #acquireLease(

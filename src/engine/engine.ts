@@ -17,6 +17,7 @@ import { ChainBrokenError, DEFAULT_TENANT, StoreConflictError } from '../store/t
 import { effectiveExpiry, nowSeconds as storeNow } from '../store/codec.ts';
 import { addUsage, sumCosts, usageCost } from './bookkeeping.ts';
 import { ContextCache } from './context-cache.ts';
+import { ConversationCache } from './conversation-cache.ts';
 import { ContextManager, type ContextOptions } from './context.ts';
 import { type ConversationTurn, Conversations } from './conversations.ts';
 import { TenantScopedStore } from './tenant-scope.ts';
@@ -93,7 +94,22 @@ export class Engine {
       store: this.store,
       ttlSeconds: options.ttlSeconds,
       reportError: (error, context) => this.onBackgroundError(error, context),
+      cache:
+        raw !== null && typeof raw.changeToken === 'function' && typeof raw.loadConversationItemsFrom === 'function'
+          ? { items: new ConversationCache(), changeToken: () => raw.changeToken!() }
+          : null,
     });
+  }
+
+  /**
+   * Forgets the decoded chains and conversations kept in process, of every tenant's engine; each
+   * loads from the store on its next turn. (What they hold is bounded; this frees it at once.)
+   */
+  dropCaches(): void {
+    for (const engine of [this.#root, ...this.#root.#tenants.values()]) {
+      engine.#cache?.clear();
+      engine.conversations.dropCache();
+    }
   }
 
   setBackgroundErrorReporter(report: (error: unknown, context: string) => void): void {

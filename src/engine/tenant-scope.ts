@@ -60,9 +60,19 @@ export class TenantScopedStore implements ConversationStore {
   readonly #responses = new RecentIds(VERIFIED_IDS);
   readonly #conversations = new RecentIds(VERIFIED_IDS);
 
+  /** Present when the store has it (ConversationStore.loadConversationItemsFrom is optional). */
+  readonly loadConversationItemsFrom?: (
+    id: string,
+    position: number,
+  ) => Promise<{ items: Item[]; itemCount: number } | null>;
+
   constructor(store: ConversationStore, tenant: string) {
     this.#store = store;
     this.tenant = tenant;
+    const from = store.loadConversationItemsFrom?.bind(store);
+    if (from !== undefined) {
+      this.loadConversationItemsFrom = async (id, position) => ((await this.#ownsConversation(id)) ? from(id, position) : null);
+    }
   }
 
   get description(): string {

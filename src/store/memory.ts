@@ -84,6 +84,21 @@ type TurnItems = string | readonly string[];
 
 const NO_ITEMS: readonly string[] = Object.freeze([]);
 
+/** Appends item JSON at the conversation's next positions (its itemCount is raised by the caller). */
+function appendTexts(conversation: MemoryConversation, texts: readonly string[]): void {
+  const next = conversation.record.itemCount;
+  for (let i = 0; i < texts.length; i++) {
+    conversation.items.push(texts[i]);
+    conversation.positions?.push(next + i);
+  }
+}
+
+/** Each item's position, made explicit (before the first gap). */
+function positionsOf(conversation: MemoryConversation): number[] {
+  conversation.positions ??= conversation.items.map((_, i) => i);
+  return conversation.positions;
+}
+
 function encodeItems(items: readonly Item[]): string[] {
   return items.map((item) => JSON.stringify(item));
 }
@@ -177,6 +192,11 @@ interface MemoryConversation {
   record: StoredConversation;
   /** Item JSON, the same strings as the turns' that were appended (one copy of each item). */
   items: string[];
+  /**
+   * Each item's position (loadConversationItemsFrom), ascending, with gaps where items were
+   * deleted; null while there is no gap (item i is at position i), as in most conversations.
+   */
+  positions: number[] | null;
   sequence: number;
 }
 
@@ -286,8 +306,8 @@ export class MemoryStore implements ConversationStore {
       const conversation = this.#liveConversation(stored.conversationId, now);
       if (conversation !== null) {
         const appended = [...textsOf(stored.input), ...textsOf(stored.output)];
-        for (const text of appended) conversation.items.push(text);
         const record = conversation.record;
+        appendTexts(conversation, appended);
         record.itemCount += appended.length;
         record.usage = addTurnUsage(record.usage, result.usage, result.costUsd);
         record.updatedAt = now;
@@ -409,6 +429,7 @@ export class MemoryStore implements ConversationStore {
   async deleteConversation(id: string): Promise<boolean> {
     this.#assertOpen();
     if (this.#liveConversation(id, nowSeconds()) === null) return false;
+    this.#changes++; // its items leave it (changeToken)
     return this.#conversations.delete(id);
   }
 
@@ -417,7 +438,7 @@ export class MemoryStore implements ConversationStore {
     const now = nowSeconds();
     const conversation = this.#liveConversation(id, now);
     if (conversation === null) return null;
-    for (const text of encodeItems(items)) conversation.items.push(text);
+    appendTexts(conversation, encodeItems(items));
     conversation.record.itemCount += items.length;
     conversation.record.updatedAt = now;
     this.#touchConversation(conversation);
@@ -430,6 +451,19 @@ export class MemoryStore implements ConversationStore {
     if (conversation === null) return null;
     this.#touchConversation(conversation);
     return decodeItems(conversation.items);
+  }
+
+  async loadConversationItemsFrom(id: string, position: number): Promise<{ items: Item[]; itemCount: number } | null> {
+    this.#assertOpen();
+    const conversation = this.#liveConversation(id, nowSeconds());
+    if (conversation === null) return null;
+    this.#touchConversation(conversation);
+    // Usually a few items at the end: found from there.
+    const { items, positions } = conversation;
+    let first = items.length;
+    if (positions === null) first = Math.min(first, Math.max(0, position));
+    else while (first > 0 && positions[first - 1] >= position) first--;
+    return { items: decodeItems(items.slice(first)), itemCount: conversation.record.itemCount };
   }
 
   async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
@@ -451,7 +485,9 @@ export class MemoryStore implements ConversationStore {
     const conversation = this.#liveConversation(conversationId, nowSeconds());
     const index = conversation === null ? -1 : indexOfItem(conversation.items, itemId);
     if (index === -1) return false;
+    positionsOf(conversation!).splice(index, 1);
     conversation!.items.splice(index, 1);
+    this.#changes++; // an item leaves a conversation (changeToken)
     return true;
   }
 
@@ -648,11 +684,16 @@ export class MemoryStore implements ConversationStore {
     this.#changes++;
   }
 
+  /** A new conversation holding `items` at positions 0, 1, …; evicts beyond the bound. */
   #insertConversation(record: StoredConversation, items: string[]): void {
-    this.#conversations.set(record.id, { record, items, sequence: this.#sequence++ });
+    // An imported conversation may count more appends than it holds items: its next position is
+    // past a gap, so positions are explicit from the start.
+    const positions = record.itemCount === items.length ? null : items.map((_, i) => i);
+    this.#conversations.set(record.id, { record, items, positions, sequence: this.#sequence++ });
     while (this.#conversations.size > this.#maxEntries) {
       const oldest = this.#conversations.keys().next().value as string;
       this.#conversations.delete(oldest);
+      this.#changes++; // its items leave it (changeToken)
     }
   }
 

@@ -439,6 +439,18 @@ END $$;
 CREATE TRIGGER responses_keep_conversation_items BEFORE DELETE ON responses
   FOR EACH ROW WHEN (OLD.conversation_position IS NOT NULL) EXECUTE FUNCTION parley_keep_conversation_items();`,
   },
+  {
+    version: 8,
+    description: 'the change counter also moves when items leave a conversation',
+    sql: `-- Gateways keep decoded conversations in process too (engine/conversation-cache.ts) and load only
+-- what was appended since a conversation's last turn, while the counter stands still. So it moves
+-- whenever items leave a conversation: an item deleted, a conversation deleted or pruned (its
+-- entries go by cascade, which fires these triggers too). Appends do not move it.
+CREATE TRIGGER conversation_items_deleted AFTER DELETE ON conversation_items
+  REFERENCING OLD TABLE AS parley_deleted FOR EACH STATEMENT EXECUTE FUNCTION parley_note_deletes();
+CREATE TRIGGER conversation_items_truncated AFTER TRUNCATE ON conversation_items
+  FOR EACH STATEMENT EXECUTE FUNCTION parley_note_change();`,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

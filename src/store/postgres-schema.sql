@@ -1,4 +1,4 @@
--- Parley PostgreSQL schema, version 7.
+-- Parley PostgreSQL schema, version 8.
 --
 -- GENERATED from src/store/postgres-migrations.ts: do not edit by hand. Regenerate with
 --   node src/store/postgres-migrations.ts > src/store/postgres-schema.sql
@@ -447,5 +447,19 @@ CREATE TRIGGER responses_keep_conversation_items BEFORE DELETE ON responses
   FOR EACH ROW WHEN (OLD.conversation_position IS NOT NULL) EXECUTE FUNCTION parley_keep_conversation_items();
 
 INSERT INTO parley_schema_migrations (version, description) VALUES (7, 'lean conversation entries: keyed by conversation seq, turn entries hold only their item key');
+
+-- ---------------------------------------------------------------------------------------------
+-- Version 8: the change counter also moves when items leave a conversation
+
+-- Gateways keep decoded conversations in process too (engine/conversation-cache.ts) and load only
+-- what was appended since a conversation's last turn, while the counter stands still. So it moves
+-- whenever items leave a conversation: an item deleted, a conversation deleted or pruned (its
+-- entries go by cascade, which fires these triggers too). Appends do not move it.
+CREATE TRIGGER conversation_items_deleted AFTER DELETE ON conversation_items
+  REFERENCING OLD TABLE AS parley_deleted FOR EACH STATEMENT EXECUTE FUNCTION parley_note_deletes();
+CREATE TRIGGER conversation_items_truncated AFTER TRUNCATE ON conversation_items
+  FOR EACH STATEMENT EXECUTE FUNCTION parley_note_change();
+
+INSERT INTO parley_schema_migrations (version, description) VALUES (8, 'the change counter also moves when items leave a conversation');
 
 COMMIT;

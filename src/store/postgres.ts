@@ -731,6 +731,15 @@ SELECT ${CONVERSATION_COLUMNS} FROM c`,
            SELECT 1, x.position, x.item_id, x.data FROM (${CONVERSATION_ROWS}) x`,
     rowMode: 'array',
   },
+  // The header row carries the item count, read in the same snapshot as the items.
+  loadConversationItemsFrom: {
+    name: 'parley_load_conversation_items_from',
+    reads: true,
+    text: `SELECT 0 AS kind, cv.item_count AS position, NULL::text AS item_id, NULL::text AS data FROM ${CONVERSATION_HEADER}
+           UNION ALL
+           SELECT 1, x.position, x.item_id, x.data FROM (${CONVERSATION_ROWS} AND ci.position >= $3) x`,
+    rowMode: 'array',
+  },
   conversationPageAsc: {
     name: 'parley_conversation_page_asc',
     reads: true,
@@ -1136,6 +1145,13 @@ export class PostgresStore implements ConversationStore {
     const res = await this.#query<Row>(S.loadConversationItems, [esc(id), nowSeconds()]);
     const page = decodePage(res.rows, 'asc');
     return page === null ? null : page.items;
+  }
+
+  async loadConversationItemsFrom(id: string, position: number): Promise<{ items: Item[]; itemCount: number } | null> {
+    const res = await this.#query<Row>(S.loadConversationItemsFrom, [esc(id), nowSeconds(), position]);
+    const header = res.rows.find((row) => row[0] === 0);
+    const page = decodePage(res.rows, 'asc');
+    return page === null || header === undefined ? null : { items: page.items, itemCount: Number(header[1]) };
   }
 
   async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {

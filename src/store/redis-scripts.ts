@@ -583,7 +583,7 @@ return out
  */
 const PRUNE = `
 local now = tonumber(ARGV[2])
-local responses = 0
+local responses, conversations = 0, 0
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, m in ipairs(members) do
   local parts = unlp(m, 2)
@@ -601,14 +601,14 @@ for _, m in ipairs(members) do
     for i = 2, #parts do redis.call('ZREM', P .. parts[i], q) end
     local c = redis.call('HMGET', P .. 'c:' .. id, 'q', 'e', 'tn')
     if (not c[1]) or (c[1] == q and not live(c[2], now)) then
-      redis.call('DEL', P .. 'c:' .. id, P .. 'ci:' .. id, P .. 'cx:' .. id)
+      conversations = conversations + redis.call('DEL', P .. 'c:' .. id, P .. 'ci:' .. id, P .. 'cx:' .. id)
     end
     local tenant = string.match(parts[2] or '', '^ca:(.*)$')
     if tenant and redis.call('EXISTS', P .. 'ca:' .. tenant) == 0 then redis.call('DEL', P .. 'cn:' .. tenant) end
   end
   redis.call('ZREM', KEYS[1], m)
 end
-if responses > 0 then changed(ARGV[4]) end
+if responses + conversations > 0 then changed(ARGV[4]) end
 return #members
 `;
 
@@ -678,11 +678,15 @@ end
 return conversation_fields(ckey)
 `;
 
-/** KEYS[1] = c:<id>.  ARGV: P, now, id. Removes every key and index entry; 1 when it was live. */
+/**
+ * KEYS[1] = c:<id>.  ARGV: P, now, id, a fresh change token. Removes every key and index entry
+ * (its items leave it: the token moves); 1 when it was live.
+ */
 const DELETE_CONVERSATION = `
 local h = conversation_for_delete(ARGV[3])
 if not h[1] then return 0 end
 delete_conversation(ARGV[3], h)
+changed(ARGV[4])
 if live(h[2], tonumber(ARGV[2])) then return 1 end
 return 0
 `;
@@ -744,7 +748,10 @@ local found = redis.call('ZRANGEBYSCORE', P .. 'ci:' .. ARGV[3], first, first)
 return found[1] or false
 `;
 
-/** KEYS[1] = c:<id>.  ARGV: P, now, id, item id. Removes the first item with that id; 1 when found. */
+/**
+ * KEYS[1] = c:<id>.  ARGV: P, now, id, item id, a fresh change token. Removes the first item with
+ * that id (the token moves); 1 when found.
+ */
 const DELETE_ITEM = `
 local ckey = KEYS[1]
 local e = redis.call('HGET', ckey, 'e')
@@ -756,7 +763,22 @@ local first = positions(v)
 redis.call('ZREMRANGEBYSCORE', P .. 'ci:' .. ARGV[3], first, first)
 local rest = string.match(v, '^[^,]+,(.*)$')
 if rest then redis.call('HSET', cx, ARGV[4], rest) else redis.call('HDEL', cx, ARGV[4]) end
+changed(ARGV[5])
 return 1
+`;
+
+/**
+ * KEYS[1] = c:<id>.  ARGV: P, now, id, position. Returns {0} when the conversation is unknown,
+ * else {1, n (its item count), members from that position on...}.
+ */
+const LOAD_ITEMS_FROM = `
+local ckey = KEYS[1]
+local h = redis.call('HMGET', ckey, 'n', 'e')
+if not h[1] or not live(h[2], tonumber(ARGV[2])) then return {0} end
+local items = redis.call('ZRANGEBYSCORE', P .. 'ci:' .. ARGV[3], ARGV[4], '+inf')
+table.insert(items, 1, h[1])
+table.insert(items, 1, 1)
+return items
 `;
 
 /**
@@ -896,7 +918,7 @@ for _, q in ipairs(qs) do
   end
   redis.call('ZREM', KEYS[2], q)
 end
-if responses > 0 then changed(ARGV[3]) end
+if responses + conversations > 0 then changed(ARGV[3]) end
 local more = 0
 if #ids == batch or #qs == batch then more = 1 end
 return {responses, conversations, more}
@@ -941,6 +963,7 @@ export const SCRIPTS = {
   deleteConversation: script('deleteConversation', DELETE_CONVERSATION),
   appendItems: script('appendItems', APPEND_ITEMS),
   listItems: script('listItems', LIST_ITEMS),
+  loadItemsFrom: script('loadItemsFrom', LOAD_ITEMS_FROM),
   getItem: script('getItem', GET_ITEM),
   deleteItem: script('deleteItem', DELETE_ITEM),
   forkConversation: script('forkConversation', FORK_CONVERSATION),

@@ -519,7 +519,9 @@ export class RedisStore implements ConversationStore {
   }
 
   async deleteConversation(id: string): Promise<boolean> {
-    return (await this.#run(SCRIPTS.deleteConversation, [this.#key('c:', id)], [nowSeconds(), id])) === 1;
+    return (
+      (await this.#run(SCRIPTS.deleteConversation, [this.#key('c:', id)], [nowSeconds(), id, this.#freshToken()])) === 1
+    );
   }
 
   async appendConversationItems(id: string, items: Item[]): Promise<StoredConversation | null> {
@@ -539,6 +541,18 @@ export class RedisStore implements ConversationStore {
       { buffers: true },
     )) as [number, ...Buffer[]];
     return reply[0] === 0 ? null : decodeMembers(reply);
+  }
+
+  async loadConversationItemsFrom(id: string, position: number): Promise<{ items: Item[]; itemCount: number } | null> {
+    const reply = (await this.#run(
+      SCRIPTS.loadItemsFrom,
+      [this.#key('c:', id)],
+      [nowSeconds(), id, position],
+      { buffers: true },
+    )) as [number, Buffer, ...Buffer[]];
+    if (reply[0] === 0) return null;
+    const [, count, ...members] = reply;
+    return { items: decodeMembers([1, ...members]), itemCount: Number(count.toString()) };
   }
 
   async listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null> {
@@ -570,7 +584,7 @@ export class RedisStore implements ConversationStore {
     const deleted = await this.#run(
       SCRIPTS.deleteItem,
       [this.#key('c:', conversationId)],
-      [nowSeconds(), conversationId, itemId],
+      [nowSeconds(), conversationId, itemId, this.#freshToken()],
     );
     return deleted === 1;
   }

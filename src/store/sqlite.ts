@@ -776,6 +776,7 @@ export class SqliteStore implements ConversationStore {
   }
 
   async deleteConversation(id: string): Promise<boolean> {
+    this.#ownChanges++; // items leave a conversation (changeToken)
     // Its items go with it through ON DELETE CASCADE; the turns' own items stay with the responses.
     return Number(this.#stmts().deleteConversation.run(id, nowSeconds()).changes) > 0;
   }
@@ -799,6 +800,17 @@ export class SqliteStore implements ConversationStore {
       if (live === undefined) return null;
       const rows = s.conversationItemsAll.all(live.ref) as unknown as [string, string | null][];
       return rows.map((row) => conversationItem(row, id));
+    });
+  }
+
+  async loadConversationItemsFrom(id: string, position: number): Promise<{ items: Item[]; itemCount: number } | null> {
+    const s = this.#stmts();
+    return this.#read(() => {
+      const live = s.liveConversation.get(id, nowSeconds()) as LiveConversation | undefined;
+      if (live === undefined) return null;
+      // LIMIT -1: no limit.
+      const rows = s.conversationItemsAsc.all(live.ref, position - 1, -1) as unknown as [string, string | null][];
+      return { items: rows.map((row) => conversationItem(row, id)), itemCount: live.item_count };
     });
   }
 
@@ -836,6 +848,7 @@ export class SqliteStore implements ConversationStore {
 
   async deleteConversationItem(conversationId: string, itemId: string): Promise<boolean> {
     const s = this.#stmts();
+    this.#ownChanges++; // an item leaves a conversation (changeToken)
     let deleted = false;
     this.#transaction(() => {
       const found = this.#itemPosition(conversationId, itemId);

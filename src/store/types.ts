@@ -139,14 +139,17 @@ export interface ConversationStore {
   countExpired?(now: number): Promise<number>;
 
   /**
-   * Optional: lets the engine keep decoded chains in process (engine/context-cache.ts) instead of
-   * loading the whole chain every turn. Returns a value that differs from every earlier one
-   * whenever a stored response may have been deleted, expired early or changed status by anyone
-   * — this instance's deleteResponse, deleteUserData, pruneExpired, failStaleTurns, eviction, and
-   * every other process or connection writing to the same backend — other than by the beginTurn,
-   * finishTurn and saveProgress calls of the caller itself. Changing more often (on every foreign
-   * write, say) is allowed: it only costs the cache. A backend that cannot prove this cheaply
-   * must not implement it.
+   * Optional: lets the engine keep decoded chains and conversations in process
+   * (engine/context-cache.ts, engine/conversation-cache.ts) instead of loading the whole history
+   * every turn. Returns a value that differs from every earlier one whenever a stored response
+   * may have been deleted, expired early or changed status, or an item may have left a
+   * conversation (deleteConversationItem, or the conversation deleted, pruned or evicted), by
+   * anyone — this instance's deleteResponse, deleteConversation, deleteConversationItem,
+   * deleteUserData, pruneExpired, failStaleTurns, eviction, and every other process or connection
+   * writing to the same backend — other than by the beginTurn, finishTurn and saveProgress calls
+   * of the caller itself. Appending to a conversation need not move it. Changing more often (on
+   * every foreign write, say) is allowed: it only costs the caches. A backend that cannot prove
+   * this cheaply must not implement it.
    */
   changeToken?(): Promise<string | number>;
 
@@ -181,6 +184,15 @@ export interface ConversationStore {
 
   /** All items in order, in one round trip (the context of the next turn). Null when unknown. */
   loadConversationItems(id: string): Promise<Item[] | null>;
+
+  /**
+   * Optional, used with changeToken: the items appended at positions `position` and later, in
+   * order, and the conversation's itemCount, both as of one moment, in one round trip. Every item
+   * appended takes the next position (0, 1, 2, … = the itemCount before it) and keeps it; positions
+   * are never reused. With it the engine loads only what a conversation gained since its last turn.
+   * Null when the conversation is unknown or expired.
+   */
+  loadConversationItemsFrom?(id: string, position: number): Promise<{ items: Item[]; itemCount: number } | null>;
 
   /** A page of items; `after` is an item id. Null when the conversation is unknown. */
   listConversationItems(id: string, options: ListOptions): Promise<ItemPage | null>;

@@ -1405,6 +1405,72 @@ export function runStoreContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('loadConversationItemsFrom and the change token (optional; the conversation cache)', () => {
+      it('gives the items from a position on, with the item count of the same moment', async (t) => {
+        const from = store.loadConversationItemsFrom?.bind(store);
+        if (from === undefined) return t.skip('not implemented by this backend');
+        const initial = [userMessage('a'), userMessage('b')];
+        const conversation = await storeConversation(initial);
+        assert.deepEqual(await from(conversation.id, 0), { items: initial, itemCount: 2 });
+        assert.deepEqual(await from(conversation.id, 2), { items: [], itemCount: 2 });
+        const turn = await conversationTurn(conversation.id, [userMessage('q')], completed([assistantMessage('r')]));
+        const appended = [userMessage('c')];
+        await store.appendConversationItems(conversation.id, appended);
+        assert.deepEqual(await from(conversation.id, 2), {
+          items: [...turn.input, ...turn.output, ...appended],
+          itemCount: 5,
+        });
+        assert.deepEqual(await from(conversation.id, 4), { items: appended, itemCount: 5 });
+        // Positions are kept when an item leaves: the item count does not go back.
+        assert.equal(await store.deleteConversationItem(conversation.id, turn.output[0].id), true);
+        assert.deepEqual(await from(conversation.id, 3), { items: appended, itemCount: 5 });
+        assert.deepEqual(await from(conversation.id, 0), {
+          items: [...initial, ...turn.input, ...appended],
+          itemCount: 5,
+        });
+        assert.equal(await from('conv_unknown', 0), null);
+        const expired = await storeConversation([userMessage('old')], { expiresAt: NOW() - 60 });
+        assert.equal(await from(expired.id, 0), null);
+        // Imported with fewer items than it counts (some were deleted before the export): the next
+        // item appended takes the position after the count.
+        const kept = [userMessage('x'), userMessage('y')];
+        const imported = newConversation({ itemCount: 5 });
+        await store.importRecords([{ type: 'conversation', conversation: imported, items: kept }]);
+        const later = [userMessage('z')];
+        await store.appendConversationItems(imported.id, later);
+        assert.deepEqual(await from(imported.id, 5), { items: later, itemCount: 6 });
+        assert.deepEqual(await from(imported.id, 0), { items: [...kept, ...later], itemCount: 6 });
+      });
+
+      it('the change token moves when an item leaves a conversation, not when one joins', async (t) => {
+        const token = store.changeToken?.bind(store);
+        if (token === undefined) return t.skip('no change token');
+        const conversation = await storeConversation([userMessage('a'), userMessage('b')]);
+        const other = await storeConversation([userMessage('c')]);
+        let before = await token();
+        const moved = async (what: string, work: () => Promise<unknown>, expected: boolean) => {
+          await work();
+          const after = await token();
+          assert.equal(after !== before, expected, `${what} ${expected ? 'moves' : 'keeps'} the token`);
+          before = after;
+        };
+        await moved(
+          'appending items and turns',
+          async () => {
+            await store.appendConversationItems(conversation.id, [userMessage('more')]);
+            await conversationTurn(conversation.id, [userMessage('q')], completed([assistantMessage('r')]));
+          },
+          false,
+        );
+        const [first] = (await store.loadConversationItems(conversation.id))!;
+        await moved('deleteConversationItem', () => store.deleteConversationItem(conversation.id, first.id), true);
+        await moved('deleteConversation', () => store.deleteConversation(other.id), true);
+        await storeConversation([userMessage('gone')], { user: 'leaving' });
+        before = await token();
+        await moved('deleteUserData of a user with a conversation', () => store.deleteUserData(DEFAULT_TENANT, 'leaving'), true);
+      });
+    });
+
     describe('listConversations', () => {
       async function seeded() {
         const base = 1_750_000_000;

@@ -1170,8 +1170,8 @@ describe('PostgresStore: round trips', () => {
   });
 });
 
-describe('PostgresStore: change token (in-process chain caches)', () => {
-  it('moves on every deletion or change of a stored response made by another instance, not on turns', async () => {
+describe('PostgresStore: change token (in-process chain and conversation caches)', () => {
+  it('moves on every deletion or change of a stored response or conversation item by another instance, not on turns', async () => {
     const { db, url } = await freshDatabase();
     const a = await opened(url, { ttlSeconds: 3600 });
     const b = await opened(url); // another gateway process on the same database
@@ -1201,14 +1201,18 @@ describe('PostgresStore: change token (in-process chain caches)', () => {
         await b.beginTurn(turn);
         await b.finishTurn(turn.id, completed([assistantMessage('a')]));
         await b.appendConversationItems(conversation.id, [userMessage('more')]);
-        await b.deleteConversationItem(
-          conversation.id,
-          (await b.loadConversationItems(conversation.id))![0].id,
-        );
         await b.importRecords([{ type: 'response', response: chain[0] }]); // skipped: never overwrites
       },
       false,
     );
+    await moves(
+      'an item leaving a conversation',
+      async () => b.deleteConversationItem(conversation.id, (await b.loadConversationItems(conversation.id))![0].id),
+      true,
+    );
+    const other = newConversation();
+    await b.createConversation(other, [userMessage('x')]);
+    await moves('a conversation deleted with its items', () => b.deleteConversation(other.id), true);
     await moves('pruning that finds nothing', () => b.pruneExpired(now), false);
     await moves('failStaleTurns that finds nothing', () => b.failStaleTurns(0), false);
     await moves('deleteResponse of an unknown id', () => b.deleteResponse('resp_unknown'), false);

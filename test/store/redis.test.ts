@@ -122,7 +122,8 @@ async function storeChain(store: RedisStore, length: number): Promise<StoredResp
 
 /**
  * The change token seen by `reader` moves on every kind of change another process (`writer`, its
- * own connection and counter) makes to stored responses, and on none of the ordinary turn writes.
+ * own connection and counter) makes to stored responses and to conversations' item lists (an item
+ * or a conversation deleted), and on none of the ordinary turn writes.
  */
 async function assertChangeToken(
   reader: RedisStore,
@@ -154,12 +155,11 @@ async function assertChangeToken(
   await stays('saveProgress', () => writer.saveProgress(background.id, { status: 'in_progress', output: [assistantMessage('so far')] }));
   await stays('finishTurn (cancelled)', () => writer.finishTurn(background.id, completed([], { status: 'cancelled' })));
   const conversation = newConversation({ user: 'token-user' });
-  await stays('conversation writes', async () => {
+  await stays('conversation writes that remove nothing', async () => {
     await writer.createConversation(conversation, [userMessage('c')]);
     await storeTurn(writer, newTurn({ conversationId: conversation.id }));
     await writer.appendConversationItems(conversation.id, [userMessage('more')]);
     await writer.updateConversation(conversation.id, { metadata: { a: 'b' } });
-    await writer.deleteConversation(conversation.id);
   });
   await stays('import of records that exist already (skipped, never overwritten)', async () => {
     const summary = await writer.importRecords([{ type: 'response', response: chain[0] }]);
@@ -169,7 +169,10 @@ async function assertChangeToken(
   await stays('a prune with nothing due', () => writer.pruneExpired(NOW()));
   await stays('failStaleTurns with nothing stale', () => writer.failStaleTurns(NOW() - 3600));
 
-  // Every way a stored response goes or changes status moves it.
+  // Every way a stored response goes or changes status, or an item leaves a conversation, moves it.
+  const [first] = (await writer.loadConversationItems(conversation.id))!;
+  await moves('deleteConversationItem', () => writer.deleteConversationItem(conversation.id, first.id));
+  await moves('deleteConversation', () => writer.deleteConversation(conversation.id));
   await moves('deleteResponse', () => writer.deleteResponse(chain[1].id));
   await storeTurn(writer, newTurn({ user: 'token-user' }));
   await moves('deleteUserData', () => writer.deleteUserData('default', 'token-user'));
