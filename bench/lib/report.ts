@@ -131,6 +131,16 @@ export function evaluateTargets(r: BenchResult): TargetCheck[] {
         met: conv.sizeRatio <= 1.5,
       });
     }
+    if (conv?.growth !== null && conv?.growth !== undefined) {
+      const ten = conv.checkpoints.find((c) => c.turn === 10);
+      const end = conv.checkpoints[conv.checkpoints.length - 1];
+      checks.push({
+        target: `overhead excluding upstream payload, turn ${int(end.turn)} vs turn 10 of one Conversations API conversation, ${s.store}`,
+        value: `${conv.growth.toFixed(2)}x (${ms(end.addedExclPayloadMs)} vs ${ms(ten?.addedExclPayloadMs)} ms)`,
+        limit: '<= 2x',
+        met: conv.growth <= 2,
+      });
+    }
     if (s.growth !== null) {
       checks.push({
         target: `overhead excluding upstream payload, turn ${int(last.turn)} vs turn 10, ${s.store}`,
@@ -298,6 +308,41 @@ export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
           'store calls',
           'bytes to store',
           'store size / items',
+        ],
+        rows,
+      ),
+    );
+  }
+  const conversations = (r.scaling ?? []).filter((s) => (s.conversation?.checkpoints.length ?? 0) > 0);
+  if (conversations.length > 0) {
+    out.push(
+      '',
+      '**A Conversations API conversation** (`conversation: id`, the same turns; per turn, medians of the 9 turns ending at each against 9 direct requests with its upstream body):',
+      '',
+    );
+    const rows = conversations.flatMap((s) =>
+      s.conversation!.checkpoints.map((c) => [
+        s.store,
+        int(c.turn),
+        bytes(c.upstreamBytes),
+        ms(c.addedMs),
+        ms(c.payloadFloorMs),
+        ms(c.addedExclPayloadMs),
+        ms(c.inGatewayMs),
+        ms(c.storeMs),
+      ]),
+    );
+    out.push(
+      table(
+        [
+          'store',
+          'turn',
+          'upstream body',
+          'added ms',
+          'payload floor ms',
+          'added excl. payload',
+          'in-gateway excl. upstream call',
+          'store ms',
         ],
         rows,
       ),

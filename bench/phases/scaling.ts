@@ -65,7 +65,7 @@ export interface ScalingStoreResult {
    * `previous_response_id`): what the store holds for it against the items' JSON. Its entries
    * may point at the turns' items or copy them, so the ratio can differ from the chain's.
    */
-  conversation: { turns: number; storeBytes: number | null; sumItemBytes: number; sizeRatio: number | null } | null;
+  conversation: ConversationPass | null;
   seconds: number;
   sizeMethod: string;
   error?: string;
@@ -74,6 +74,37 @@ export interface ScalingStoreResult {
 interface Totals {
   itemBytes: number;
 }
+
+/**
+ * What the gateway adds to one Conversations API turn at a point of the conversation, measured as
+ * for the chain: medians over the turns of the window ending at `turn` (CONVERSATION_WINDOW), and
+ * as many direct requests with that turn's upstream body.
+ */
+export interface ConversationCheckpoint {
+  turn: number;
+  /** Through the gateway minus straight to the upstream. */
+  addedMs: number;
+  /** JSON.parse + JSON.stringify of that turn's upstream body. */
+  payloadFloorMs: number;
+  addedExclPayloadMs: number;
+  /** Request in to response out inside the gateway, less the upstream call. */
+  inGatewayMs: number;
+  storeMs: number;
+  upstreamBytes: number;
+}
+
+export interface ConversationPass {
+  turns: number;
+  storeBytes: number | null;
+  sumItemBytes: number;
+  sizeRatio: number | null;
+  checkpoints: ConversationCheckpoint[];
+  /** addedExclPayloadMs at the last checkpoint / at turn 10. */
+  growth: number | null;
+}
+
+/** Turns whose in-gateway times give a conversation checkpoint its median (a single turn is noisy). */
+const CONVERSATION_WINDOW = 9;
 
 const WARMUP_CONVERSATIONS = 10;
 const WARMUP_TURNS = 10;
@@ -221,7 +252,7 @@ export async function runScaling(ctx: Context, kind: StoreKind): Promise<Scaling
   }
   // Last, after the chain's own measurements (for memory, destructive): one conversation through
   // the Conversations API, the same questions and answers, sized the same way.
-  async function conversationPass(turns: number): Promise<ScalingStoreResult['conversation']> {
+  async function conversationPass(turns: number): Promise<ConversationPass> {
     ctx.log(`scaling: ${kind}, a conversation of ${turns} turns`);
     const baseline = kind === 'memory' ? 0 : ((await sizeNow(false)) ?? 0);
     const baselineItems = (await gw.call<Totals>('totals')).itemBytes;
@@ -231,15 +262,59 @@ export async function runScaling(ctx: Context, kind: StoreKind): Promise<Scaling
     if (made.status !== 200) throw new Error(`POST /v1/conversations: HTTP ${made.status}`);
     const id = (JSON.parse(made.body.toString()) as { id: string }).id;
     const ids: string[] = [];
-    for (let turn = 1; turn <= turns; turn++) ids.push(responseIdOf(await send(conversationBody(scalingQuestion(turn), id))));
+    const measured: ConversationCheckpoint[] = [];
+    const gatewayMs: number[] = [];
+    await gw.call('takeTurns');
+    for (let turn = 1; turn <= turns; turn++) {
+      const checkpoint = p.scalingTurns.includes(turn) && turn >= CONVERSATION_WINDOW;
+      if (checkpoint) await ctx.upstream.call('capture');
+      const result = await send(conversationBody(scalingQuestion(turn), id));
+      ids.push(responseIdOf(result));
+      gatewayMs.push(result.end - result.start);
+      if (!checkpoint) continue;
+      // As for the chain: the turns against the upstream answering the same body directly, less
+      // the payload floor. Every turn since the last checkpoint is in order: the window is the last few.
+      const last = (await gw.call<TurnEntry[]>('takeTurns')).slice(-CONVERSATION_WINDOW);
+      const body = JSON.stringify(await ctx.upstream.call('captured'));
+      const request = buildRequest(ctx.upstream.target, 'POST', upstreamPath, body, { Authorization: 'Bearer bench' });
+      const directMs: number[] = [];
+      for (let k = 0; k < CONVERSATION_WINDOW; k++) {
+        const d = await direct.send(request);
+        if (d.status !== 200) throw new Error(`direct: HTTP ${d.status}`);
+        directMs.push(d.end - d.start);
+      }
+      const payloadFloorMs = await gw.call<number>('payloadFloor', { body, reps: 9 });
+      const addedMs = median(gatewayMs.slice(-CONVERSATION_WINDOW)) - median(directMs);
+      measured.push({
+        turn,
+        addedMs: round(addedMs),
+        payloadFloorMs: round(payloadFloorMs),
+        addedExclPayloadMs: round(addedMs - payloadFloorMs),
+        inGatewayMs: round(median(last.map((e) => e.serverMs - e.providerMs))),
+        storeMs: round(median(last.map((e) => e.storeMs))),
+        upstreamBytes: Buffer.byteLength(body),
+      });
+    }
     await gw.call('takeTurns');
     const items = (await gw.call<Totals>('totals')).itemBytes - baselineItems;
-    const measured =
+    const size =
       kind === 'memory'
         ? await gw.call<number | null>('heapFreedByDeleting', { ids, conversations: [id] })
         : await sizeNow(false);
-    const size = measured === null ? null : measured - baseline;
-    return { turns, storeBytes: size, sumItemBytes: items, sizeRatio: size !== null && items > 0 ? round(size / items, 3) : null };
+    const storeBytes = size === null ? null : size - baseline;
+    const ten = measured.find((c) => c.turn === 10);
+    const last = measured[measured.length - 1];
+    return {
+      turns,
+      storeBytes,
+      sumItemBytes: items,
+      sizeRatio: storeBytes !== null && items > 0 ? round(storeBytes / items, 3) : null,
+      checkpoints: measured,
+      growth:
+        ten && last && last.turn > 10 && ten.addedExclPayloadMs > 0
+          ? round(last.addedExclPayloadMs / ten.addedExclPayloadMs, 2)
+          : null,
+    };
   }
 
   const callsOf = (e: TurnEntry) => Object.values(e.storeCalls).reduce((a, b) => a + b, 0);

@@ -226,6 +226,9 @@ try {
     async heapFreedByDeleting(args: { ids: string[]; conversations?: string[] }) {
       const store = gateway.store;
       if (!store || typeof globalThis.gc !== 'function') return null;
+      // What the engine keeps decoded in process is not the store's: dropped first, so that it is
+      // neither counted nor held while the store's share is measured.
+      gateway.engine.dropCaches();
       const gc = globalThis.gc;
       const heapAfterGc = () => {
         gc();
