@@ -354,6 +354,13 @@ export const MIGRATIONS: readonly string[] = [
         AND item_key BETWEEN OLD.ref * 33554432 AND OLD.ref * 33554432 + 33554431;
      DELETE FROM items WHERE key BETWEEN OLD.ref * 33554432 AND OLD.ref * 33554432 + 33554431;
    END;`,
+  // A conversation's responses are found (by import, to point at their items) through the last 12
+  // characters of the conversation id, not all of it: the index entry of every response in a
+  // conversation shrinks from ~60 to ~20 bytes (57 of a conversation turn's ~100 bytes besides its
+  // items were this index). The query repeats the expression, then compares the whole id.
+  `DROP INDEX responses_conversation;
+   CREATE INDEX responses_conversation_tail ON responses (substr(conversation_id, -12))
+     WHERE conversation_id IS NOT NULL;`,
 ];
 
 // An item's key (see migration step 5): its response's ref, its direction (0 input, 1 output) and
@@ -1454,7 +1461,7 @@ function prepareStatements(db: DatabaseSync): Statements {
       db,
       `SELECT i.item_id, i.data, i.key
          FROM responses r CROSS JOIN items i ON ${ofResponse('i.key', 'r.ref')}
-        WHERE r.conversation_id = ?`,
+        WHERE substr(r.conversation_id, -12) = substr(?1, -12) AND r.conversation_id = ?1`,
     ),
     insertConversationItemRef: db.prepare(
       'INSERT INTO conversation_items (conversation_ref, position, item_key) VALUES (?, ?, ?)',

@@ -632,6 +632,11 @@ describe('SqliteStore', () => {
       plan(`SELECT id FROM conversations WHERE tenant = 't' ORDER BY created_at DESC, rowid DESC LIMIT 5`),
       /USING (COVERING )?INDEX conversations_tenant\b/,
     );
+    // A conversation's responses (import), through the index on the id's last characters.
+    assert.match(
+      plan(`SELECT ref FROM responses r WHERE substr(r.conversation_id, -12) = substr('conv_x', -12) AND r.conversation_id = 'conv_x'`),
+      /USING INDEX responses_conversation_tail/,
+    );
     db.close();
   });
 
