@@ -169,6 +169,18 @@ function label(name: string): string {
   return `Parley /v1/responses, ${name.replace('parley ', '')}`;
 }
 
+/** The columns of a scaling checkpoint that the chain and the conversation tables share. */
+const TURN_COLUMNS = [
+  'store',
+  'turn',
+  'upstream body',
+  'added ms',
+  'payload floor ms',
+  'added excl. payload',
+  'in-gateway excl. upstream call',
+  'store ms',
+];
+
 export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
   const out: string[] = [];
   const foreign = Object.entries(r.foreignCpuPercent ?? {})
@@ -294,24 +306,7 @@ export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
         ]);
       }
     }
-    out.push(
-      table(
-        [
-          'store',
-          'turn',
-          'upstream body',
-          'added ms',
-          'payload floor ms',
-          'added excl. payload',
-          'in-gateway excl. upstream call',
-          'store ms',
-          'store calls',
-          'bytes to store',
-          'store size / items',
-        ],
-        rows,
-      ),
-    );
+    out.push(table([...TURN_COLUMNS, 'store calls', 'bytes to store', 'store size / items'], rows));
   }
   const conversations = (r.scaling ?? []).filter((s) => (s.conversation?.checkpoints.length ?? 0) > 0);
   if (conversations.length > 0) {
@@ -332,21 +327,7 @@ export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
         ms(c.storeMs),
       ]),
     );
-    out.push(
-      table(
-        [
-          'store',
-          'turn',
-          'upstream body',
-          'added ms',
-          'payload floor ms',
-          'added excl. payload',
-          'in-gateway excl. upstream call',
-          'store ms',
-        ],
-        rows,
-      ),
-    );
+    out.push(table(TURN_COLUMNS, rows));
   }
   if (r.footprint) {
     const f = r.footprint;

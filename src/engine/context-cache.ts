@@ -35,7 +35,8 @@ function continuable(status: StoredResponse['status']): boolean {
   return status === 'completed' || status === 'incomplete';
 }
 
-function deepFreeze(value: unknown): void {
+/** Freezes a decoded item and everything in it: cached items are shared by every context built from them. */
+export function deepFreeze(value: unknown): void {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
   Object.freeze(value);
   for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);

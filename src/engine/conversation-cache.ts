@@ -15,6 +15,7 @@
 // - Any doubt is a full load.
 
 import type { Item } from '../protocol/types.ts';
+import { deepFreeze } from './context-cache.ts';
 
 interface Entry {
   readonly items: readonly Item[];
@@ -27,12 +28,6 @@ interface Entry {
 export interface ConversationIdentity {
   createdAt: number;
   expiresAt: number | null;
-}
-
-function deepFreeze(value: unknown): void {
-  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;
-  Object.freeze(value);
-  for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
 }
 
 /** Items kept across all conversations; least recently used conversations go first. */
