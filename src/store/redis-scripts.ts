@@ -315,6 +315,78 @@ local function response_expiry(key)
   return (field(s, skip(s, 1)))
 end
 
+-- ---------- conversation members that point at a turn's items ----------
+-- A finished turn's items are appended to its conversation as pointers into its record:
+-- '<position>:>' .. lp(response id) .. k, item k (from 0: inputs, then outputs) of that record. '>'
+-- starts no id field and no JSON. A record pointed at is kept (its TTL) as long as the conversation,
+-- and before it is deleted its items are copied into the members that point at them: only the
+-- members of its own conversation can (forks and imports copy).
+
+-- Every item of a record as a member body (id field + data), inputs then outputs, with the ids.
+local function record_bodies(s)
+  local ids, bodies = {}, {}
+  record_items(s, skip_n(s, 1, RECORD_HEAD), ids, bodies)
+  record_items(s, skip_n(s, result_start(s), 4), ids, bodies)
+  return ids, bodies
+end
+
+local function pointer(id, k) return '>' .. lp(id) .. k end
+
+-- The member with a pointer replaced by the item itself; cache holds records' bodies for one run.
+-- A pointer whose record is gone is returned as it is (redis.ts refuses it: never a silent gap).
+local function resolve(member, cache)
+  local colon = string.find(member, ':', 1, true)
+  if string.byte(member, colon + 1) ~= 62 then return member end
+  local c = string.find(member, ':', colon + 2, true)
+  local n = tonumber(string.sub(member, colon + 2, c - 1))
+  local id = string.sub(member, c + 1, c + n)
+  local bodies = cache[id]
+  if bodies == nil then
+    local s = response_record(P .. 'r:' .. id)
+    bodies = false
+    if type(s) == 'string' then
+      local _
+      _, bodies = record_bodies(s)
+    end
+    cache[id] = bodies
+  end
+  local body = bodies and bodies[tonumber(string.sub(member, c + n + 1)) + 1]
+  if not body then return member end
+  return string.sub(member, 1, colon) .. body
+end
+
+local function resolve_all(members)
+  local cache = {}
+  for i = 1, #members do members[i] = resolve(members[i], cache) end
+  return members
+end
+
+-- Before the record s of response id goes: the members of its conversation pointing at its items
+-- get the items themselves (found through the conversation's item-id index).
+local function keep_conversation_items(id, s)
+  local _, i = field(s, 1)
+  local _, j = field(s, i)
+  local conv = field(s, skip(s, j))
+  if not conv then return end
+  local ci = P .. 'ci:' .. conv
+  if redis.call('EXISTS', ci) == 0 then return end
+  local cx = P .. 'cx:' .. conv
+  local ids, bodies = record_bodies(s)
+  for k = 1, #ids do
+    local v = ids[k] ~= '' and redis.call('HGET', cx, ids[k])
+    if v then
+      local wanted = pointer(id, k - 1)
+      for pos in string.gmatch(v, '[^,]+') do
+        local m = redis.call('ZRANGEBYSCORE', ci, pos, pos)[1]
+        if m == pos .. ':' .. wanted then
+          redis.call('ZREMRANGEBYSCORE', ci, pos, pos)
+          redis.call('ZADD', ci, pos, pos .. ':' .. bodies[k])
+        end
+      end
+    end
+  end
+end
+
 -- Removes a response and its index entries; returns 1 when it existed.
 local function delete_response(id)
   local key = P .. 'r:' .. id
@@ -326,6 +398,7 @@ local function delete_response(id)
     local tenant, i = field(s, skip_n(s, 1, 4))
     local user = field(s, i)
     if user then ru = 'ru:' .. lp(tenant) .. user end
+    keep_conversation_items(id, s)
   end
   redis.call('ZREM', P .. 'x', 'r' .. lp(id) .. lp(ru))
   if ru ~= '' then redis.call('ZREM', P .. ru, id) end
@@ -385,8 +458,17 @@ if conv and (ARGV[4] == 'completed' or ARGV[4] == 'incomplete') then
     local ids, bodies = {}, {}
     record_items(s, skip_n(s, 1, RECORD_HEAD), ids, bodies)
     record_items(result, skip_n(result, 1, 4), ids, bodies)
+    -- Pointers into this record (an item without an id, which the index cannot find, is copied).
+    for k = 1, #ids do
+      if ids[k] ~= '' then bodies[k] = pointer(ARGV[3], k - 1) end
+    end
     append(conv, ckey, ids, bodies, c[2])
     add_turn_totals(ckey, c[3])
+    -- The record lasts as long as the conversation pointing at it (it stays hidden from its own
+    -- expiry on; pruning copies its items into the conversation before deleting it).
+    local conv_exp = expiry_ms(c[2])
+    if not conv_exp then e = nil
+    elseif expiry_ms(e) and conv_exp > expiry_ms(e) then e = c[2] end
   end
 end
 local exp = expiry_ms(e)
@@ -594,7 +676,11 @@ for _, m in ipairs(members) do
     redis.call('ZREM', P .. 'u', id)
     -- A response recreated under the same id without an expiry is not this record.
     local e = response_expiry(key)
-    if e and not live(e, now) then responses = responses + redis.call('DEL', key) end
+    if e and not live(e, now) then
+      local s = response_record(key)
+      if type(s) == 'string' then keep_conversation_items(id, s) end
+      responses = responses + redis.call('DEL', key)
+    end
   else
     local q = parts[1]
     local id = string.sub(q, 17)
@@ -732,6 +818,7 @@ elseif desc then
 else
   items = redis.call('ZRANGEBYSCORE', ci, lo, hi, 'LIMIT', 0, limit + 1)
 end
+resolve_all(items)
 table.insert(items, 1, 1)
 return items
 `;
@@ -745,7 +832,8 @@ local v = redis.call('HGET', P .. 'cx:' .. ARGV[3], ARGV[4])
 if not v then return false end
 local first = positions(v)
 local found = redis.call('ZRANGEBYSCORE', P .. 'ci:' .. ARGV[3], first, first)
-return found[1] or false
+if not found[1] then return false end
+return resolve(found[1], {})
 `;
 
 /**
@@ -775,7 +863,7 @@ const LOAD_ITEMS_FROM = `
 local ckey = KEYS[1]
 local h = redis.call('HMGET', ckey, 'n', 'e')
 if not h[1] or not live(h[2], tonumber(ARGV[2])) then return {0} end
-local items = redis.call('ZRANGEBYSCORE', P .. 'ci:' .. ARGV[3], ARGV[4], '+inf')
+local items = resolve_all(redis.call('ZRANGEBYSCORE', P .. 'ci:' .. ARGV[3], ARGV[4], '+inf'))
 table.insert(items, 1, h[1])
 table.insert(items, 1, 1)
 return items
@@ -801,7 +889,8 @@ for i = 1, #all, 2 do
   for pos in string.gmatch(all[i + 1], '[^,]+') do idAt[pos] = all[i] end
 end
 local ids, jsons = {}, {}
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', P .. 'ci:' .. source, '-inf', first)) do
+-- Copies (the fork's members may point only at its own turns: it has none).
+for _, member in ipairs(resolve_all(redis.call('ZRANGEBYSCORE', P .. 'ci:' .. source, '-inf', first))) do
   local colon = string.find(member, ':', 1, true)
   ids[#ids + 1] = idAt[string.sub(member, 1, colon - 1)] or ''
   jsons[#jsons + 1] = string.sub(member, colon + 1)

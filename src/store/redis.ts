@@ -5,8 +5,8 @@
 //                                  written before: a hash (see "responses written before")
 //   P c:<conversation id>  hash    m (fixed fields), md (metadata), n (items ever appended), q (list
 //                                  member), t (createdAt), u (user), e (expiresAt), ix/xm (its index entries)
-//   P ci:<conversation id> zset    the items: score = position, member = "<position>:<item>"
-//                                  ("Conversation items" below)
+//   P ci:<conversation id> zset    the items: score = position, member = "<position>:<item>", or
+//                                  a pointer to a turn's item in its record ("Conversation items")
 //   P cx:<conversation id> hash    item id -> its positions ("3" or "3,9")
 //   P l:<conversation id>  string  the lease holder (SET NX PX)
 //   P ca | P cu:<user> | P cm:<len>:<key><value>
@@ -1368,7 +1368,10 @@ function decodeConversation(fields: readonly (string | null)[], at: number): Sto
 //
 // A member of `P ci:<id>` is `<position>:` then the item: its id field and its data as in a
 // record (without a length: the rest of the member), or, written before, the item's JSON (which
-// starts with `{`, where an id field never does).
+// starts with `{`, where an id field never does). A turn's items are members that point into its
+// record (`>` + the response id + the item's index; see redis-scripts.ts), which every script
+// that returns members resolves.
+const POINTER = '>'.charCodeAt(0);
 
 /** (id for the cx index, member body) per item, as the scripts' append takes them. */
 function itemArgs(items: Item[]): string[] {
@@ -1385,6 +1388,8 @@ function itemArgs(items: Item[]): string[] {
 function decodeMember(member: Buffer): Item {
   const start = member.indexOf(COLON) + 1;
   if (member[start] === OPEN_BRACE) return JSON.parse(member.toString('utf8', start)) as Item;
+  // The scripts resolve pointers; one left means its record is gone: never hand out a hole.
+  if (member[start] === POINTER) throw new Error('A conversation references an item that no longer exists.');
   const reader = new FieldReader(member, start);
   const id = reader.text();
   const data = member.toString('utf8', reader.pos);

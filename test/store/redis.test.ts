@@ -18,7 +18,7 @@ import type {
   StoredConversation,
   StoredResponse,
 } from '../../src/store/types.ts';
-import { StoreConflictError } from '../../src/store/types.ts';
+import { DEFAULT_TENANT, StoreConflictError } from '../../src/store/types.ts';
 import {
   type RedisServer,
   startRedisCluster,
@@ -602,6 +602,68 @@ describe('RedisStore: sizes', () => {
     // The hash layout this replaced cost ~1.4 KiB a turn besides the items.
     const overhead = (bytes - itemBytes) / ids.length;
     assert.ok(overhead < 600, `${Math.round(overhead)} bytes a turn besides ${Math.round(itemBytes / ids.length)} of items`);
+  });
+
+  it('appends a conversation turn as pointers into its record, kept as long as the conversation', async () => {
+    const prefix = freshPrefix();
+    const store = await opened({ keyPrefix: prefix });
+    const now = NOW();
+    const big = 'x'.repeat(100_000);
+    // A conversation for a day; a turn that expires in an hour; one without a conversation expiry.
+    const conversation = newConversation({ expiresAt: now + 86_400, itemCount: 1 });
+    await store.createConversation(conversation, [userMessage('hello')]);
+    const turn = newTurn({ conversationId: conversation.id, expiresAt: now + 3600, input: [userMessage(big)] });
+    const stored = await storeTurn(store, turn, [assistantMessage(`${big} back`)]);
+    // Which members of a conversation point into a record.
+    const pointers = async (id: string) =>
+      (await admin.zrange(`${prefix}ci:${id}`, '0', '-1')).map((m) => m[m.indexOf(':') + 1] === '>');
+    assert.deepEqual(
+      await pointers(conversation.id),
+      [false, true, true],
+      'the turn items point into the record; the item added directly is its own copy',
+    );
+    const usage = Number(await admin.memory('USAGE', `${prefix}ci:${conversation.id}`, 'SAMPLES', 0));
+    assert.ok(usage < 2_000, `the conversation holds ${usage} bytes for two 100 KB items`);
+    const ttl = await admin.pttl(`${prefix}r:${turn.id}`);
+    assert.ok(ttl > 86_000_000, `the record lasts as long as the conversation (${ttl} ms)`);
+    const items = [userMessage('hello', (await store.loadConversationItems(conversation.id))![0].id), ...stored.input, ...stored.output];
+    assert.deepEqual(await store.loadConversationItems(conversation.id), items);
+    assert.deepEqual(await store.listConversationItems(conversation.id, { limit: 1, order: 'desc', after: stored.output[0].id }), {
+      items: [stored.input[0]],
+      hasMore: true,
+    });
+    assert.deepEqual(await store.getConversationItem(conversation.id, stored.input[0].id), stored.input[0]);
+    assert.deepEqual(await store.loadConversationItemsFrom(conversation.id, 1), { items: items.slice(1), itemCount: 3 });
+    // A fork gets copies: the source turn deleted, the fork keeps its items.
+    const fork = newConversation();
+    await store.forkConversation(conversation.id, stored.output[0].id, fork);
+    assert.deepEqual(await pointers(fork.id), [false, false, false]);
+    // Deleting the response first copies its items into the members pointing at them.
+    assert.equal(await store.deleteResponse(turn.id), true);
+    assert.deepEqual(await pointers(conversation.id), [false, false, false]);
+    assert.deepEqual(await store.loadConversationItems(conversation.id), items);
+    assert.deepEqual(await store.loadConversationItems(fork.id), items);
+
+    // Pruning a response past its expiry does the same; a conversation without expiry keeps the
+    // record as long as it lives (hidden from its own expiry on).
+    const forever = newConversation();
+    await store.createConversation(forever, []);
+    const short = newTurn({ conversationId: forever.id, expiresAt: now + 1 });
+    const kept = await storeTurn(store, short, [assistantMessage('brief')]);
+    assert.equal(await admin.pttl(`${prefix}r:${short.id}`), -1);
+    assert.equal(await store.pruneExpired(now + 2), 1);
+    assert.equal(await admin.exists(`${prefix}r:${short.id}`), 0);
+    assert.deepEqual(await store.loadConversationItems(forever.id), [...kept.input, ...kept.output]);
+    // deleteUserData of the turn's user keeps another user's conversation whole.
+    const theirs = newTurn({ conversationId: forever.id, user: 'leaving' });
+    const theirsStored = await storeTurn(store, theirs, [assistantMessage('bye')]);
+    await store.deleteUserData(DEFAULT_TENANT, 'leaving');
+    assert.deepEqual(await store.loadConversationItems(forever.id), [
+      ...kept.input,
+      ...kept.output,
+      ...theirsStored.input,
+      ...theirsStored.output,
+    ]);
   });
 
   it('round-trips NUL, lone surrogates and every plane in ids, metadata and items', async () => {
