@@ -331,9 +331,9 @@ export class Conversations {
     return cache.fill(ticket, id, record, prefix?.items ?? [], tail.items, tail.itemCount);
   }
 
-  /** Forgets the conversations kept in process (Engine.dropCaches). */
-  dropCache(): void {
-    this.#cache?.items.clear();
+  /** The conversations kept in process (null without a cache); shared by every tenant's engine. */
+  get cache(): ConversationCache | null {
+    return this.#cache?.items ?? null;
   }
 
   async #acquireLease(

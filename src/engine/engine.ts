@@ -79,7 +79,12 @@ export class Engine {
    */
   readonly #cache: ContextCache | null;
 
-  constructor(options: EngineOptions) {
+  /**
+   * @param conversationCache the root engine's, for a tenant's engine (forTenant): one cache for
+   * all tenants, bounded once. Safe to share: a turn reads its conversation through the tenant's
+   * scope before the cache is consulted, and another tenant's conversation reads as unknown.
+   */
+  constructor(options: EngineOptions, conversationCache?: ConversationCache | null) {
     this.#options = options;
     const raw = options.store;
     this.#cache =
@@ -96,7 +101,7 @@ export class Engine {
       reportError: (error, context) => this.onBackgroundError(error, context),
       cache:
         raw !== null && typeof raw.changeToken === 'function' && typeof raw.loadConversationItemsFrom === 'function'
-          ? { items: new ConversationCache(), changeToken: () => raw.changeToken!() }
+          ? { items: conversationCache ?? new ConversationCache(), changeToken: () => raw.changeToken!() }
           : null,
     });
   }
@@ -106,10 +111,8 @@ export class Engine {
    * loads from the store on its next turn. (What they hold is bounded; this frees it at once.)
    */
   dropCaches(): void {
-    for (const engine of [this.#root, ...this.#root.#tenants.values()]) {
-      engine.#cache?.clear();
-      engine.conversations.dropCache();
-    }
+    for (const engine of [this.#root, ...this.#root.#tenants.values()]) engine.#cache?.clear();
+    this.conversations.cache?.clear(); // one for all tenants
   }
 
   setBackgroundErrorReporter(report: (error: unknown, context: string) => void): void {
@@ -126,7 +129,10 @@ export class Engine {
     if (root !== this) return root.forTenant(tenant);
     let engine = this.#tenants.get(tenant);
     if (!engine) {
-      engine = new Engine({ ...this.#options, tenant, onBackgroundError: (error, context) => this.onBackgroundError(error, context) });
+      engine = new Engine(
+        { ...this.#options, tenant, onBackgroundError: (error, context) => this.onBackgroundError(error, context) },
+        this.conversations.cache,
+      );
       engine.#root = this;
       this.#tenants.set(tenant, engine);
     }

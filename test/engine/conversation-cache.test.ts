@@ -158,6 +158,9 @@ describe('conversation cache', () => {
     for (const q of ['One?', 'Two?', 'Three?']) await turn(a, id, q);
     assert.deepEqual(recorded.loads, ['from 0:0', 'from 0:2', 'from 2:2']);
     assert.equal(messagesOf(upstream).length, 5);
+    // One cache for every tenant's engine (bounded once; a turn reads its conversation through
+    // its tenant's scope first: test/e2e/tenants.test.ts has the other tenant's turn refused).
+    assert.equal(a.engine.forTenant('another').conversations.cache, a.engine.conversations.cache);
     // Caches dropped: the next turn loads everything.
     a.engine.dropCaches();
     await turn(a, id, 'Four?');
