@@ -21,6 +21,8 @@ import type { StoredResponse } from '../store/types.ts';
 
 interface Node {
   readonly id: string;
+  /** Whose it is: one cache serves every tenant's engine, and a walk sees only the asker's turns. */
+  readonly tenant: string;
   readonly parentId: string | null;
   parent: Node | null;
   /** This turn's input then output items. */
@@ -92,8 +94,11 @@ export class ContextCache {
     this.#generation++;
   }
 
-  /** The history ending at `id` (every turn's input then output, root first), or null on any doubt. */
-  context(id: string, now: number): Item[] | null {
+  /**
+   * The history ending at `id` (every turn's input then output, root first) when every turn of it
+   * is `tenant`'s, or null on any doubt.
+   */
+  context(id: string, now: number, tenant: string): Item[] | null {
     const head = this.#nodes.get(id);
     if (head === undefined) {
       this.misses++;
@@ -102,7 +107,7 @@ export class ContextCache {
     const path: Node[] = [];
     let node: Node | null = head;
     while (node !== null) {
-      if (node.deleted || node.evicted || (node.expiresAt !== null && node.expiresAt <= now)) {
+      if (node.deleted || node.evicted || node.tenant !== tenant || (node.expiresAt !== null && node.expiresAt <= now)) {
         this.misses++;
         return null;
       }
@@ -148,7 +153,7 @@ export class ContextCache {
       // The store's copies are ours: freeze them in place, as shared from now on.
       const items = [...turn.input, ...turn.output];
       deepFreeze(items);
-      parent = this.#insert(turn.id, turn.previousResponseId, parent, items, turn.expiresAt);
+      parent = this.#insert(turn.id, turn.tenant, turn.previousResponseId, parent, items, turn.expiresAt);
     }
   }
 
@@ -159,7 +164,13 @@ export class ContextCache {
    */
   fillTurn(
     ticket: number,
-    turn: { id: string; previousResponseId: string | null; status: StoredResponse['status']; expiresAt: number | null },
+    turn: {
+      id: string;
+      tenant: string;
+      previousResponseId: string | null;
+      status: StoredResponse['status'];
+      expiresAt: number | null;
+    },
     input: readonly Item[],
     output: readonly Item[],
   ): void {
@@ -169,7 +180,7 @@ export class ContextCache {
     const items = JSON.parse(JSON.stringify([...input, ...output])) as Item[];
     deepFreeze(items);
     const parent = turn.previousResponseId === null ? null : (this.#nodes.get(turn.previousResponseId) ?? null);
-    this.#insert(turn.id, turn.previousResponseId, parent, items, turn.expiresAt);
+    this.#insert(turn.id, turn.tenant, turn.previousResponseId, parent, items, turn.expiresAt);
   }
 
   /** A response deleted through this engine: it and every descendant stop being continued. */
@@ -183,8 +194,15 @@ export class ContextCache {
     this.#generation++;
   }
 
-  #insert(id: string, parentId: string | null, parent: Node | null, items: readonly Item[], expiresAt: number | null): Node {
-    const node: Node = { id, parentId, parent, items, expiresAt, deleted: false, evicted: false };
+  #insert(
+    id: string,
+    tenant: string,
+    parentId: string | null,
+    parent: Node | null,
+    items: readonly Item[],
+    expiresAt: number | null,
+  ): Node {
+    const node: Node = { id, tenant, parentId, parent, items, expiresAt, deleted: false, evicted: false };
     this.#nodes.delete(id);
     this.#nodes.set(id, node);
     while (this.#nodes.size > this.#max) {

@@ -80,15 +80,18 @@ export class Engine {
   readonly #cache: ContextCache | null;
 
   /**
-   * @param conversationCache the root engine's, for a tenant's engine (forTenant): one cache for
-   * all tenants, bounded once. Safe to share: a turn reads its conversation through the tenant's
-   * scope before the cache is consulted, and another tenant's conversation reads as unknown.
+   * @param shared the root engine's caches, for a tenant's engine (forTenant): one of each for all
+   * tenants, bounded once. Safe to share: a cached turn is handed only to its own tenant (the
+   * chain cache checks every turn's tenant), and a turn reads its conversation through the
+   * tenant's scope before the conversation cache is consulted.
    */
-  constructor(options: EngineOptions, conversationCache?: ConversationCache | null) {
+  constructor(options: EngineOptions, shared?: { chains: ContextCache | null; conversations: ConversationCache | null }) {
     this.#options = options;
     const raw = options.store;
     this.#cache =
-      raw !== null && typeof raw.changeToken === 'function' && raw.defaultTtlSeconds !== undefined ? new ContextCache() : null;
+      raw !== null && typeof raw.changeToken === 'function' && raw.defaultTtlSeconds !== undefined
+        ? (shared?.chains ?? new ContextCache())
+        : null;
     this.tenant = options.tenant ?? DEFAULT_TENANT;
     this.store = options.store ? new TenantScopedStore(options.store, this.tenant) : null;
     this.models = options.models;
@@ -101,18 +104,18 @@ export class Engine {
       reportError: (error, context) => this.onBackgroundError(error, context),
       cache:
         raw !== null && typeof raw.changeToken === 'function' && typeof raw.loadConversationItemsFrom === 'function'
-          ? { items: conversationCache ?? new ConversationCache(), changeToken: () => raw.changeToken!() }
+          ? { items: shared?.conversations ?? new ConversationCache(), changeToken: () => raw.changeToken!() }
           : null,
     });
   }
 
   /**
-   * Forgets the decoded chains and conversations kept in process, of every tenant's engine; each
-   * loads from the store on its next turn. (What they hold is bounded; this frees it at once.)
+   * Forgets the decoded chains and conversations kept in process, for every tenant; each loads
+   * from the store on its next turn. (What they hold is bounded; this frees it at once.)
    */
   dropCaches(): void {
-    for (const engine of [this.#root, ...this.#root.#tenants.values()]) engine.#cache?.clear();
-    this.conversations.cache?.clear(); // one for all tenants
+    this.#cache?.clear(); // each one for all tenants
+    this.conversations.cache?.clear();
   }
 
   setBackgroundErrorReporter(report: (error: unknown, context: string) => void): void {
@@ -131,7 +134,7 @@ export class Engine {
     if (!engine) {
       engine = new Engine(
         { ...this.#options, tenant, onBackgroundError: (error, context) => this.onBackgroundError(error, context) },
-        this.conversations.cache,
+        { chains: this.#cache, conversations: this.conversations.cache },
       );
       engine.#root = this;
       this.#tenants.set(tenant, engine);
@@ -430,7 +433,7 @@ export class Engine {
     if (cache !== null) {
       const raw = this.#options.store!;
       ticket = cache.sync(await this.storeCall(() => raw.changeToken!()));
-      const cached = cache.context(previousId, storeNow());
+      const cached = cache.context(previousId, storeNow(), this.tenant);
       if (cached !== null) return cached;
     }
     let chain: StoredResponse[] | null;
@@ -483,7 +486,12 @@ export class Engine {
       this.#options.store!.defaultTtlSeconds ?? null,
     );
     try {
-      cache.fillTurn(ticket, { id: state.id, previousResponseId: state.previousResponseId, status: state.status, expiresAt }, input, state.output);
+      cache.fillTurn(
+        ticket,
+        { id: state.id, tenant: this.tenant, previousResponseId: state.previousResponseId, status: state.status, expiresAt },
+        input,
+        state.output,
+      );
     } catch {
       cache.clear(); // the turn is stored; the next one loads its chain
     }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { createParley, type Parley } from '../../src/index.ts';
 import { ContextCache } from '../../src/engine/context-cache.ts';
+import { parseCreateResponse } from '../../src/protocol/request.ts';
 import type { Item } from '../../src/protocol/types.ts';
 import { MemoryStore } from '../../src/store/memory.ts';
 import { SqliteStore } from '../../src/store/sqlite.ts';
@@ -162,6 +163,22 @@ describe('context cache', () => {
     await a.close();
   });
 
+  it("never continues another tenant's response from the cache all tenants share", async () => {
+    const a = await parleyOn(upstream, new SqliteStore({ path: join(dir, 'tenants.db'), ttlSeconds: null }));
+    const ids = await chain(a, 3); // the default tenant's, now in the cache
+    const other = a.engine.forTenant('another');
+    const error = await apiErrorOf(
+      other.createResponse(parseCreateResponse({ model: MODEL, input: 'Mine?', previous_response_id: ids[2] })),
+    );
+    assert.equal(error.status, 400);
+    assert.equal(error.code, 'previous_response_not_found');
+    // The owner still continues it from the cache.
+    upstream.enqueue({ kind: 'text', text: 'Yours.' });
+    await a.responses.create({ model: MODEL, input: 'Mine?', previous_response_id: ids[2] });
+    assert.equal(messagesOf(upstream).length, 7);
+    await a.close();
+  });
+
   it('never continues a response deleted by the sweeper or deleteUserData of the same store', async () => {
     const store = new MemoryStore({ maxEntries: 100, ttlSeconds: null });
     const a = await parleyOn(upstream, store);
@@ -198,9 +215,10 @@ describe('context cache', () => {
 });
 
 describe('ContextCache', () => {
-  const turn = (id: string, parent: string | null, expiresAt: number | null = null): StoredResponse =>
+  const turn = (id: string, parent: string | null, expiresAt: number | null = null, tenant = 't'): StoredResponse =>
     ({
       id,
+      tenant,
       previousResponseId: parent,
       status: 'completed',
       expiresAt,
@@ -213,11 +231,11 @@ describe('ContextCache', () => {
     const ticket = cache.sync(1);
     cache.fillChain(ticket, [turn('a', null), turn('b', 'a'), turn('c', 'b'), turn('d', 'c')]);
     assert.equal(cache.size, 3);
-    assert.equal(cache.context('d', 0), null, 'a was evicted: d has no whole history here');
+    assert.equal(cache.context('d', 0, 't'), null, 'a was evicted: d has no whole history here');
     cache.fillChain(ticket, [turn('x', null), turn('y', 'x')]);
     assert.equal(cache.size, 3);
     assert.deepEqual(
-      cache.context('y', 0)?.map((item) => (item as unknown as { content: string }).content),
+      cache.context('y', 0, 't')?.map((item) => (item as unknown as { content: string }).content),
       ['x', 'y'],
     );
   });
@@ -226,21 +244,33 @@ describe('ContextCache', () => {
     const cache = new ContextCache();
     const ticket = cache.sync('t1');
     cache.fillChain(ticket, [turn('a', null)]);
-    assert.ok(cache.context('a', 0));
+    assert.ok(cache.context('a', 0, 't'));
     cache.sync('t2');
-    assert.equal(cache.context('a', 0), null);
+    assert.equal(cache.context('a', 0, 't'), null);
     cache.fillChain(ticket, [turn('b', null)]);
-    assert.equal(cache.context('b', 0), null, 'a fill under the old token is not kept');
+    assert.equal(cache.context('b', 0, 't'), null, 'a fill under the old token is not kept');
   });
 
   it('checks expiry and deletion on every node', () => {
     const cache = new ContextCache();
     const ticket = cache.sync(0);
     cache.fillChain(ticket, [turn('a', null, 100), turn('b', 'a'), turn('c', 'b')]);
-    assert.ok(cache.context('c', 99));
-    assert.equal(cache.context('c', 100), null);
+    assert.ok(cache.context('c', 99, 't'));
+    assert.equal(cache.context('c', 100, 't'), null);
     cache.invalidate('b');
-    assert.equal(cache.context('c', 0), null);
-    assert.ok(cache.context('a', 0));
+    assert.equal(cache.context('c', 0, 't'), null);
+    assert.ok(cache.context('a', 0, 't'));
+  });
+
+  it("hands a turn only to its own tenant (one cache serves every tenant's engine)", () => {
+    const cache = new ContextCache();
+    const ticket = cache.sync(0);
+    cache.fillChain(ticket, [turn('a', null, null, 'one'), turn('b', 'a', null, 'one')]);
+    assert.equal(cache.context('b', 0, 'two'), null);
+    assert.equal(cache.context('b', 0, 'one')?.length, 2);
+    // A turn of another tenant on top of one's chain (which the store would never let continue)
+    // is not walked into either.
+    cache.fillTurn(ticket, { id: 'c', tenant: 'two', previousResponseId: 'b', status: 'completed', expiresAt: null }, [], []);
+    assert.equal(cache.context('c', 0, 'two'), null);
   });
 });

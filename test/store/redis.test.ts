@@ -964,10 +964,10 @@ describe('RedisStore: change token (the engine\'s context cache)', () => {
     // The engine's order: the token first, then the load, filled under the ticket of that token.
     const ticket = cache.sync(await reader.changeToken());
     cache.fillChain(ticket, (await reader.loadChain(tip))!);
-    assert.equal(cache.context(tip, NOW())?.length, 10);
+    assert.equal(cache.context(tip, NOW(), DEFAULT_TENANT)?.length, 10);
     await writer.deleteResponse(chain[2].id);
     cache.sync(await reader.changeToken());
-    assert.equal(cache.context(tip, NOW()), null, 'the token moved: nothing cached survives');
+    assert.equal(cache.context(tip, NOW(), DEFAULT_TENANT), null, 'the token moved: nothing cached survives');
     await assert.rejects(reader.loadChain(tip), /incomplete/);
 
     // A delete landing between the load and the fill: the stale chain goes in under the ticket
@@ -978,9 +978,9 @@ describe('RedisStore: change token (the engine\'s context cache)', () => {
     const loaded = (await reader.loadChain(other[2].id))!;
     await writer.deleteResponse(other[0].id);
     cache.fillChain(otherTicket, loaded);
-    assert.equal(cache.context(other[2].id, NOW())?.length, 6, 'filled under the old token');
+    assert.equal(cache.context(other[2].id, NOW(), DEFAULT_TENANT)?.length, 6, 'filled under the old token');
     cache.sync(await reader.changeToken());
-    assert.equal(cache.context(other[2].id, NOW()), null, 'the next sync drops the stale chain');
+    assert.equal(cache.context(other[2].id, NOW(), DEFAULT_TENANT), null, 'the next sync drops the stale chain');
     await assert.rejects(reader.loadChain(other[2].id), /incomplete/);
   });
 
