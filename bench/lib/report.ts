@@ -2,6 +2,7 @@
 // into the README) and a hand-built SVG chart (bench/results/latest.svg).
 
 import type { BenchResult } from '../run.ts';
+import type { ConversationCheckpoint } from '../phases/scaling.ts';
 
 export interface TargetCheck {
   target: string;
@@ -169,6 +170,23 @@ function label(name: string): string {
   return `Parley /v1/responses, ${name.replace('parley ', '')}`;
 }
 
+/** The cells of TURN_COLUMNS for one checkpoint, a chain's (which has these fields and more) or a conversation's. */
+function turnCells(
+  store: string,
+  c: ConversationCheckpoint,
+): string[] {
+  return [
+    store,
+    int(c.turn),
+    bytes(c.upstreamBytes),
+    ms(c.addedMs),
+    ms(c.payloadFloorMs),
+    ms(c.addedExclPayloadMs),
+    ms(c.inGatewayMs),
+    ms(c.storeMs),
+  ];
+}
+
 /** The columns of a scaling checkpoint that the chain and the conversation tables share. */
 const TURN_COLUMNS = [
   'store',
@@ -292,14 +310,7 @@ export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
     for (const s of r.scaling) {
       for (const c of s.checkpoints) {
         rows.push([
-          s.store,
-          int(c.turn),
-          bytes(c.upstreamBytes),
-          ms(c.addedMs),
-          ms(c.payloadFloorMs),
-          ms(c.addedExclPayloadMs),
-          ms(c.inGatewayMs),
-          ms(c.storeMs),
+          ...turnCells(s.store, c),
           `${c.storeCallsTotal}${c.dbRoundTrips ? ` (${c.dbRoundTrips} db round trips)` : ''}`,
           bytes(c.bytesWritten),
           c.sizeRatio === null ? '–' : `${c.sizeRatio.toFixed(2)}x`,
@@ -315,18 +326,7 @@ export function renderMarkdown(r: BenchResult, checks: TargetCheck[]): string {
       '**A Conversations API conversation** (`conversation: id`, the same turns; per turn, medians of the 9 turns ending at each against 9 direct requests with its upstream body):',
       '',
     );
-    const rows = conversations.flatMap((s) =>
-      s.conversation!.checkpoints.map((c) => [
-        s.store,
-        int(c.turn),
-        bytes(c.upstreamBytes),
-        ms(c.addedMs),
-        ms(c.payloadFloorMs),
-        ms(c.addedExclPayloadMs),
-        ms(c.inGatewayMs),
-        ms(c.storeMs),
-      ]),
-    );
+    const rows = conversations.flatMap((s) => s.conversation!.checkpoints.map((c) => turnCells(s.store, c)));
     out.push(table(TURN_COLUMNS, rows));
   }
   if (r.footprint) {
