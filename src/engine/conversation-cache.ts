@@ -42,8 +42,6 @@ export class ConversationCache {
   #token: string | number | undefined = undefined;
   /** Bumped on every local invalidation, so a fill that started before one is dropped. */
   #generation = 0;
-  hits = 0;
-  misses = 0;
 
   constructor(maxItems = DEFAULT_CACHE_CONVERSATION_ITEMS) {
     this.#maxItems = Math.max(1, maxItems);
@@ -75,11 +73,7 @@ export class ConversationCache {
    */
   prefix(id: string, record: ConversationIdentity): { items: readonly Item[]; itemCount: number } | null {
     const entry = this.#entries.get(id);
-    if (entry === undefined || entry.createdAt !== record.createdAt || entry.expiresAt !== record.expiresAt) {
-      this.misses++;
-      return null;
-    }
-    this.hits++;
+    if (entry === undefined || entry.createdAt !== record.createdAt || entry.expiresAt !== record.expiresAt) return null;
     return entry;
   }
 

@@ -259,7 +259,10 @@ export class Conversations {
       );
     }
     // An unknown conversation fails at once rather than after queueing behind its turns. The change
-    // token is read beside it: what the cached items are checked against.
+    // token is read beside it: what the cached items are checked against. So what the cache holds
+    // is taken as of this moment: an item deleted while the turn waits for the conversation may
+    // still be in its context, as if the delete had come just after; the next turn sees the token
+    // moved and loads everything (the entry this turn fills carries the token read here).
     const cache = this.#cache;
     const [record, token] = await Promise.all([
       storeCall(() => store.getConversation(id)),

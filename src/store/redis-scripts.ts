@@ -307,12 +307,13 @@ local function response_record(key)
   return s
 end
 
--- A response's expiry field (false or nil when none), whatever its layout.
+-- A response's expiry field (false or nil when none), whatever its layout; then the record as
+-- response_record read it.
 local function response_expiry(key)
   local s = response_record(key)
-  if type(s) == 'table' then return redis.call('HGET', key, 'e') end
-  if not s then return nil end
-  return (field(s, skip(s, 1)))
+  if type(s) == 'table' then return redis.call('HGET', key, 'e'), s end
+  if not s then return nil, s end
+  return (field(s, skip(s, 1))), s
 end
 
 -- ---------- conversation members that point at a turn's items ----------
@@ -675,9 +676,8 @@ for _, m in ipairs(members) do
     if ru ~= '' then redis.call('ZREM', P .. ru, id) end
     redis.call('ZREM', P .. 'u', id)
     -- A response recreated under the same id without an expiry is not this record.
-    local e = response_expiry(key)
+    local e, s = response_expiry(key)
     if e and not live(e, now) then
-      local s = response_record(key)
       if type(s) == 'string' then keep_conversation_items(id, s) end
       responses = responses + redis.call('DEL', key)
     end
